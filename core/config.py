@@ -1,0 +1,81 @@
+"""TyreHero settings: one typed object read from the environment."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with defaults that run on a laptop."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Unset -> an embedded PostgreSQL / Redis under data_dir is started.
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("data")
+
+    secret_key: str = _DEV_SECRET
+    phone_key: str = _DEV_SECRET
+
+    h3_resolution: int = Field(7, ge=5, le=9)
+    h3_coarse_resolution: int = Field(4, ge=2, le=6)
+    sla_minutes: int = Field(90, gt=0)
+    position_max_age_s: int = Field(120, gt=0)
+    duplicate_window_s: int = Field(300, ge=0)
+    # Bounding box checked before the finer GB/NI land test in core.places.
+    service_area_south: float = 49.8
+    service_area_north: float = 61.0
+    service_area_west: float = -8.7
+    service_area_east: float = 1.9
+
+    dispatch_sweep_s: float = Field(10.0, gt=0)
+    dispatch_candidates: int = Field(5, ge=1, le=50)
+    demo_mode: bool = True
+    demo_fleet_size: int = Field(300, ge=0)
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    support_phone: str = "0800 123 4567"
+    rate_limits_enabled: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlalchemy_url(cls, v: str | None) -> str | None:
+        """Accept postgres://, postgresql:// and postgresql+psycopg:// alike."""
+        if not v:
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if v.startswith(prefix):
+                return "postgresql+psycopg://" + v[len(prefix) :]
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            for name in ("secret_key", "phone_key"):
+                value = getattr(self, name)
+                if value == _DEV_SECRET or len(value) < 32:
+                    raise ValueError(f"{name.upper()} must be set to a random value of 32+ characters in production")
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.resolve()
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

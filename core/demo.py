@@ -1,0 +1,136 @@
+"""Demo data (a fleet spread over UK towns by population) and a small fleet simulator."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import h3
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+from tqdm import tqdm
+
+from core import places
+from core.auth import new_account
+from core.bootstrap import Core, tech_to_indexed
+from core.db import session_scope
+from core.geo import haversine_km
+from core.models import ServiceRequest, Technician, UserAccount, utcnow
+from core.technicians import job_action
+
+FIRST = "Amir Beth Callum Dev Ellie Fraser Gwen Harj Isla Jamal Kerry Liam Megan Niall Owen Priya Rhys Sian Tom Uma Wes Zara".split()
+LAST = "Patel Jones Smith Evans Khan Murphy Taylor Brown Wilson Hughes Walker Roberts Clarke Ahmed Davies Reid".split()
+VANS = ["Ford Transit Custom", "VW Transporter", "Vauxhall Vivaro", "Renault Trafic", "Mercedes Vito"]
+DEMO_LOGINS = [("admin", "Admin", "admin", "admin-demo-1"), ("dispatch", "Dana Dispatcher", "dispatcher", "dispatch-demo-1"),
+               ("tech", "Toby Technician", "technician", "tech-demo-1")]
+
+
+def _jitter(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
+    for _ in range(20):
+        d, a = abs(rng.gauss(0, km)), rng.uniform(0, 2 * math.pi)
+        nlat = lat + d / 111.0 * math.cos(a)
+        nlng = lng + d / (111.0 * math.cos(math.radians(lat))) * math.sin(a)
+        if places.in_service_area(nlat, nlng):
+            return nlat, nlng
+    return lat, lng
+
+
+def seed_if_empty(core: Core, size: int | None = None, seed: int = 7, quiet: bool = False) -> bool:
+    """Create the demo fleet and logins when there are no technicians; return True if seeded."""
+    with Session(core.engine) as s:
+        if s.exec(select(func.count()).select_from(Technician)).one() > 0:
+            return False
+    size = core.settings.demo_fleet_size if size is None else size
+    rng = random.Random(seed)
+    towns = places.uk_places()
+    weights = [p.population for p in towns]
+    now = utcnow()
+    rows = []
+    for i in tqdm(range(size), desc="demo fleet", unit="van", disable=quiet, file=sys.stdout):
+        town = rng.choices(towns, weights)[0]
+        lat, lng = _jitter(rng, town.lat, town.lng, 4.0)
+        cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
+        caps = [c for c, p in (("run_flat", 0.5), ("suv_4x4", 0.35), ("van", 0.25), ("locking_nut", 0.6)) if rng.random() < p]
+        status = rng.choices(["available", "offline", "break"], [0.8, 0.15, 0.05])[0]
+        rows.append(Technician(
+            name=f"{rng.choice(FIRST)} {rng.choice(LAST)}", van_reg=f"TH{i % 100:02d} {''.join(rng.choices('ABCDEFGHJKLMNPRSTUVWXYZ', k=3))}",
+            van_label=rng.choice(VANS), capabilities=caps, home_base=town.name, status=status,
+            lat=lat, lng=lng, h3_cell=cell, h3_parent=h3.cell_to_parent(cell, core.settings.h3_coarse_resolution),
+            position_at=now,
+        ))
+    with session_scope(core.engine) as s:
+        for username, display, role, password in DEMO_LOGINS:
+            if not s.exec(select(UserAccount).where(UserAccount.username == username)).first():
+                s.add(new_account(username, display, role, password))
+        s.flush()
+        tech_user = s.exec(select(UserAccount).where(UserAccount.username == "tech")).one()
+        if rows:
+            rows[0].user_id = tech_user.id
+            rows[0].name = tech_user.display_name
+        s.add_all(rows)
+    core.index.ensure_built(force=True)
+    if not quiet:
+        print(f"Seeded {size} technicians. Demo logins (change them before real use):")
+        for username, _d, role, password in DEMO_LOGINS:
+            print(f"  {role:<11} {username} / {password}")
+    return True
+
+
+@dataclass
+class FleetSimulator:
+    """Keeps on-shift positions fresh and drives assigned vans to their customers (demo mode only)."""
+
+    core: Core
+    interval_s: float = 5.0
+    speed_kmh: float = 60.0
+    on_site_s: float = 60.0
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+
+    def tick(self) -> None:
+        now = utcnow()
+        with Session(self.core.engine) as s:
+            techs = s.exec(select(Technician).where(Technician.active, Technician.status != "offline")).all()
+            jobs = {r.technician_id: r for r in s.exec(
+                select(ServiceRequest).where(col(ServiceRequest.status).in_(("assigned", "en_route", "on_site")))
+            ).all()}
+        moved = []
+        for t in techs:
+            if t.lat is None or t.lng is None:
+                continue
+            job = jobs.get(t.id)
+            lat, lng = t.lat, t.lng
+            if job is None:
+                lat, lng = _jitter(self.rng, lat, lng, 0.05)  # idling around the base
+            elif job.status == "assigned":
+                job_action(self.core, t.id, job.id, "en-route", actor=t.name)  # type: ignore[arg-type]
+            elif job.status == "en_route":
+                step = self.speed_kmh * self.interval_s / 3600.0
+                dist = haversine_km(lat, lng, job.lat, job.lng)
+                if dist <= step:
+                    lat, lng = job.lat, job.lng
+                    job_action(self.core, t.id, job.id, "arrived", actor=t.name)  # type: ignore[arg-type]
+                else:
+                    f = step / dist
+                    lat, lng = lat + (job.lat - lat) * f, lng + (job.lng - lng) * f
+            elif job.status == "on_site" and job.on_site_at and now - job.on_site_at > timedelta(seconds=self.on_site_s):
+                job_action(self.core, t.id, job.id, "complete", actor=t.name, data={"fitted": "1 tyre"})  # type: ignore[arg-type]
+            moved.append((t.id, lat, lng))
+        self._store_positions(moved, now)
+
+    def _store_positions(self, moved: list[tuple[int, float, float]], now) -> None:  # type: ignore[no-untyped-def]
+        if not moved:
+            return
+        res, cres = self.core.settings.h3_resolution, self.core.settings.h3_coarse_resolution
+        params = []
+        for tid, lat, lng in moved:
+            cell = h3.latlng_to_cell(lat, lng, res)
+            params.append({"i": tid, "lat": lat, "lng": lng, "c": cell, "p": h3.cell_to_parent(cell, cres), "at": now})
+        with session_scope(self.core.engine) as s:
+            s.execute(sa.text(
+                "UPDATE technician SET lat=:lat, lng=:lng, h3_cell=:c, h3_parent=:p, position_at=:at WHERE id=:i"
+            ), params)
+            fresh = s.exec(select(Technician).where(col(Technician.id).in_([m[0] for m in moved]))).all()
+        self.core.index.upsert_many([tech_to_indexed(t) for t in fresh if t.status != "offline"])

@@ -1,0 +1,35 @@
+"""Domain errors: each carries a message a person can act on."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class of errors the core raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(DomainError):
+    """Bad input; `errors` maps a field name to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class NotFound(DomainError):
+    pass
+
+
+class IllegalTransition(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    pass
+
+
+class Unavailable(DomainError):
+    """A dependency the operation needs is down."""

@@ -1,0 +1,65 @@
+"""Domain events: written to the request timeline in PostgreSQL and published on Redis pub/sub."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import redis
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tyrehero:events"
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """`kind` is past tense: request_created, technician_assigned, status_changed, ..."""
+
+    kind: str
+    request_id: int | None = None
+    technician_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @staticmethod
+    def from_json(raw: str | bytes) -> DomainEvent:
+        return DomainEvent(**json.loads(raw))
+
+
+class EventBus(Protocol):
+    def publish(self, event: DomainEvent) -> None: ...
+
+
+class RedisEventBus:
+    """Best effort: the timeline in PostgreSQL is the record, pub/sub only wakes listeners."""
+
+    def __init__(self, client: redis.Redis, channel: str = CHANNEL) -> None:
+        self.client = client
+        self.channel = channel
+
+    def publish(self, event: DomainEvent) -> None:
+        try:
+            self.client.publish(self.channel, event.to_json())
+        except redis.RedisError as e:
+            log.warning("event not published (%s): %s", e.__class__.__name__, event.kind)
+
+
+class MemoryEventBus:
+    """Collects events in-process: for tests of the core that do not listen over Redis."""
+
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+        self.listeners: list[Callable[[DomainEvent], None]] = []
+
+    def publish(self, event: DomainEvent) -> None:
+        self.events.append(event)
+        for fn in self.listeners:
+            fn(event)

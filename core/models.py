@@ -1,0 +1,164 @@
+"""SQLModel tables: the source of truth. Alembic migrations mirror this module."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlmodel import Field, SQLModel
+
+OPEN_REQUEST_STATUSES = ("pending", "assigned", "en_route", "on_site")
+ACTIVE_JOB_STATUSES = ("assigned", "en_route", "on_site")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, **kw: Any) -> Any:
+    return Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable, **kw))
+
+
+def _created() -> Any:
+    return Field(
+        default_factory=utcnow,
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
+class UserAccount(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    display_name: str = Field(max_length=100)
+    role: str = Field(max_length=16)  # admin | dispatcher | technician
+    password_hash: str = Field(max_length=255)
+    active: bool = True
+    created_at: datetime = _created()
+
+
+class Technician(SQLModel, table=True):
+    __tablename__ = "technician"
+    __table_args__ = (
+        sa.Index("ix_technician_cell_status", "h3_cell", "status"),
+        sa.Index("ix_technician_parent_status", "h3_parent", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", unique=True)
+    van_reg: str = Field(max_length=12)
+    van_label: str = Field(default="", max_length=60)
+    capabilities: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(pg.ARRAY(sa.String(24)), nullable=False, server_default="{}"),
+    )
+    home_base: str = Field(default="", max_length=80)
+    status: str = Field(default="offline", max_length=16)
+    lat: float | None = None
+    lng: float | None = None
+    h3_cell: str | None = Field(default=None, max_length=16)
+    h3_parent: str | None = Field(default=None, max_length=16)
+    position_at: datetime | None = _ts()
+    active: bool = True
+    version: int = 0
+    created_at: datetime = _created()
+
+
+class ServiceRequest(SQLModel, table=True):
+    __tablename__ = "service_request"
+    __table_args__ = (
+        sa.Index(
+            "ix_request_open_queue",
+            "status",
+            "priority",
+            "created_at",
+            postgresql_where=sa.text("status IN ('pending','assigned','en_route','on_site')"),
+        ),
+        sa.Index("ix_request_phone_recent", "phone_hash", "created_at"),
+        # The database itself refuses a second active job for one technician.
+        sa.Index(
+            "uq_request_one_active_job_per_technician",
+            "technician_id",
+            unique=True,
+            postgresql_where=sa.text("status IN ('assigned','en_route','on_site')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column_kwargs={"unique": True})
+    reference: str = Field(max_length=12, sa_column_kwargs={"unique": True})
+    tracking_token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    idempotency_key: str | None = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+
+    customer_name: str = Field(max_length=100)
+    phone_enc: str = Field(max_length=255)
+    phone_hash: str = Field(max_length=64)
+    lat: float
+    lng: float
+    h3_cell: str = Field(max_length=16)
+    location_label: str = Field(default="", max_length=120)
+    location_approximate: bool = False
+    postcode: str | None = Field(default=None, max_length=10)
+    vehicle: str = Field(max_length=80)
+    vehicle_reg: str | None = Field(default=None, max_length=10)
+    vehicle_type: str = Field(default="car", max_length=16)
+    tyre_size: str | None = Field(default=None, max_length=24)
+    issue: str = Field(max_length=24)
+    on_motorway: bool = False
+    vulnerable: bool = False
+    notes: str = Field(default="", max_length=500)
+    required_capabilities: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(pg.ARRAY(sa.String(24)), nullable=False, server_default="{}"),
+    )
+
+    status: str = Field(default="pending", max_length=16)
+    priority: int = Field(default=3)
+    quote_pence: int
+    eta_minutes: int | None = None
+    technician_id: int | None = Field(default=None, foreign_key="technician.id")
+    created_at: datetime = _created()
+    assigned_at: datetime | None = _ts()
+    accepted_at: datetime | None = _ts()
+    en_route_at: datetime | None = _ts()
+    on_site_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    cancel_reason: str | None = Field(default=None, max_length=200)
+    version: int = 0
+
+
+class RequestEvent(SQLModel, table=True):
+    """The timeline and audit trail of one request."""
+
+    __tablename__ = "request_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="service_request.id", index=True)
+    at: datetime = _created()
+    kind: str = Field(max_length=32)
+    actor: str = Field(default="system", max_length=100)
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=sa.Column(pg.JSONB, nullable=False, server_default="{}"),
+    )
+
+
+class LocationPing(SQLModel, table=True):
+    """Position history of technicians."""
+
+    __tablename__ = "location_ping"
+    __table_args__ = (sa.Index("ix_ping_technician_time", "technician_id", "recorded_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    technician_id: int = Field(foreign_key="technician.id")
+    lat: float
+    lng: float
+    accuracy_m: float | None = None
+    recorded_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    received_at: datetime = _created()

@@ -1,0 +1,53 @@
+"""UK mobile numbers: validation, encryption at rest and a keyed hash for look-ups."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import phonenumbers
+from cryptography.fernet import Fernet
+
+from core.errors import ValidationFailed
+
+_MOBILE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+
+def normalise_uk_mobile(raw: str, field: str = "phone") -> str:
+    """Return the number in E.164 (+447...) or raise ValidationFailed with a clear message."""
+    text = (raw or "").strip()
+    if not text:
+        raise ValidationFailed({field: "Enter your mobile number so the technician can call you."})
+    try:
+        num = phonenumbers.parse(text, "GB")
+    except phonenumbers.NumberParseException:
+        raise ValidationFailed({field: "That is not a phone number. Use a UK mobile, e.g. 07700 900123."}) from None
+    if num.country_code != 44 or not phonenumbers.is_valid_number(num):
+        raise ValidationFailed({field: "Enter a valid UK mobile number, e.g. 07700 900123."})
+    if phonenumbers.number_type(num) not in _MOBILE_TYPES:
+        raise ValidationFailed({field: "Enter a UK mobile number (starting 07) so we can text you updates."})
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+class PhoneVault:
+    """Encrypts numbers (Fernet, AES-128-CBC + HMAC) and hashes them with a separate keyed HMAC."""
+
+    def __init__(self, key_material: str) -> None:
+        digest = hashlib.sha256(("enc:" + key_material).encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        self._hash_key = hashlib.sha256(("hash:" + key_material).encode()).digest()
+
+    def encrypt(self, e164: str) -> str:
+        return self._fernet.encrypt(e164.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        return self._fernet.decrypt(token.encode()).decode()
+
+    def lookup_hash(self, e164: str) -> str:
+        return hmac.new(self._hash_key, e164.encode(), hashlib.sha256).hexdigest()
+
+
+def display(e164: str) -> str:
+    """07700 900123 style, for staff pages."""
+    return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)

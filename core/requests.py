@@ -1,0 +1,319 @@
+"""The request service: submit, track, cancel. PostgreSQL first, then dispatch."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, col, select
+
+from core import places
+from core.bootstrap import Core
+from core.db import session_scope
+from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.events import DomainEvent
+from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
+from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.pricing import quote_pence
+from core.priority import priority
+from core.schemas import (
+    LocationIn,
+    Position,
+    RequestCreate,
+    RequestPublic,
+    TechnicianPublic,
+    TimelineEntry,
+    TrackingView,
+)
+from core.states import CANCELLABLE, OPEN_STATUSES, RequestStatus, request_transition, status_words
+
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True)
+class ResolvedLocation:
+    lat: float
+    lng: float
+    label: str
+    approximate: bool
+    postcode: str | None = None
+
+
+def tracking_token(core: Core, public_id: uuid.UUID) -> str:
+    """Unguessable without the server's secret; derivable, so a retried submission gets it again."""
+    mac = hmac.new(core.settings.secret_key.encode(), b"track:" + public_id.bytes, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(public_id.bytes + mac[:12]).decode().rstrip("=")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_reference() -> str:
+    return "TH-" + "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
+
+
+def resolve_location(core: Core, loc: LocationIn) -> ResolvedLocation:
+    """Turn a point, a postcode or a Plus Code into a checked point in the service area."""
+    if loc.lat is not None and loc.lng is not None:
+        place, km = places.nearest_place(loc.lat, loc.lng)
+        label = f"near {place.name}" if km < 25 else f"{km:.0f} km from {place.name}"
+        res = ResolvedLocation(loc.lat, loc.lng, label, False)
+    else:
+        try:
+            if loc.plus_code:
+                g = decode_plus_code(loc.plus_code)
+            else:
+                g = core.geocoder.geocode_postcode(loc.postcode or "")
+        except (InvalidPostcode, PostcodeNotFound, ValueError) as e:
+            raise ValidationFailed({"location": str(e)}) from None
+        except GeocoderUnavailable:
+            raise ValidationFailed({"location": "We cannot look up postcodes right now: share your location instead."}) from None
+        res = ResolvedLocation(g.lat, g.lng, g.label, g.approximate, g.postcode or None)
+    if not places.in_service_area(res.lat, res.lng):
+        raise ValidationFailed({"location": "That point is outside our service area: we cover Great Britain and Northern Ireland."})
+    return res
+
+
+def submit_request(core: Core, data: RequestCreate, idempotency_key: str | None = None) -> RequestPublic:
+    """Validate, store first, then try to dispatch. Retries and double taps get the same request."""
+    phone = data.phone  # already normalised to E.164 by RequestCreate
+    if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
+        raise ValidationFailed({"Idempotency-Key": "must be 1-128 characters"})
+    loc = resolve_location(core, data.location)
+    now = utcnow()
+    phone_hash = core.vault.lookup_hash(phone)
+    try:
+        req, duplicate = _store(core, data, idempotency_key, loc, phone, phone_hash, now)
+    except OperationalError as e:
+        raise Unavailable("We cannot take requests online right now.") from e
+    if not duplicate:
+        core.bus.publish(DomainEvent("request_created", request_id=req.id, data={"priority": req.priority}))
+        from core.dispatch import dispatch_request
+
+        try:
+            dispatch_request(core, req.id)  # type: ignore[arg-type]
+        except OperationalError:
+            pass  # stored and pending: the sweep will dispatch it
+    return public_view(core, req.id, duplicate=duplicate)  # type: ignore[arg-type]
+
+
+def _store(
+    core: Core,
+    data: RequestCreate,
+    key: str | None,
+    loc: ResolvedLocation,
+    phone: str,
+    phone_hash: str,
+    now: datetime,
+) -> tuple[ServiceRequest, bool]:
+    for _attempt in range(3):
+        try:
+            with session_scope(core.engine) as s:
+                if key is not None:
+                    found = s.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
+                    if found:
+                        return found, True
+                # Same phone submitting twice at once: one waits for the other.
+                s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(phone_hash.encode())})
+                recent = s.exec(
+                    select(ServiceRequest)
+                    .where(
+                        ServiceRequest.phone_hash == phone_hash,
+                        col(ServiceRequest.status).in_(OPEN_STATUSES),
+                        ServiceRequest.created_at >= now - timedelta(seconds=core.settings.duplicate_window_s),
+                    )
+                    .order_by(col(ServiceRequest.created_at).desc())
+                ).first()
+                if recent:
+                    return recent, True
+                public_id = uuid.uuid4()
+                req = ServiceRequest(
+                    public_id=public_id,
+                    reference=_new_reference(),
+                    tracking_token_hash=token_hash(tracking_token(core, public_id)),
+                    idempotency_key=key,
+                    customer_name=data.customer_name,
+                    phone_enc=core.vault.encrypt(phone),
+                    phone_hash=phone_hash,
+                    lat=loc.lat,
+                    lng=loc.lng,
+                    h3_cell=places_cell(core, loc),
+                    location_label=loc.label[:120],
+                    location_approximate=loc.approximate,
+                    postcode=loc.postcode,
+                    vehicle=data.vehicle,
+                    vehicle_reg=data.vehicle_reg,
+                    vehicle_type=data.vehicle_type.value,
+                    tyre_size=data.tyre_size,
+                    issue=data.issue.value,
+                    on_motorway=data.on_motorway,
+                    vulnerable=data.vulnerable,
+                    notes=data.notes,
+                    required_capabilities=data.required_capabilities(),
+                    priority=priority(data.issue, data.on_motorway, data.vulnerable),
+                    quote_pence=quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now),
+                    created_at=now,
+                )
+                s.add(req)
+                s.flush()
+                s.add(RequestEvent(request_id=req.id, kind="created", actor="customer",
+                                   data={"priority": req.priority, "quote_pence": req.quote_pence}))
+                return req, False
+        except IntegrityError:
+            continue  # same idempotency key at the same moment, or a reference collision: look again
+    raise Unavailable("Could not store the request, please try again.")
+
+
+def places_cell(core: Core, loc: ResolvedLocation) -> str:
+    from core.geo import cell_of
+
+    return cell_of(loc.lat, loc.lng, core.settings.h3_resolution)
+
+
+def _first_name(name: str) -> str:
+    return name.split()[0] if name.split() else name
+
+
+def public_view(core: Core, request_id: int, duplicate: bool = False) -> RequestPublic:
+    with Session(core.engine) as s:
+        req = s.get(ServiceRequest, request_id)
+        if req is None:
+            raise NotFound("no such request")
+        tech = s.get(Technician, req.technician_id) if req.technician_id else None
+    return RequestPublic(
+        id=req.id,  # type: ignore[arg-type]
+        reference=req.reference,
+        tracking_token=tracking_token(core, req.public_id),
+        status=req.status,
+        priority=req.priority,
+        quote_pence=req.quote_pence,
+        eta_minutes=req.eta_minutes,
+        technician=TechnicianPublic(first_name=_first_name(tech.name), van=tech.van_label or tech.van_reg) if tech else None,
+        duplicate=duplicate,
+        location_label=req.location_label,
+        location_approximate=req.location_approximate,
+    )
+
+
+def _by_token(s: Session, token: str, lock: bool = False) -> ServiceRequest:
+    if not token or len(token) > 64:
+        raise NotFound("We could not find that request. Check the link in your text message.")
+    q = select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))
+    if lock:
+        q = q.with_for_update()
+    req = s.exec(q).first()
+    if req is None:
+        raise NotFound("We could not find that request. Check the link in your text message.")
+    return req
+
+
+_EVENT_TEXT = {
+    "created": "Request received",
+    "assigned": "Technician assigned",
+    "accepted": "Technician accepted the job",
+    "en_route": "Technician on the way",
+    "on_site": "Technician arrived",
+    "completed": "Job completed",
+    "cancelled": "Request cancelled",
+    "unassigned": "Finding another technician",
+    "declined": "Finding another technician",
+    "note": "Note added",
+}
+
+
+def remaining_eta(core: Core, req: ServiceRequest, tech: Technician | None, now: datetime) -> int | None:
+    """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed."""
+    if req.status not in ("assigned", "en_route") or tech is None:
+        return None
+    if tech.lat is not None and tech.lng is not None:
+        minutes = core.eta.eta_minutes(tech.lat, tech.lng, req.lat, req.lng)
+        if req.status == "en_route":
+            minutes -= getattr(core.eta, "mobilisation_min", 0.0)
+        return max(1, round(minutes))
+    if req.eta_minutes is not None and req.assigned_at is not None:
+        return max(1, req.eta_minutes - int((now - req.assigned_at).total_seconds() // 60))
+    return None
+
+
+def track(core: Core, token: str) -> TrackingView:
+    """The customer's view of their request."""
+    now = utcnow()
+    with Session(core.engine) as s:
+        req = _by_token(s, token)
+        tech = s.get(Technician, req.technician_id) if req.technician_id else None
+        events = s.exec(
+            select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(col(RequestEvent.at), col(RequestEvent.id))
+        ).all()
+    show_tech = tech is not None and req.status in ("assigned", "en_route", "on_site")
+    pos = None
+    if show_tech and tech and tech.lat is not None and tech.lng is not None:
+        pos = Position(lat=tech.lat, lng=tech.lng)
+    return TrackingView(
+        reference=req.reference,
+        status=req.status,
+        status_text=status_words(req.status),
+        eta_minutes=remaining_eta(core, req, tech, now),
+        quote_pence=req.quote_pence,
+        technician=TechnicianPublic(first_name=_first_name(tech.name), van=tech.van_label or tech.van_reg)
+        if show_tech and tech
+        else None,
+        technician_position=pos,
+        customer_position=Position(lat=req.lat, lng=req.lng),
+        location_label=req.location_label,
+        location_approximate=req.location_approximate,
+        cancellable=req.status in CANCELLABLE,
+        created_at=req.created_at.isoformat(),
+        timeline=[
+            TimelineEntry(at=e.at.isoformat(), kind=e.kind, text=_EVENT_TEXT.get(e.kind, e.kind.replace("_", " ")))
+            for e in events
+            if e.kind in _EVENT_TEXT and e.kind != "note"
+        ],
+    )
+
+
+def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer") -> TrackingView:
+    """Cancel while the technician is not yet on site."""
+    with session_scope(core.engine) as s:
+        req = _by_token(s, token, lock=True)
+        if req.status not in CANCELLABLE:
+            raise IllegalTransition(
+                "This request can no longer be cancelled: the technician is already with you."
+                if req.status == "on_site"
+                else f"This request is already {status_words(req.status)}."
+            )
+        request_id = _cancel(s, req, reason, actor="customer")
+    from core.dispatch import after_release
+
+    after_release(core, request_id, None)
+    return track(core, token)
+
+
+def _cancel(s: Session, req: ServiceRequest, reason: str, actor: str) -> int:
+    request_transition(req.status, RequestStatus.CANCELLED)
+    tech_id = req.technician_id
+    req.status = RequestStatus.CANCELLED.value
+    req.cancelled_at = utcnow()
+    req.cancel_reason = reason[:200]
+    req.version += 1
+    s.add(req)
+    s.add(RequestEvent(request_id=req.id, kind="cancelled", actor=actor, data={"reason": reason[:200]}))
+    if tech_id is not None:
+        s.execute(
+            sa.update(Technician)
+            .where(col(Technician.id) == tech_id, col(Technician.status).in_(("assigned", "en_route")))
+            .values(status="available", version=Technician.version + 1)
+        )
+    return req.id  # type: ignore[return-value]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

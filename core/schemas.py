@@ -1,0 +1,176 @@
+"""Input and output shapes of the request service (shared by the API and the pages)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.priority import Issue
+
+
+class VehicleType(StrEnum):
+    CAR = "car"
+    SUV_4X4 = "suv_4x4"
+    VAN = "van"
+
+
+CAPABILITY_FOR_VEHICLE = {VehicleType.SUV_4X4: "suv_4x4", VehicleType.VAN: "van"}
+CAPABILITIES = ("run_flat", "suv_4x4", "van", "locking_nut")
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_REG = re.compile(r"^[A-Z0-9 ]{2,8}$")
+
+
+def clean_text(value: Any) -> Any:
+    """NFC-normalise, drop control and bidi-override characters, trim."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+    return value
+
+
+class LocationIn(BaseModel):
+    """A GPS point, a UK postcode, or a Plus Code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS84 latitude")
+    lng: float | None = Field(None, ge=-180, le=180, description="WGS84 longitude")
+    postcode: Annotated[str, Field(max_length=10)] | None = None
+    plus_code: Annotated[str, Field(max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LocationIn:
+        has_point = self.lat is not None or self.lng is not None
+        if has_point and (self.lat is None or self.lng is None):
+            raise ValueError("give both lat and lng")
+        if not has_point and not (self.postcode or self.plus_code):
+            raise ValueError("share your location, or enter a postcode or a Plus Code")
+        return self
+
+
+class RequestCreate(BaseModel):
+    """What a driver sends to ask for help."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+    customer_name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=1, max_length=32)
+    location: LocationIn
+    vehicle: str = Field(min_length=1, max_length=80, description="make and model")
+    issue: Issue
+    vehicle_type: VehicleType = VehicleType.CAR
+    vehicle_reg: str | None = Field(None, max_length=10)
+    tyre_size: str | None = Field(None, max_length=24)
+    run_flat: bool = False
+    on_motorway: bool = False
+    vulnerable: bool = False
+    notes: str = Field("", max_length=500)
+
+    _clean = field_validator("customer_name", "vehicle", "notes", "tyre_size", mode="before")(clean_text)
+
+    @field_validator("customer_name", "vehicle")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v:
+            raise ValueError("this field is required")
+        return v
+
+    @field_validator("phone")
+    @classmethod
+    def _uk_mobile(cls, v: str) -> str:
+        from core.errors import ValidationFailed
+        from core.phones import normalise_uk_mobile
+
+        try:
+            return normalise_uk_mobile(v)
+        except ValidationFailed as e:
+            raise ValueError(e.errors["phone"]) from None
+
+    @field_validator("vehicle_reg", mode="before")
+    @classmethod
+    def _reg(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = clean_text(v).upper()
+            if not v:
+                return None
+            if not _REG.match(v):
+                raise ValueError("a UK registration is 2-8 letters and numbers, e.g. AB12 CDE")
+        return v
+
+    def required_capabilities(self) -> list[str]:
+        caps = []
+        if self.vehicle_type in CAPABILITY_FOR_VEHICLE:
+            caps.append(CAPABILITY_FOR_VEHICLE[self.vehicle_type])
+        if self.run_flat:
+            caps.append("run_flat")
+        if self.issue == Issue.LOCKING_NUT_LOST:
+            caps.append("locking_nut")
+        return caps
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Pydantic errors as {"location.lat": "message"}, first message per field."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "this field is required"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        out.setdefault(loc, msg)
+    return out
+
+
+class TechnicianPublic(BaseModel):
+    first_name: str
+    van: str
+
+
+class RequestPublic(BaseModel):
+    """The answer to a submission."""
+
+    id: int
+    reference: str
+    tracking_token: str
+    status: str
+    priority: int
+    quote_pence: int
+    eta_minutes: int | None
+    technician: TechnicianPublic | None
+    duplicate: bool = False
+    location_label: str = ""
+    location_approximate: bool = False
+
+
+class TimelineEntry(BaseModel):
+    at: str
+    kind: str
+    text: str
+
+
+class Position(BaseModel):
+    lat: float
+    lng: float
+
+
+class TrackingView(BaseModel):
+    """What the holder of a tracking token sees."""
+
+    reference: str
+    status: str
+    status_text: str
+    eta_minutes: int | None
+    quote_pence: int
+    technician: TechnicianPublic | None
+    technician_position: Position | None
+    customer_position: Position
+    location_label: str
+    location_approximate: bool
+    cancellable: bool
+    created_at: str
+    timeline: list[TimelineEntry]

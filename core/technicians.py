@@ -1,0 +1,141 @@
+"""The technician service: shift status, positions, and the job workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import h3
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.bootstrap import Core
+from core.db import session_scope
+from core.dispatch import after_release, resync_technician
+from core.errors import IllegalTransition, NotFound
+from core.events import DomainEvent
+from core.models import LocationPing, RequestEvent, ServiceRequest, Technician, utcnow
+from core.states import RequestStatus, TechStatus, request_transition, tech_transition
+
+ACTIVE = ("assigned", "en_route", "on_site")
+
+
+@dataclass(frozen=True)
+class PositionIn:
+    lat: float
+    lng: float
+    recorded_at: datetime
+    accuracy_m: float | None = None
+
+
+def set_shift_status(core: Core, tech_id: int, status: TechStatus, actor: str = "technician") -> Technician:
+    """available / break / offline, as the technician toggles them."""
+    if status not in (TechStatus.AVAILABLE, TechStatus.BREAK, TechStatus.OFFLINE):
+        raise IllegalTransition("a technician can only choose available, break or offline")
+    with session_scope(core.engine) as s:
+        t = s.exec(select(Technician).where(Technician.id == tech_id).with_for_update()).first()
+        if t is None or not t.active:
+            raise NotFound("no such technician")
+        if t.status != status:
+            tech_transition(t.status, status)
+            t.status = status.value
+            t.version += 1
+            s.add(t)
+    resync_technician(core, tech_id)
+    core.bus.publish(DomainEvent("technician_status_changed", technician_id=tech_id, data={"status": status.value}))
+    if status == TechStatus.AVAILABLE:
+        after_release(core, None, tech_id)
+    return t
+
+
+def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> int:
+    """Store a batch of positions; the newest becomes current unless the stored one is newer."""
+    if not positions:
+        return 0
+    positions = sorted(positions, key=lambda p: p.recorded_at)
+    newest = positions[-1]
+    cell = h3.latlng_to_cell(newest.lat, newest.lng, core.settings.h3_resolution)
+    parent = h3.cell_to_parent(cell, core.settings.h3_coarse_resolution)
+    with session_scope(core.engine) as s:
+        s.execute(
+            sa.insert(LocationPing),
+            [{"technician_id": tech_id, "lat": p.lat, "lng": p.lng, "accuracy_m": p.accuracy_m,
+              "recorded_at": p.recorded_at} for p in positions],
+        )
+        updated = s.execute(
+            sa.update(Technician)
+            .where(
+                col(Technician.id) == tech_id,
+                sa.or_(col(Technician.position_at).is_(None), col(Technician.position_at) < newest.recorded_at),
+            )
+            .values(lat=newest.lat, lng=newest.lng, h3_cell=cell, h3_parent=parent, position_at=newest.recorded_at)
+        ).rowcount  # type: ignore[attr-defined]
+    if updated:
+        resync_technician(core, tech_id)
+        core.bus.publish(DomainEvent("technician_moved", technician_id=tech_id,
+                                     data={"lat": newest.lat, "lng": newest.lng}))
+    return len(positions)
+
+
+def current_job(core: Core, tech_id: int) -> ServiceRequest | None:
+    with Session(core.engine) as s:
+        return s.exec(
+            select(ServiceRequest).where(ServiceRequest.technician_id == tech_id, col(ServiceRequest.status).in_(ACTIVE))
+        ).first()
+
+
+_ACTIONS: dict[str, tuple[RequestStatus, TechStatus | None, str]] = {
+    "accept": (RequestStatus.ASSIGNED, None, "accepted"),
+    "en-route": (RequestStatus.EN_ROUTE, TechStatus.EN_ROUTE, "en_route"),
+    "arrived": (RequestStatus.ON_SITE, TechStatus.ON_SITE, "on_site"),
+    "complete": (RequestStatus.COMPLETED, TechStatus.AVAILABLE, "completed"),
+    "decline": (RequestStatus.PENDING, TechStatus.AVAILABLE, "declined"),
+}
+_STAMP = {"accepted": "accepted_at", "en_route": "en_route_at", "on_site": "on_site_at", "completed": "completed_at"}
+
+
+def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
+               data: dict | None = None) -> ServiceRequest:
+    """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job."""
+    if action not in _ACTIONS:
+        raise NotFound(f"unknown action '{action}'")
+    new_req, new_tech, kind = _ACTIONS[action]
+    with session_scope(core.engine) as s:
+        req = s.exec(select(ServiceRequest).where(ServiceRequest.id == request_id).with_for_update()).first()
+        if req is None or req.technician_id != tech_id or req.status not in ACTIVE:
+            raise NotFound("This job is not yours, or it is no longer active.")
+        tech = s.exec(select(Technician).where(Technician.id == tech_id).with_for_update()).first()
+        assert tech is not None
+        if action == "accept" and req.status != "assigned":
+            raise IllegalTransition("this job was already accepted")
+        if action == "en-route" and req.accepted_at is None:
+            req.accepted_at = utcnow()  # going en route accepts the job
+        request_transition(req.status, new_req)
+        if new_tech is not None:
+            tech_transition(tech.status, new_tech)
+            tech.status = new_tech.value
+            tech.version += 1
+            s.add(tech)
+        req.status = new_req.value
+        if kind in _STAMP:
+            setattr(req, _STAMP[kind], utcnow())
+        if action == "decline":
+            req.technician_id = None
+            req.assigned_at = None
+            req.accepted_at = None
+            req.eta_minutes = None
+        req.version += 1
+        s.add(req)
+        s.add(RequestEvent(request_id=req.id, kind=kind, actor=actor or tech.name,
+                           data={"technician_id": tech_id, **(data or {})}))
+    core.bus.publish(DomainEvent("request_status_changed", request_id=request_id, technician_id=tech_id,
+                                 data={"status": req.status, "action": action}))
+    if action in ("complete", "decline"):
+        after_release(core, request_id if action == "decline" else None, tech_id)
+    else:
+        resync_technician(core, tech_id)
+    return req
+
+
+def recorded_now() -> datetime:
+    return datetime.now(UTC)

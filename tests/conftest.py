@@ -1,0 +1,84 @@
+"""Shared fixtures: real PostgreSQL and Redis (from the environment, or embedded ones)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from core import db, embedded
+
+TABLES = ("location_ping", "request_event", "service_request", "technician", "user_account")
+
+
+@pytest.fixture(scope="session")
+def server_urls() -> Iterator[tuple[str, str]]:
+    """System servers when DATABASE_URL / REDIS_URL are set, else embedded ones in a temp folder."""
+    db_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    tmp = None
+    if not (db_url and redis_url):
+        tmp = Path(tempfile.mkdtemp(prefix="tyrehero-test-"))
+        os.chmod(tmp, 0o755)  # the embedded PostgreSQL runs as its own user when we are root
+    from core.config import Settings
+
+    db_url = Settings(database_url=db_url).database_url or embedded.start_postgres(tmp)  # type: ignore[arg-type]
+    redis_url = redis_url or embedded.start_redis(tmp)  # type: ignore[arg-type]
+    yield db_url, redis_url
+    if tmp is not None:
+        embedded.stop_embedded(tmp)
+
+
+@pytest.fixture(scope="session")
+def database_url(server_urls: tuple[str, str]) -> Iterator[str]:
+    """A fresh database for this test session, migrated with Alembic (not create_all)."""
+    base = make_url(server_urls[0])
+    name = f"th_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    db.migrate(url)
+    yield url
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    eng = db.make_engine(database_url, pool_size=30)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def clean_db(engine: sa.Engine) -> sa.Engine:
+    """The migrated schema with empty tables."""
+    with engine.begin() as c:
+        c.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    return engine
+
+
+@pytest.fixture
+def redis_client(server_urls: tuple[str, str]) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(server_urls[1])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A Redis key prefix of this test alone, deleted afterwards."""
+    prefix = f"test:{secrets.token_hex(4)}:"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=f"{prefix}*", count=10000))
+    for i in range(0, len(keys), 5000):
+        redis_client.unlink(*keys[i : i + 5000])

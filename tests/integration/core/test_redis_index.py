@@ -1,0 +1,116 @@
+"""The Redis technician index against a brute-force scan, and its atomic moves."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.geo import haversine_km
+from core.index import IndexedTech, TechFilter
+from core.index.redis_index import RedisTechnicianIndex
+
+CAPS = ["run_flat", "suv_4x4", "van"]
+STATUSES = ["available", "assigned", "break", "en_route"]
+# Around the UK, including empty countryside and sea between clusters.
+lat_s = st.floats(50.0, 58.5)
+lng_s = st.floats(-5.5, 1.7)
+
+
+def brute_force(techs: dict[int, IndexedTech], lat: float, lng: float, n: int, f: TechFilter, now: float):
+    ok = [
+        (haversine_km(lat, lng, t.lat, t.lng), t.id)
+        for t in techs.values()
+        if t.status in f.statuses and f.capabilities <= t.capabilities and now - t.ts <= f.max_age_s
+        and haversine_km(lat, lng, t.lat, t.lng) <= f.max_km
+    ]
+    return [tid for _, tid in sorted(ok)[:n]]
+
+
+fleet_s = st.lists(
+    st.tuples(
+        lat_s, lng_s, st.sampled_from(STATUSES), st.sets(st.sampled_from(CAPS)), st.integers(0, 300),
+        st.booleans(),
+    ),
+    min_size=0,
+    max_size=60,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fleet=fleet_s,
+    queries=st.lists(st.tuples(lat_s, lng_s, st.integers(1, 6), st.sets(st.sampled_from(CAPS), max_size=1)), min_size=1, max_size=5),
+)
+def test_nearest_matches_brute_force(redis_client: redis.Redis, key_prefix: str, fleet, queries) -> None:
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    idx.clear()
+    now = 1_800_000_000.0
+    techs = {}
+    for i, (lat, lng, status, caps, age, clustered) in enumerate(fleet, start=1):
+        if clustered:  # many technicians near Birmingham to exercise dense cells and cut answers
+            lat, lng = 52.48 + (lat - 54) / 100, -1.89 + lng / 100
+        t = IndexedTech(i, lat, lng, status, frozenset(caps), now - age)
+        techs[i] = t
+        idx.upsert(t)
+    for lat, lng, n, caps in queries:
+        f = TechFilter(capabilities=frozenset(caps))
+        got = [c.technician_id for c in idx.nearest(lat, lng, n, f, now=now)]
+        want = brute_force(techs, lat, lng, n, f, now)
+        got_d = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in got]
+        want_d = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in want]
+        assert got_d == want_d, (got, want)
+
+
+def test_moves_keep_exactly_one_cell_under_concurrency(redis_client: redis.Redis, key_prefix: str) -> None:
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    ids = list(range(1, 21))
+    for i in ids:
+        idx.upsert(IndexedTech(i, 51.5, -0.12, "available", ts=1.0))
+    errors: list[BaseException] = []
+
+    def mover(seed: int) -> None:
+        rng = random.Random(seed)
+        client = redis.Redis(connection_pool=redis_client.connection_pool)
+        local = RedisTechnicianIndex(client, prefix=key_prefix)
+        try:
+            for k in range(150):
+                tid = rng.choice(ids)
+                local.upsert(
+                    IndexedTech(tid, 51.3 + rng.random(), -0.6 + rng.random(), "available", ts=time.time() + k),
+                    keep_status=True,
+                )
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=mover, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for tid in ids:
+        cells = idx.cell_memberships(tid)
+        snap = idx.get(tid)
+        assert snap is not None
+        assert cells == [snap.cell], (tid, cells, snap.cell)
+
+
+def test_older_position_is_ignored(redis_client: redis.Redis, key_prefix: str) -> None:
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=200.0))
+    assert not idx.upsert(IndexedTech(1, 52.5, -1.1, "available", ts=100.0))
+    snap = idx.get(1)
+    assert snap is not None and snap.lat == 51.5
+
+
+def test_status_compare_and_set(redis_client: redis.Redis, key_prefix: str) -> None:
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    idx.upsert(IndexedTech(7, 51.5, -0.1, "available", ts=1.0))
+    assert idx.set_status(7, "assigned", expected="available")
+    assert not idx.set_status(7, "assigned", expected="available")
+    assert idx.get(7).status == "assigned"  # type: ignore[union-attr]

@@ -1,0 +1,1 @@
+"""The HTTP API, mounted in the Reflex app with api_transformer."""

@@ -1,0 +1,44 @@
+"""The FastAPI app that Reflex mounts: our routes match before Reflex's own."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tyrehero_app.api import errors, health, requests
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """Refuse oversized bodies before parsing them."""
+
+    async def dispatch(self, request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
+        if request.method in ("POST", "PUT", "PATCH") and request.url.path.startswith("/api/"):
+            length = request.headers.get("content-length")
+            if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+                return JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                return JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})
+            ctype = request.headers.get("content-type", "")
+            if body and not ctype.startswith("application/json"):
+                return JSONResponse(status_code=415, content={"detail": "Send JSON with Content-Type: application/json."})
+        return await call_next(request)
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="TyreHero API",
+        version="1.0.0",
+        description="Emergency mobile tyre service: requests, tracking, technicians and dispatch.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    errors.install(api)
+    api.add_middleware(BodyLimit)
+    api.include_router(health.router)
+    api.include_router(requests.router)
+    return api

@@ -1,0 +1,35 @@
+"""Public request endpoints: submit, track, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path
+
+from core import requests as svc
+from core.schemas import RequestCreate, RequestPublic, TrackingView
+from tyrehero_app.runtime import get_core
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
+Token = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.post("", status_code=201, response_model=RequestPublic, responses={422: {}, 503: {}})
+def create_request(
+    body: RequestCreate,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> RequestPublic:
+    """Ask for help. A retry with the same Idempotency-Key returns the same request."""
+    return svc.submit_request(get_core(), body, idempotency_key)
+
+
+@router.get("/track/{tracking_token}", response_model=TrackingView, responses={404: {}})
+def track_request(tracking_token: Token) -> TrackingView:
+    """The customer's view: status, ETA, technician, position, timeline."""
+    return svc.track(get_core(), tracking_token)
+
+
+@router.post("/track/{tracking_token}/cancel", response_model=TrackingView, responses={404: {}, 409: {}})
+def cancel_request(tracking_token: Token) -> TrackingView:
+    """Cancel while the technician is not yet on site."""
+    return svc.cancel_by_token(get_core(), tracking_token)

@@ -1,0 +1,39 @@
+"""Background work of each app process: index rebuild, the dispatch sweep, the demo fleet."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from core.dispatch import sweep_pending
+from tyrehero_app.runtime import get_core
+
+log = logging.getLogger("tyrehero.lifespan")
+
+
+async def dispatch_sweeper() -> None:
+    """Keep the index built and retry waiting requests, every few seconds."""
+    core = await asyncio.to_thread(get_core)
+    while True:
+        try:
+            await asyncio.to_thread(core.index.ensure_built)
+            await asyncio.to_thread(sweep_pending, core)
+        except Exception:  # the loop must survive a database or Redis outage
+            log.exception("dispatch sweep failed; retrying")
+        await asyncio.sleep(core.settings.dispatch_sweep_s)
+
+
+async def demo_fleet() -> None:
+    """In demo mode, keep on-shift vans moving and drive assigned ones to their jobs."""
+    core = await asyncio.to_thread(get_core)
+    if not core.settings.demo_mode:
+        return
+    from core.demo import FleetSimulator
+
+    sim = FleetSimulator(core)
+    while True:
+        try:
+            await asyncio.to_thread(sim.tick)
+        except Exception:
+            log.exception("demo fleet tick failed; retrying")
+        await asyncio.sleep(sim.interval_s)

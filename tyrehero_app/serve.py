@@ -1,0 +1,66 @@
+"""`make run`: start (or adopt) the databases, migrate, load demo data, then serve the app.
+
+Ctrl-C stops the app and then the embedded servers this command started; data stays in the
+data folder for the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    from core import db, embedded
+    from core.bootstrap import bootstrap
+    from core.config import get_settings
+    from core.demo import seed_if_empty
+
+    settings = get_settings()
+    owns_embedded = not (settings.database_url and settings.redis_url)
+    print("Starting databases..." if owns_embedded else "Using configured databases...", flush=True)
+    db_url, redis_url = embedded.ensure_urls(settings.database_url, settings.redis_url, settings.data_path)
+    db.migrate(db_url)
+    core = bootstrap(settings, database_url=db_url, redis_url=redis_url)
+    if settings.demo_mode:
+        seed_if_empty(core)
+    core.index.ensure_built(force=True)
+    core.close()
+
+    port = os.environ.get("PORT", "3000")
+    env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, REFLEX_USE_SYSTEM_BUN="1",
+               REFLEX_CHECK_LATEST_VERSION="false", REFLEX_TELEMETRY_ENABLED="false")
+    env["PATH"] = f"{ROOT / '.tools' / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+    cmd = [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
+           "--frontend-port", port, "--backend-port", port, "--loglevel", "warning"]
+    print(f"TyreHero is starting on http://localhost:{port} (first start builds the pages, ~1-2 min)", flush=True)
+    child = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = child.wait()
+        while child.poll() is None:
+            code = child.wait()
+    finally:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+        if owns_embedded:
+            print("Stopping embedded databases (data kept in %s)" % settings.data_path, flush=True)
+            embedded.stop_embedded(settings.data_path)
+    return 0 if code in (0, -signal.SIGTERM, 143) else code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

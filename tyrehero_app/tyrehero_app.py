@@ -1,0 +1,15 @@
+"""Builds the app and adds the pages."""
+
+import reflex as rx
+
+from tyrehero_app import lifespan, routes
+from tyrehero_app.api.app import create_api
+from tyrehero_app.pages.home import home
+
+app = rx.App(
+    api_transformer=create_api(),
+    head_components=[rx.el.meta(name="theme-color", content="#f5a524")],
+)
+app.add_page(home, route=routes.HOME, title="TyreHero — 24/7 emergency mobile tyre fitting")
+app.register_lifespan_task(lifespan.dispatch_sweeper)
+app.register_lifespan_task(lifespan.demo_fleet)
