@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -198,7 +199,7 @@ _CACHED_ERRORS: dict[str, type[PostcodeNotFound]] = {"not_found": PostcodeNotFou
 
 
 class CachedGeocoder:
-    """Answers (and 'not found') kept as JSON in Redis; a Redis failure only costs a lookup."""
+    """Answers (and 'not found') kept as JSON in Redis; while Redis fails, lookups go straight to the inner geocoder."""
 
     def __init__(
         self,
@@ -208,6 +209,7 @@ class CachedGeocoder:
         prefix: str = "th:geo:",
         not_found_ttl_seconds: int = 3_600,
         approximate_ttl_seconds: int = 600,
+        redis_retry_seconds: float = 30.0,
     ) -> None:
         self.inner = inner
         self.redis = redis_client
@@ -216,6 +218,9 @@ class CachedGeocoder:
         self.not_found_ttl_seconds = not_found_ttl_seconds
         # An approximate answer usually means the exact service was down: retry it soon.
         self.approximate_ttl_seconds = approximate_ttl_seconds
+        # redis-py retries a dead server with back-off (seconds per command), so after one failure skip it a while.
+        self.redis_retry_seconds = redis_retry_seconds
+        self._redis_down_until = 0.0
 
     def geocode_postcode(self, postcode: str) -> GeocodeResult:
         pc = normalise_postcode(postcode)
@@ -235,11 +240,17 @@ class CachedGeocoder:
         self._write(key, asdict(result), ttl)
         return result
 
+    def _redis_failed(self, e: Exception) -> None:
+        log.warning("geocode cache unavailable for %.0f s: %s", self.redis_retry_seconds, e)
+        self._redis_down_until = time.monotonic() + self.redis_retry_seconds
+
     def _read(self, key: str) -> dict[str, Any] | None:
+        if time.monotonic() < self._redis_down_until:
+            return None
         try:
             raw = self.redis.get(key)
         except (redis.RedisError, OSError) as e:
-            log.warning("geocode cache read failed: %s", e)
+            self._redis_failed(e)
             return None
         if raw is None:
             return None
@@ -252,10 +263,12 @@ class CachedGeocoder:
             return None
 
     def _write(self, key: str, value: dict[str, Any], ttl: int) -> None:
+        if time.monotonic() < self._redis_down_until:
+            return
         try:
             self.redis.set(key, json.dumps(value), ex=ttl)
         except (redis.RedisError, OSError) as e:
-            log.warning("geocode cache write failed: %s", e)
+            self._redis_failed(e)
 
 
 @cache

@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from core import db, embedded
+from core.bootstrap import Core, bootstrap
+from core.config import Settings
+from core.geocode import OfflineGeocoder
 
 TABLES = ("location_ping", "request_event", "service_request", "technician", "user_account")
 
@@ -27,8 +30,6 @@ def server_urls() -> Iterator[tuple[str, str]]:
     if not (db_url and redis_url):
         tmp = Path(tempfile.mkdtemp(prefix="tyrehero-test-"))
         os.chmod(tmp, 0o755)  # the embedded PostgreSQL runs as its own user when we are root
-    from core.config import Settings
-
     db_url = Settings(database_url=db_url).database_url or embedded.start_postgres(tmp)  # type: ignore[arg-type]
     redis_url = redis_url or embedded.start_redis(tmp)  # type: ignore[arg-type]
     yield db_url, redis_url
@@ -82,3 +83,45 @@ def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
     keys = list(redis_client.scan_iter(match=f"{prefix}*", count=10000))
     for i in range(0, len(keys), 5000):
         redis_client.unlink(*keys[i : i + 5000])
+
+
+@pytest.fixture
+def core(clean_db: sa.Engine, database_url: str, server_urls: tuple[str, str], key_prefix: str) -> Iterator[Core]:
+    """The real core on the test database and Redis, with an offline geocoder."""
+    c = bootstrap(Settings(), database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
+                  geocoder=OfflineGeocoder(), pool_size=30)
+    yield c
+    c.close()
+
+
+class LiveServer:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@pytest.fixture
+def api_server(core: Core) -> Iterator[LiveServer]:
+    """The HTTP API on a real socket (uvicorn in a thread) bound to the test core."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from tyrehero_app.api.app import create_api
+    from tyrehero_app.runtime import set_core
+
+    set_core(core)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_api(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 10
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(5)
+    set_core(None)

@@ -124,11 +124,32 @@ def test_corrupt_cache_entry_is_a_miss(client: redis.Redis, prefix: str) -> None
     assert len(inner.calls) == 2
 
 
-def test_redis_down_falls_through_to_inner() -> None:
+class CountingClient:
+    """A real redis.Redis wrapper that counts the commands sent to it."""
+
+    def __init__(self, inner: redis.Redis) -> None:
+        self.inner = inner
+        self.commands = 0
+
+    def get(self, name: str) -> object:
+        self.commands += 1
+        return self.inner.get(name)
+
+    def set(self, name: str, value: str, ex: int | None = None) -> object:
+        self.commands += 1
+        return self.inner.set(name, value, ex=ex)
+
+
+def _dead_redis() -> redis.Redis:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    dead = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    # No retries here: redis-py's default back-off would make each refused command take ~11 s.
+    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, retry=None)
+
+
+def test_redis_down_falls_through_to_inner() -> None:
+    dead = CountingClient(_dead_redis())
     inner = CountingGeocoder()
     geo = CachedGeocoder(inner, dead)
     assert geo.geocode_postcode("RG1 1AA").label == "RG1 1AA, Reading"
@@ -136,4 +157,16 @@ def test_redis_down_falls_through_to_inner() -> None:
     with pytest.raises(PostcodeNotFound):
         geo.geocode_postcode("AA9 9AA")
     assert len(inner.calls) == 3
-    dead.close()
+    # One failed read, then Redis is left alone for redis_retry_seconds.
+    assert dead.commands == 1
+    dead.inner.close()
+
+
+def test_redis_is_tried_again_after_the_pause(client: redis.Redis, prefix: str) -> None:
+    inner = CountingGeocoder()
+    geo = CachedGeocoder(inner, _dead_redis(), prefix=prefix, redis_retry_seconds=0.0)
+    geo.geocode_postcode("RG1 1AA")
+    geo.redis = client  # Redis is back
+    geo.geocode_postcode("RG1 1AA")
+    geo.geocode_postcode("RG1 1AA")
+    assert len(inner.calls) == 2

@@ -52,7 +52,9 @@ def test_normalise_valid(text: str, expected: str) -> None:
     assert normalise_postcode(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "XYZ", "RG", "12345", "RG1 1A", "Q1 1AA", "RG1 1CA", "RG1 1AAA", "SW1A 1AA X", "<script>"])
+@pytest.mark.parametrize(
+    "text", ["", "XYZ", "RG", "12345", "RG1 1A", "Q1 1AA", "RG1 1CA", "RG1 1AAA", "SW1A 1AA X", "<script>"]
+)
 def test_normalise_invalid(text: str) -> None:
     with pytest.raises(InvalidPostcode) as e:
         normalise_postcode(text)
@@ -77,7 +79,9 @@ def test_offline_resolves_to_the_postcode_area() -> None:
     assert OfflineGeocoder().geocode_postcode("RG1") == GeocodeResult(r.lat, r.lng, r.label, True, "RG1")
 
 
-@pytest.mark.parametrize("pc,town", [("M1 1AE", "Manchester"), ("BT1 5GS", "Belfast"), ("ZE1 0AA", "Shetland"), ("SW1A", "London")])
+@pytest.mark.parametrize(
+    "pc,town", [("M1 1AE", "Manchester"), ("BT1 5GS", "Belfast"), ("ZE1 0AA", "Shetland"), ("SW1A", "London")]
+)
 def test_offline_examples(pc: str, town: str) -> None:
     r = OfflineGeocoder().geocode_postcode(pc)
     assert town in r.label and r.approximate
@@ -106,10 +110,33 @@ def test_offline_crown_dependencies_are_outside(pc: str, where: str) -> None:
 # --- postcodes.io, against a local stand-in server ------------------------------
 
 RESPONSES: dict[str, tuple[int, object]] = {
-    "/postcodes/RG1%201AA": (200, {"status": 200, "result": {"postcode": "RG1 1AA", "latitude": 51.4536, "longitude": -0.9705, "admin_district": "Reading"}}),
-    "/outcodes/RG1": (200, {"status": 200, "result": {"outcode": "RG1", "latitude": 51.4525, "longitude": -0.9749, "admin_district": ["Reading", "West Berkshire", "Wokingham"]}}),
-    "/postcodes/AB1%200AA": (200, {"status": 200, "result": {"postcode": "AB1 0AA", "latitude": None, "longitude": None}}),
-    "/postcodes/PA1%201AA": (200, {"status": 200, "result": {"latitude": 48.86, "longitude": 2.35, "admin_district": "Paris"}}),
+    "/postcodes/RG1%201AA": (
+        200,
+        {
+            "status": 200,
+            "result": {"postcode": "RG1 1AA", "latitude": 51.4536, "longitude": -0.9705, "admin_district": "Reading"},
+        },
+    ),
+    "/outcodes/RG1": (
+        200,
+        {
+            "status": 200,
+            "result": {
+                "outcode": "RG1",
+                "latitude": 51.4525,
+                "longitude": -0.9749,
+                "admin_district": ["Reading", "West Berkshire", "Wokingham"],
+            },
+        },
+    ),
+    "/postcodes/AB1%200AA": (
+        200,
+        {"status": 200, "result": {"postcode": "AB1 0AA", "latitude": None, "longitude": None}},
+    ),
+    "/postcodes/PA1%201AA": (
+        200,
+        {"status": 200, "result": {"latitude": 48.86, "longitude": 2.35, "admin_district": "Paris"}},
+    ),
     "/postcodes/SW1A%201AA": (500, {"status": 500, "error": "boom"}),
     "/postcodes/EH1%201AA": (200, "not json at all"),
 }

@@ -1,0 +1,54 @@
+"""Small factories with random values for tests."""
+
+from __future__ import annotations
+
+import random
+import secrets
+from typing import Any
+
+import h3
+
+from core.bootstrap import Core
+from core.db import session_scope
+from core.models import Technician, utcnow
+
+MOBILES = ["07911 123456", "07700 123456", "07400 123456", "07812 345678"]
+
+
+def random_mobile(rng: random.Random | None = None) -> str:
+    rng = rng or random.Random()
+    return f"07{rng.choice('1234579')}{rng.randint(0, 99):02d} {rng.randint(100000, 999999)}"
+
+
+def request_body(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_name": f"Driver {secrets.token_hex(2)}",
+        "phone": random_mobile(),
+        "location": {"lat": 51.4545 + random.uniform(-0.05, 0.05), "lng": -0.9781 + random.uniform(-0.05, 0.05)},
+        "vehicle": "Ford Focus",
+        "issue": "puncture",
+    }
+    body.update(over)
+    return body
+
+
+def add_technicians(
+    core: Core, n: int, around: tuple[float, float] = (51.4545, -0.9781), spread: float = 0.1,
+    status: str = "available", capabilities: list[str] | None = None, seed: int | None = None,
+) -> list[int]:
+    """Insert on-shift technicians near a point and place them in the index."""
+    rng = random.Random(seed)
+    now = utcnow()
+    rows = []
+    for i in range(n):
+        lat, lng = around[0] + rng.uniform(-spread, spread), around[1] + rng.uniform(-spread, spread)
+        cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
+        rows.append(Technician(
+            name=f"Tech{i} Test", van_reg=f"TT{i:02d} ABC", van_label="Test van", capabilities=capabilities or [],
+            status=status, lat=lat, lng=lng, h3_cell=cell,
+            h3_parent=h3.cell_to_parent(cell, core.settings.h3_coarse_resolution), position_at=now,
+        ))
+    with session_scope(core.engine) as s:
+        s.add_all(rows)
+    core.index.ensure_built(force=True)
+    return [r.id for r in rows]  # type: ignore[misc]
