@@ -70,11 +70,10 @@ def log(msg: str) -> None:
 
 
 def progress(it, total: int, desc: str):
-    """tqdm when installed, else a line every ~10 %."""
-    if tqdm is not None:
-        return tqdm(it, total=total, desc=desc, file=sys.stderr, mininterval=2.0, leave=False,
-                    disable=None if sys.stderr.isatty() else False)
-    return _progress_lines(it, total, desc)
+    """tqdm on a terminal when installed, else a line every ~10 %."""
+    if tqdm is not None and sys.stderr.isatty():
+        return tqdm(it, total=total, desc=desc, file=sys.stderr, mininterval=1.0, leave=False)
+    return _progress_lines(it, total, desc)  # a log file gets plain lines, not carriage returns
 
 
 def _progress_lines(it, total: int, desc: str):
@@ -202,7 +201,7 @@ def _place_arrays():
     places = uk_places()
     lat = np.array([p.lat for p in places])
     lng = np.array([p.lng for p in places])
-    pop = np.array([p.population for p in places], dtype=float)
+    pop = np.maximum(np.array([p.population for p in places], dtype=float), 1.0)  # a few places say 0
     # Villages spread over ~2 km, big cities ~8 km (London's sprawl).
     sigma = np.clip(2.0 + 2.0 * np.log10(pop / 5000.0), 2.0, 8.0)
     return lat, lng, pop / pop.sum(), sigma

@@ -47,6 +47,9 @@ def start_postgres(data_dir: Path) -> str:
 
     with _folder_lock(data_dir):
         server = pgserver.get_server(_pg_dir(data_dir), cleanup_mode=None)
+        with server._lock:
+            # A handle cached in this process may point at a server stopped since: start it again.
+            server.ensure_postgres_running()
         uri = server.get_uri()
     # pgserver answers postgresql://postgres:@/postgres?host=<socket dir>
     return uri.replace("postgresql://", "postgresql+psycopg://", 1)

@@ -97,7 +97,6 @@ class _Centroid:
     name: str
     lat: float | None
     lng: float | None
-    level: str
 
 
 @cache
@@ -106,7 +105,7 @@ def _centroids() -> dict[str, _Centroid]:
 
     # The package's GB file holds only the 124 postcode areas ("RG"), no districts, as of 2.0.1.
     return {
-        p.code.upper(): _Centroid(p.localityName or p.code, p.latitude, p.longitude, p.type or "area")
+        p.code.upper(): _Centroid(p.localityName or p.code, p.latitude, p.longitude)
         for p in get_postcodes_of_country("GB")
     }
 
@@ -285,8 +284,10 @@ def _towns_by_name() -> dict[str, tuple[float, float]]:
 def decode_plus_code(code: str, ref_lat: float | None = None, ref_lng: float | None = None) -> GeocodeResult:
     """A full Plus Code, or a short one with a reference point or a town ('GV4C+XV Reading')."""
     text = code.strip() if isinstance(code, str) else ""
-    token, _, locality = text.partition(" ")
+    # Phones share "GV4C+XV Reading, UK" or "GV4C+XV, Reading": the code, then maybe a town.
+    token, *rest = re.split(r"[\s,]+", text, maxsplit=1)
     token = token.upper()
+    locality = rest[0] if rest else ""
     if not token or not olc.isValid(token):
         raise InvalidPlusCode(f"'{text[:30]}' is not a Plus Code — check it or share your location instead")
     if olc.isShort(token):

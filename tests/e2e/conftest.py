@@ -1,0 +1,97 @@
+"""The real app (`python -m tyrehero_app.serve`, prod mode, one port) and Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+
+
+class App:
+    def __init__(self, url: str, data_dir: Path, log: Path) -> None:
+        self.url = url
+        self.data_dir = data_dir
+        self.log = log
+
+
+@pytest.fixture(scope="session")
+def app() -> Iterator[App]:
+    """Serve the app from an empty embedded data folder, as `make run` does on a fresh machine."""
+    data_dir = Path(tempfile.mkdtemp(prefix="tyrehero-e2e-"))
+    os.chmod(data_dir, 0o755)
+    port = free_port()
+    log = data_dir / "app.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATA_DIR=str(data_dir), PORT=str(port), DEMO_FLEET_SIZE="60", DISPATCH_SWEEP_S="1")
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "python"), "-m", "tyrehero_app.serve"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 420
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"the app exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200 and httpx.get(url, timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"the app did not become ready:\n{log.read_text()[-3000:]}")
+        time.sleep(1)
+    yield App(url, data_dir, log)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def phone_page(browser) -> Iterator[object]:
+    """A phone-sized page (390 x 844)."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = ctx.new_page()
+    yield page
+    ctx.close()
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
