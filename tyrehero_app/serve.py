@@ -57,7 +57,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
         if owns_embedded:
-            print("Stopping embedded databases (data kept in %s)" % settings.data_path, flush=True)
+            print(f"Stopping embedded databases (data kept in {settings.data_path})", flush=True)
             embedded.stop_embedded(settings.data_path)
     return 0 if code in (0, -signal.SIGTERM, 143) else code
 
