@@ -39,7 +39,8 @@ class Settings(BaseSettings):
 
     dispatch_sweep_s: float = Field(10.0, gt=0)
     dispatch_candidates: int = Field(5, ge=1, le=50)
-    demo_mode: bool = True
+    demo_mode: bool = True  # the fleet simulator moves vans
+    seed_demo_data: bool = True  # an empty database gets the demo fleet and logins
     demo_fleet_size: int = Field(300, ge=0)
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     support_phone: str = "0800 123 4567"

@@ -9,7 +9,7 @@ import secrets
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -20,6 +20,7 @@ from core.bootstrap import Core
 from core.db import session_scope
 from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
+from core.geo import cell_of
 from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.pricing import quote_pence
@@ -146,7 +147,7 @@ def _store(
                     phone_hash=phone_hash,
                     lat=loc.lat,
                     lng=loc.lng,
-                    h3_cell=places_cell(core, loc),
+                    h3_cell=cell_of(loc.lat, loc.lng, core.settings.h3_resolution),
                     location_label=loc.label[:120],
                     location_approximate=loc.approximate,
                     postcode=loc.postcode,
@@ -171,12 +172,6 @@ def _store(
         except IntegrityError:
             continue  # same idempotency key at the same moment, or a reference collision: look again
     raise Unavailable("Could not store the request, please try again.")
-
-
-def places_cell(core: Core, loc: ResolvedLocation) -> str:
-    from core.geo import cell_of
-
-    return cell_of(loc.lat, loc.lng, core.settings.h3_resolution)
 
 
 def _first_name(name: str) -> str:
@@ -253,6 +248,7 @@ def track(core: Core, token: str) -> TrackingView:
         events = s.exec(
             select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(col(RequestEvent.at), col(RequestEvent.id))
         ).all()
+        queue_position = _queue_position(s, req) if req.status == "pending" else None
     show_tech = tech is not None and req.status in ("assigned", "en_route", "on_site")
     pos = None
     if show_tech and tech and tech.lat is not None and tech.lng is not None:
@@ -271,6 +267,7 @@ def track(core: Core, token: str) -> TrackingView:
         location_label=req.location_label,
         location_approximate=req.location_approximate,
         cancellable=req.status in CANCELLABLE,
+        queue_position=queue_position,
         created_at=req.created_at.isoformat(),
         timeline=[
             TimelineEntry(at=e.at.isoformat(), kind=e.kind, text=_EVENT_TEXT.get(e.kind, e.kind.replace("_", " ")))
@@ -278,6 +275,20 @@ def track(core: Core, token: str) -> TrackingView:
             if e.kind in _EVENT_TEXT and e.kind != "note"
         ],
     )
+
+
+def _queue_position(s: Session, req: ServiceRequest) -> int:
+    """1 + the waiting requests dispatched before this one (more urgent, or as urgent and older)."""
+    ahead = s.exec(
+        select(sa.func.count()).select_from(ServiceRequest).where(
+            ServiceRequest.status == "pending",
+            sa.or_(
+                col(ServiceRequest.priority) < req.priority,
+                sa.and_(col(ServiceRequest.priority) == req.priority, col(ServiceRequest.created_at) < req.created_at),
+            ),
+        )
+    ).one()
+    return int(ahead) + 1
 
 
 def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer") -> TrackingView:
@@ -314,6 +325,3 @@ def _cancel(s: Session, req: ServiceRequest, reason: str, actor: str) -> int:
         )
     return req.id  # type: ignore[return-value]
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -172,5 +172,6 @@ class TrackingView(BaseModel):
     location_label: str
     location_approximate: bool
     cancellable: bool
+    queue_position: int | None = None
     created_at: str
     timeline: list[TimelineEntry]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import h3
 import sqlalchemy as sa
@@ -136,6 +136,3 @@ def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: st
         resync_technician(core, tech_id)
     return req
 
-
-def recorded_now() -> datetime:
-    return datetime.now(UTC)

@@ -27,7 +27,7 @@ def main() -> int:
     db_url, redis_url = embedded.ensure_urls(settings.database_url, settings.redis_url, settings.data_path)
     db.migrate(db_url)
     core = bootstrap(settings, database_url=db_url, redis_url=redis_url)
-    if settings.demo_mode:
+    if settings.seed_demo_data:
         seed_if_empty(core)
     core.index.ensure_built(force=True)
     core.close()

@@ -4,12 +4,15 @@ import reflex as rx
 
 from tyrehero_app import lifespan, routes
 from tyrehero_app.api.app import create_api
-from tyrehero_app.pages.home import home
+from tyrehero_app.pages.request_form import request_form
+from tyrehero_app.pages.track import TrackState, tracking
 
 app = rx.App(
     api_transformer=create_api(),
     head_components=[rx.el.meta(name="theme-color", content="#f5a524")],
+    stylesheets=["/styles.css"],
 )
-app.add_page(home, route=routes.HOME, title="TyreHero — 24/7 emergency mobile tyre fitting")
+app.add_page(request_form, route=routes.HOME, title="TyreHero — 24/7 emergency mobile tyre fitting")
+app.add_page(tracking, route="/track/[token]", title="TyreHero — your request", on_load=TrackState.load)
 app.register_lifespan_task(lifespan.dispatch_sweeper)
 app.register_lifespan_task(lifespan.demo_fleet)

@@ -26,10 +26,43 @@ ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
 
 
 class App:
+    """The running app, plus direct access to its core for moving a job along."""
+
     def __init__(self, url: str, data_dir: Path, log: Path) -> None:
         self.url = url
         self.data_dir = data_dir
         self.log = log
+        self._core = None
+
+    @property
+    def core(self):  # type: ignore[no-untyped-def]
+        if self._core is None:
+            from core.bootstrap import bootstrap
+            from core.config import Settings
+
+            self._core = bootstrap(Settings(data_dir=self.data_dir, database_url=None, redis_url=None))
+        return self._core
+
+    def job_for(self, token: str) -> tuple[int, int]:
+        from sqlmodel import Session, select
+
+        from core.models import ServiceRequest
+        from core.requests import token_hash
+
+        with Session(self.core.engine) as s:
+            r = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))).one()
+        return r.id, r.technician_id
+
+    def job_action(self, tech_id: int, request_id: int, action: str) -> None:
+        from core.technicians import job_action
+
+        job_action(self.core, tech_id, request_id, action)
+
+    def count_requests(self) -> int:
+        import sqlalchemy as sa
+
+        with self.core.engine.connect() as c:
+            return c.execute(sa.text("SELECT count(*) FROM service_request")).scalar_one()
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +73,9 @@ def app() -> Iterator[App]:
     port = free_port()
     log = data_dir / "app.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(DATA_DIR=str(data_dir), PORT=str(port), DEMO_FLEET_SIZE="60", DISPATCH_SWEEP_S="1")
+    # The demo simulator stays off: the tests move the vans themselves.
+    env.update(DATA_DIR=str(data_dir), PORT=str(port), DEMO_FLEET_SIZE="60", DISPATCH_SWEEP_S="1", DEMO_MODE="false",
+               POSITION_MAX_AGE_S="86400")
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "python"), "-m", "tyrehero_app.serve"],
@@ -60,7 +95,10 @@ def app() -> Iterator[App]:
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail(f"the app did not become ready:\n{log.read_text()[-3000:]}")
         time.sleep(1)
-    yield App(url, data_dir, log)
+    running = App(url, data_dir, log)
+    yield running
+    if running._core is not None:
+        running._core.close()
     os.killpg(proc.pid, signal.SIGINT)
     try:
         proc.wait(60)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.conftest import shot
 
-
-def test_home_page_names_the_service_and_links_help(app, phone_page) -> None:
+def test_home_page_names_the_service_and_opens_on_the_form(app, phone_page) -> None:
     phone_page.goto(app.url)
     phone_page.get_by_text("Flat tyre? We come to you.").wait_for(timeout=15000)
-    link = phone_page.locator("#get-help")
-    assert link.is_visible()
-    assert link.get_attribute("href") == "/request"
+    assert phone_page.locator("#use-location").is_visible()
+    assert phone_page.locator("#phone").get_attribute("type") == "tel"
     assert "TyreHero" in phone_page.title()
-    shot(phone_page, "home")
+    # Nothing on the page reaches past the 390 px phone screen.
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_health_and_api_share_the_port(app) -> None:
@@ -24,7 +22,7 @@ def test_health_and_api_share_the_port(app) -> None:
 
 
 def test_demo_fleet_dispatches_a_request(app) -> None:
-    body = {"customer_name": "Sam", "phone": "07911 123456", "location": {"postcode": "B1"},
+    body = {"customer_name": "Sam", "phone": "07812 345678", "location": {"postcode": "B1"},
             "vehicle": "VW Golf", "issue": "flat"}
     r = httpx.post(f"{app.url}/api/v1/requests", json=body, timeout=10)
     assert r.status_code == 201, r.text

@@ -7,7 +7,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tyrehero_app.api import errors, health, requests
+from tyrehero_app.api import errors, health, maps, requests
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -41,4 +41,6 @@ def create_api() -> FastAPI:
     api.add_middleware(BodyLimit)
     api.include_router(health.router)
     api.include_router(requests.router)
+    api.include_router(maps.router)
+    maps.mount_vendor(api)
     return api

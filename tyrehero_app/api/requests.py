@@ -29,6 +29,22 @@ def track_request(tracking_token: Token) -> TrackingView:
     return svc.track(get_core(), tracking_token)
 
 
+@router.get("/track/{tracking_token}/live.geojson", include_in_schema=False)
+def track_geojson(tracking_token: Token) -> dict:
+    """The customer's point and the van, for the live map."""
+    v = svc.track(get_core(), tracking_token)
+    feats = [_point("customer", v.customer_position.lat, v.customer_position.lng, "#2563eb", "You")]
+    if v.technician_position and v.technician:
+        feats.append(_point("van", v.technician_position.lat, v.technician_position.lng, "#f59e0b",
+                            f"{v.technician.first_name} · {v.technician.van}", radius=11))
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _point(fid: str, lat: float, lng: float, color: str, label: str, radius: int = 9) -> dict:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lng, lat]},
+            "properties": {"id": fid, "color": color, "label": label, "radius": radius}}
+
+
 @router.post("/track/{tracking_token}/cancel", response_model=TrackingView, responses={404: {}, 409: {}})
 def cancel_request(tracking_token: Token) -> TrackingView:
     """Cancel while the technician is not yet on site."""

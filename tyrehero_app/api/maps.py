@@ -1,0 +1,86 @@
+"""Map pages (folium) embedded by the Reflex pages with an iframe. Leaflet is served by the app
+itself from the npm packages in .tools/, so maps work on a closed network; tiles come from
+TILE_URL and the markers render even when tiles cannot load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import folium
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from folium.plugins import Realtime
+from folium.utilities import JsCode
+
+from core.config import get_settings
+from core.places import in_service_area
+from core.requests import track
+from tyrehero_app.runtime import get_core
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = ROOT / ".tools" / "node_modules"
+
+folium.Map.default_js = [("leaflet", "/vendor/leaflet/leaflet.js")]
+folium.Map.default_css = [("leaflet_css", "/vendor/leaflet/leaflet.css")]
+Realtime.default_js = [("Leaflet_Realtime_js", "/vendor/leaflet-realtime/leaflet-realtime.js")]
+
+router = APIRouter(include_in_schema=False)
+
+# Customer = blue dot, van = amber dot; the style comes from each feature's properties.
+_POINT_TO_LAYER = JsCode(
+    """
+    function (feature, latlng) {
+      var p = feature.properties;
+      return L.circleMarker(latlng, {radius: p.radius || 9, color: '#fff', weight: 3,
+        fillColor: p.color || '#2563eb', fillOpacity: 1}).bindTooltip(p.label || '');
+    }
+    """
+)
+
+
+def mount_vendor(app: FastAPI) -> None:
+    """Serve Leaflet and leaflet-realtime from their npm packages."""
+    for name, sub in (("leaflet", "leaflet/dist"), ("leaflet-realtime", "leaflet-realtime/dist")):
+        folder = NODE / sub
+        if folder.is_dir():
+            app.mount(f"/vendor/{name}", StaticFiles(directory=folder), name=f"vendor-{name}")
+
+
+def base_map(lat: float, lng: float, zoom: int) -> folium.Map:
+    m = folium.Map(location=[lat, lng], zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
+    folium.TileLayer(get_settings().tile_url, attr="© OpenStreetMap contributors", name="map").add_to(m)
+    m.get_root().header.add_child(folium.Element(
+        "<style>html,body{margin:0;background:#e8eaed}.leaflet-container{background:#e8eaed}</style>"))
+    return m
+
+
+def _html(m: folium.Map) -> HTMLResponse:
+    return HTMLResponse(m.get_root().render(), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/map/point")
+def point_map(lat: Annotated[float, Query(ge=-90, le=90)], lng: Annotated[float, Query(ge=-180, le=180)]) -> HTMLResponse:
+    """A small map showing where we understood the driver to be."""
+    m = base_map(lat, lng, 13 if in_service_area(lat, lng) else 5)
+    folium.CircleMarker([lat, lng], radius=10, color="#fff", weight=3, fill=True, fill_color="#2563eb",
+                        fill_opacity=1, tooltip="You are here").add_to(m)
+    return _html(m)
+
+
+@router.get("/map/track/{token}")
+def tracking_map(token: str) -> HTMLResponse:
+    """The customer's live map: their point and the van, moved in place every 2 s."""
+    view = track(get_core(), token)
+    c = view.customer_position
+    m = base_map(c.lat, c.lng, 11)
+    Realtime(
+        {"url": f"/api/v1/requests/track/{token}/live.geojson", "credentials": "same-origin"},
+        interval=2000,
+        get_feature_id=JsCode("function (f) { return f.properties.id; }"),
+        point_to_layer=_POINT_TO_LAYER,
+        remove_missing=True,
+        start=True,
+    ).add_to(m)
+    return _html(m)
