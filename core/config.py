@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     service_area_east: float = 1.9
 
     dispatch_sweep_s: float = Field(10.0, gt=0)
+    offer_timeout_s: int = Field(120, gt=0)  # no answer from the technician -> declined, next one
     dispatch_candidates: int = Field(5, ge=1, le=50)
     demo_mode: bool = True  # the fleet simulator moves vans
     seed_demo_data: bool = True  # an empty database gets the demo fleet and logins

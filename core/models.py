@@ -162,3 +162,31 @@ class LocationPing(SQLModel, table=True):
     accuracy_m: float | None = None
     recorded_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     received_at: datetime = _created()
+
+
+class AuthSession(SQLModel, table=True):
+    """A login: a page cookie or an API bearer token. Only the token's hash is stored."""
+
+    __tablename__ = "auth_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    kind: str = Field(max_length=8)  # cookie | bearer
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = _ts()
+
+
+class LoginFailure(SQLModel, table=True):
+    """Failed logins, counted per account and per address for throttling."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        sa.Index("ix_login_failure_username_at", "username", "at"),
+        sa.Index("ix_login_failure_ip_at", "ip", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    ip: str = Field(max_length=45)
+    at: datetime = _created()

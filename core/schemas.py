@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.priority import Issue
 
@@ -175,3 +176,52 @@ class TrackingView(BaseModel):
     queue_position: int | None = None
     created_at: str
     timeline: list[TimelineEntry]
+
+
+class PositionReport(BaseModel):
+    """One GPS fix from a technician's phone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(None, ge=0, le=100_000)
+    recorded_at: AwareDatetime
+
+    @field_validator("recorded_at")
+    @classmethod
+    def _not_future(cls, v: datetime) -> datetime:
+        if v > datetime.now(UTC) + timedelta(minutes=5):
+            raise ValueError("recorded_at is in the future: check the phone's clock")
+        return v
+
+
+class StatusIn(BaseModel):
+    status: Literal["available", "offline", "break"]
+
+
+class JobView(BaseModel):
+    """A technician's current job, as their phone shows it."""
+
+    id: int
+    reference: str
+    status: str
+    accepted: bool
+    customer_first_name: str
+    customer_phone: str
+    issue: str
+    vehicle: str
+    vehicle_reg: str | None
+    vehicle_type: str
+    tyre_size: str | None
+    on_motorway: bool
+    vulnerable: bool
+    notes: str
+    location_label: str
+    location_approximate: bool
+    lat: float
+    lng: float
+    distance_km: float | None
+    eta_minutes: int | None
+    navigate_url: str
+    offer_expires_at: str | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import h3
 import sqlalchemy as sa
@@ -14,7 +14,10 @@ from core.db import session_scope
 from core.dispatch import after_release, resync_technician
 from core.errors import IllegalTransition, NotFound
 from core.events import DomainEvent
+from core.geo import haversine_km
 from core.models import LocationPing, RequestEvent, ServiceRequest, Technician, utcnow
+from core.priority import ISSUE_LABELS, Issue
+from core.schemas import JobView
 from core.states import RequestStatus, TechStatus, request_transition, tech_transition
 
 ACTIVE = ("assigned", "en_route", "on_site")
@@ -136,3 +139,48 @@ def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: st
         resync_technician(core, tech_id)
     return req
 
+
+
+def job_view(core: Core, tech_id: int) -> JobView | None:
+    """The technician's active job with what they need on the road: where, who, what, how to get there."""
+    req = current_job(core, tech_id)
+    if req is None:
+        return None
+    with Session(core.engine) as s:
+        tech = s.get(Technician, tech_id)
+    distance = eta = None
+    if tech and tech.lat is not None and tech.lng is not None:
+        distance = round(haversine_km(tech.lat, tech.lng, req.lat, req.lng), 1)
+        eta = round(core.eta.eta_minutes(tech.lat, tech.lng, req.lat, req.lng))
+    expires = None
+    if req.status == "assigned" and req.accepted_at is None and req.assigned_at is not None:
+        expires = (req.assigned_at + timedelta(seconds=core.settings.offer_timeout_s)).isoformat()
+    return JobView(
+        id=req.id, reference=req.reference, status=req.status, accepted=req.accepted_at is not None,  # type: ignore[arg-type]
+        customer_first_name=req.customer_name.split()[0] if req.customer_name.split() else req.customer_name,
+        customer_phone=core.vault.decrypt(req.phone_enc), issue=ISSUE_LABELS[Issue(req.issue)], vehicle=req.vehicle,
+        vehicle_reg=req.vehicle_reg, vehicle_type=req.vehicle_type, tyre_size=req.tyre_size,
+        on_motorway=req.on_motorway, vulnerable=req.vulnerable, notes=req.notes, location_label=req.location_label,
+        location_approximate=req.location_approximate, lat=req.lat, lng=req.lng, distance_km=distance,
+        eta_minutes=eta, navigate_url=f"https://www.google.com/maps/dir/?api=1&destination={req.lat:.6f},{req.lng:.6f}",
+        offer_expires_at=expires,
+    )
+
+
+def expire_unanswered_offers(core: Core) -> int:
+    """Offers not accepted in time are declined for the technician, and the job goes to the next one."""
+    cutoff = utcnow() - timedelta(seconds=core.settings.offer_timeout_s)
+    with Session(core.engine) as s:
+        stale = s.exec(
+            select(ServiceRequest.id, ServiceRequest.technician_id).where(
+                ServiceRequest.status == "assigned", col(ServiceRequest.accepted_at).is_(None),
+                col(ServiceRequest.assigned_at) < cutoff)
+        ).all()
+    n = 0
+    for rid, tid in stale:
+        try:
+            job_action(core, tid, rid, "decline", actor="no answer in time")  # type: ignore[arg-type]
+            n += 1
+        except (NotFound, IllegalTransition):
+            pass  # answered or reassigned meanwhile
+    return n

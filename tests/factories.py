@@ -52,3 +52,28 @@ def add_technicians(
         s.add_all(rows)
     core.index.ensure_built(force=True)
     return [r.id for r in rows]  # type: ignore[misc]
+
+
+def add_staff(core: Core, username: str, role: str, password: str = "correct horse battery", tech_id: int | None = None) -> int:
+    """An account; a technician account is linked to `tech_id`."""
+    from core.auth import new_account
+    from core.models import Technician
+
+    with session_scope(core.engine) as s:
+        user = new_account(username, username.title(), role, password)
+        s.add(user)
+        s.flush()
+        if tech_id is not None:
+            t = s.get(Technician, tech_id)
+            assert t is not None
+            t.user_id = user.id
+            s.add(t)
+        return user.id  # type: ignore[return-value]
+
+
+def bearer(base_url: str, username: str, password: str = "correct horse battery") -> dict[str, str]:
+    import httpx
+
+    r = httpx.post(f"{base_url}/api/v1/auth/token", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

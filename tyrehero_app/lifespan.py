@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from core.dispatch import sweep_pending
+from core.technicians import expire_unanswered_offers
 from tyrehero_app.runtime import get_core
 
 log = logging.getLogger("tyrehero.lifespan")
@@ -17,6 +18,7 @@ async def dispatch_sweeper() -> None:
     while True:
         try:
             await asyncio.to_thread(core.index.ensure_built)
+            await asyncio.to_thread(expire_unanswered_offers, core)
             await asyncio.to_thread(sweep_pending, core)
         except Exception:  # the loop must survive a database or Redis outage
             log.exception("dispatch sweep failed; retrying")

@@ -7,7 +7,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tyrehero_app.api import errors, health, maps, requests
+from tyrehero_app.api import auth, errors, health, maps, requests, technicians
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -16,7 +16,7 @@ class BodyLimit(BaseHTTPMiddleware):
     """Refuse oversized bodies before parsing them."""
 
     async def dispatch(self, request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        if request.method in ("POST", "PUT", "PATCH") and request.url.path.startswith("/api/"):
+        if request.method in ("POST", "PUT", "PATCH") and request.url.path.startswith(("/api/", "/auth/")):
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
                 return JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})
@@ -24,7 +24,8 @@ class BodyLimit(BaseHTTPMiddleware):
             if len(body) > MAX_BODY_BYTES:
                 return JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})
             ctype = request.headers.get("content-type", "")
-            if body and not ctype.startswith("application/json"):
+            form_route = request.url.path.startswith("/auth/")
+            if body and not form_route and not ctype.startswith("application/json"):
                 return JSONResponse(status_code=415, content={"detail": "Send JSON with Content-Type: application/json."})
         return await call_next(request)
 
@@ -42,5 +43,7 @@ def create_api() -> FastAPI:
     api.include_router(health.router)
     api.include_router(requests.router)
     api.include_router(maps.router)
+    api.include_router(auth.router)
+    api.include_router(technicians.router)
     maps.mount_vendor(api)
     return api

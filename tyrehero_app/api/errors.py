@@ -8,9 +8,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from core.auth import AuthFailed, Forbidden, Throttled
 from core.config import get_settings
 from core.errors import Conflict, IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.schemas import field_errors
+from tyrehero_app.api.deps import NotAuthenticated
 
 
 def _fields(errors: dict[str, str]) -> list[dict[str, str]]:
@@ -63,6 +65,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def _409b(_: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": exc.message})
+
+    @app.exception_handler(NotAuthenticated)
+    async def _401(_: Request, exc: NotAuthenticated) -> JSONResponse:
+        return JSONResponse(status_code=401, content={"detail": exc.message}, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(AuthFailed)
+    async def _401b(_: Request, exc: AuthFailed) -> JSONResponse:
+        return JSONResponse(status_code=401, content={"detail": exc.message}, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(Forbidden)
+    async def _403(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": exc.message})
+
+    @app.exception_handler(Throttled)
+    async def _429(_: Request, exc: Throttled) -> JSONResponse:
+        return JSONResponse(status_code=429, content={"detail": exc.message},
+                            headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(Unavailable)
     async def _503(_: Request, exc: Unavailable) -> JSONResponse:

@@ -1,0 +1,93 @@
+"""Staff logins and the technician API over real HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import sqlalchemy as sa
+
+from core.bootstrap import Core
+from tests.factories import add_staff, add_technicians, bearer, request_body
+
+
+def test_wrong_password_is_401_then_throttled(core: Core, api_server) -> None:
+    add_staff(core, "dana", "dispatcher")
+    url = f"{api_server.url}/api/v1/auth/token"
+    codes = [httpx.post(url, json={"username": "dana", "password": "wrong"}).status_code for _ in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
+    r = httpx.post(url, json={"username": "dana", "password": "correct horse battery"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    # An unknown account answers exactly like a wrong password.
+    assert httpx.post(url, json={"username": "nobody", "password": "x"}).json() == {"detail": "Wrong username or password."}
+
+
+def test_logout_revokes_the_token(core: Core, api_server) -> None:
+    tech = add_technicians(core, 1)[0]
+    add_staff(core, "tina", "technician", tech_id=tech)
+    h = bearer(api_server.url, "tina")
+    assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=h).status_code == 200
+    assert httpx.post(f"{api_server.url}/api/v1/auth/logout", headers=h).status_code == 204
+    assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=h).status_code == 401
+    assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job").status_code == 401
+
+
+def test_technician_runs_own_job_only(core: Core, api_server) -> None:
+    a, b = add_technicians(core, 2, spread=0.001, seed=4)
+    add_staff(core, "anna", "technician", tech_id=a)
+    add_staff(core, "ben", "technician", tech_id=b)
+    ha, hb = bearer(api_server.url, "anna"), bearer(api_server.url, "ben")
+    made = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(location={"lat": 51.4545, "lng": -0.9781})).json()
+    owner, other = (ha, hb) if httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=ha).json()["job"] else (hb, ha)
+    job = httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=owner).json()["job"]
+    assert job["id"] == made["id"] and job["customer_phone"].startswith("+447") and "google.com/maps" in job["navigate_url"]
+    assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/accept", headers=other).status_code == 404
+    assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/arrived", headers=owner).status_code == 409
+    for step in ("accept", "en-route", "arrived"):
+        assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/{step}", headers=owner).status_code == 200
+    done = httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/complete", headers=owner,
+                      json={"fitted": "1 x 205/55 R16", "note": "nail in tread"})
+    assert done.status_code == 200 and done.json()["job"] is None
+    assert httpx.get(f"{api_server.url}/api/v1/requests/track/{made['tracking_token']}").json()["status"] == "completed"
+
+
+def test_position_batch_out_of_order_keeps_newest(core: Core, api_server) -> None:
+    tech = add_technicians(core, 1)[0]
+    add_staff(core, "pat", "technician", tech_id=tech)
+    h = bearer(api_server.url, "pat")
+    t0 = datetime.now(UTC)
+    batch = [
+        {"lat": 52.0, "lng": -1.0, "accuracy_m": 5, "recorded_at": (t0 - timedelta(seconds=10)).isoformat()},
+        {"lat": 52.2, "lng": -1.2, "accuracy_m": 5, "recorded_at": t0.isoformat()},
+        {"lat": 52.1, "lng": -1.1, "accuracy_m": 5, "recorded_at": (t0 - timedelta(seconds=20)).isoformat()},
+    ]
+    r = httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=batch)
+    assert r.status_code == 200 and r.json() == {"accepted": 3}
+    late = {"lat": 53.0, "lng": -2.0, "recorded_at": (t0 - timedelta(seconds=60)).isoformat()}
+    assert httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=late).status_code == 200
+    with core.engine.connect() as c:
+        lat, lng = c.execute(sa.text("SELECT lat, lng FROM technician WHERE id = :i"), {"i": tech}).one()
+        pings = c.execute(sa.text("SELECT count(*) FROM location_ping WHERE technician_id = :i"), {"i": tech}).scalar()
+    assert (lat, lng) == (52.2, -1.2) and pings == 4
+    snap = core.index.primary.get(tech)
+    assert snap is not None and (snap.lat, snap.lng) == (52.2, -1.2)
+    future = {"lat": 52.0, "lng": -1.0, "recorded_at": (t0 + timedelta(hours=1)).isoformat()}
+    assert httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=future).status_code == 422
+
+
+def test_dispatcher_cannot_use_technician_endpoints(core: Core, api_server) -> None:
+    add_staff(core, "disp", "dispatcher")
+    h = bearer(api_server.url, "disp")
+    assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=h).status_code == 403
+
+
+def test_status_toggle_and_illegal_move(core: Core, api_server) -> None:
+    tech = add_technicians(core, 1)[0]
+    add_staff(core, "sam", "technician", tech_id=tech)
+    h = bearer(api_server.url, "sam")
+    url = f"{api_server.url}/api/v1/technicians/me/status"
+    assert httpx.post(url, headers=h, json={"status": "break"}).json() == {"status": "break"}
+    assert core.index.primary.get(tech).status == "break"  # type: ignore[union-attr]
+    assert httpx.post(url, headers=h, json={"status": "offline"}).json() == {"status": "offline"}
+    assert core.index.primary.get(tech) is None  # off shift: out of the index
+    assert httpx.post(url, headers=h, json={"status": "en_route"}).status_code == 422

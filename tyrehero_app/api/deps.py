@@ -1,0 +1,49 @@
+"""Dependencies shared by the staff endpoints: who is calling, and with which role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from core.auth import Principal, principal_for
+from core.errors import DomainError
+from tyrehero_app.runtime import get_core
+
+SESSION_COOKIE = "th_session"
+
+
+class NotAuthenticated(DomainError):
+    pass
+
+
+def token_from(request: Request) -> str | None:
+    """A bearer token, else the page session cookie."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_principal(request: Request) -> Principal:
+    p = principal_for(get_core().engine, token_from(request))
+    if p is None:
+        raise NotAuthenticated("Log in first.")
+    return p
+
+
+def _role(*roles: str):  # type: ignore[no-untyped-def]
+    def dep(p: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        return p.require(*roles)
+
+    return dep
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+CurrentTechnician = Annotated[Principal, Depends(_role("technician"))]
+CurrentDispatcher = Annotated[Principal, Depends(_role("dispatcher", "admin"))]
+CurrentAdmin = Annotated[Principal, Depends(_role("admin"))]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
