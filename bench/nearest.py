@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +85,7 @@ def _progress_lines(it, total: int, desc: str):
 
 # --------------------------------------------------------------------------- redis server
 
+
 @dataclass
 class OwnRedis:
     proc: subprocess.Popen
@@ -120,9 +120,26 @@ def start_redis() -> OwnRedis:
     port = _free_port()
     logf = open(workdir / "redis.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--protected-mode", "yes", "--databases", "1"],
-        stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            redis_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+            "--databases",
+            "1",
+        ],
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     client = redis.Redis(host="127.0.0.1", port=port)
     deadline = time.monotonic() + 15
@@ -166,6 +183,7 @@ def clear_prefix(r: redis.Redis, prefix: str) -> None:
 
 # --------------------------------------------------------------------------- data
 
+
 @dataclass
 class Fleet:
     lat: np.ndarray
@@ -182,8 +200,14 @@ class Fleet:
 
     def tech(self, i: int) -> IndexedTech:
         """Row i as the index sees it; ids start at 1."""
-        return IndexedTech(i + 1, float(self.lat[i]), float(self.lng[i]), STATUSES[self.status[i]],
-                           _CAPSETS[self.caps[i]], float(self.ts[i]))
+        return IndexedTech(
+            i + 1,
+            float(self.lat[i]),
+            float(self.lng[i]),
+            STATUSES[self.status[i]],
+            _CAPSETS[self.caps[i]],
+            float(self.ts[i]),
+        )
 
 
 @dataclass
@@ -218,8 +242,9 @@ def _near_towns(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarra
         s = sigma[idx]
         lat = plat[idx] + rng.normal(0.0, s) / KM_PER_DEG
         lng = plng[idx] + rng.normal(0.0, s) / (KM_PER_DEG * np.cos(np.radians(lat)))
-        keep = np.fromiter((in_service_area(a, b) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)),
-                           dtype=bool, count=m)
+        keep = np.fromiter(
+            (in_service_area(a, b) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)), dtype=bool, count=m
+        )
         out_lat.append(lat[keep])
         out_lng.append(lng[keep])
         got += int(keep.sum())
@@ -234,8 +259,9 @@ def _uniform_area(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
         lat = rng.uniform(SOUTH, NORTH, m)
         lng = rng.uniform(WEST, EAST, m)
         ok = rng.random(m) <= np.cos(np.radians(lat)) / math.cos(math.radians(SOUTH))
-        ok &= np.fromiter((in_service_area(a, b) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)),
-                          dtype=bool, count=m)
+        ok &= np.fromiter(
+            (in_service_area(a, b) for a, b in zip(lat.tolist(), lng.tolist(), strict=True)), dtype=bool, count=m
+        )
         out_lat.append(lat[ok])
         out_lng.append(lng[ok])
         got += int(ok.sum())
@@ -269,6 +295,7 @@ FILTERS = {-1: TechFilter(), **{i: TechFilter(capabilities=frozenset({c})) for i
 
 # --------------------------------------------------------------------------- methods
 # Each `nearest` returns [(km, tech_id), ...] sorted by distance, at most n long.
+
 
 class H3Method:
     name = "H3 index (ours)"
@@ -337,12 +364,20 @@ class GeoSearchMethod:
             pipe = self.r.pipeline(transaction=False)
             for j in range(0, len(rows), 1000):
                 args: list = []
-                for t in rows[j:j + 1000]:
+                for t in rows[j : j + 1000]:
                     args += [t.lng, t.lat, t.id]
                 pipe.geoadd(self.key, args)
             for t in rows:
-                pipe.hset(self._h(t.id), mapping={"lat": repr(t.lat), "lng": repr(t.lng), "status": t.status,
-                                                  "caps": ",".join(sorted(t.capabilities)), "ts": repr(t.ts)})
+                pipe.hset(
+                    self._h(t.id),
+                    mapping={
+                        "lat": repr(t.lat),
+                        "lng": repr(t.lng),
+                        "status": t.status,
+                        "caps": ",".join(sorted(t.capabilities)),
+                        "ts": repr(t.ts),
+                    },
+                )
             pipe.execute()
             spent += time.perf_counter() - t0
         return spent
@@ -362,7 +397,18 @@ class GeoSearchMethod:
         statuses = {s.encode() for s in f.statuses}
         while True:
             rows = self.r.execute_command(
-                "GEOSEARCH", self.key, "FROMLONLAT", lng, lat, "BYRADIUS", radius, "km", "ASC", "COUNT", k, "WITHDIST",
+                "GEOSEARCH",
+                self.key,
+                "FROMLONLAT",
+                lng,
+                lat,
+                "BYRADIUS",
+                radius,
+                "km",
+                "ASC",
+                "COUNT",
+                k,
+                "WITHDIST",
             )
             self.round_trips += 1
             if len(rows) < n and radius < f.max_km:
@@ -438,6 +484,7 @@ class BruteForceMethod:
 
 # --------------------------------------------------------------------------- measuring
 
+
 @dataclass
 class Timing:
     method: str
@@ -489,8 +536,9 @@ def verify(methods: list, ref: BruteForceMethod, q: Queries, sample: int) -> dic
             if bad_dist:
                 out[m.name]["dist"] += 1
                 if len(out[m.name]["examples"]) < 3:
-                    out[m.name]["examples"].append({"lat": lat, "lng": lng, "caps": sorted(f.capabilities),
-                                                    "got": got, "want": want})
+                    out[m.name]["examples"].append(
+                        {"lat": lat, "lng": lng, "caps": sorted(f.capabilities), "got": got, "want": want}
+                    )
             elif {t for _, t in got} != {t for _, t in want}:
                 out[m.name]["ids"] += 1  # same distances, different technician: an exact tie
     return out
@@ -525,16 +573,20 @@ def ingest(idx: RedisTechnicianIndex, fleet: Fleet, seed: int) -> dict:
     batch = moves(INGEST_PIPELINED, t_base + 100.0)
     spent = 0.0
     acc_pipe = 0
-    for s in progress(range(0, len(batch), INGEST_BATCH), math.ceil(len(batch) / INGEST_BATCH),
-                      f"upsert_many @ {n:,}"):
-        chunk = batch[s:s + INGEST_BATCH]
+    for s in progress(range(0, len(batch), INGEST_BATCH), math.ceil(len(batch) / INGEST_BATCH), f"upsert_many @ {n:,}"):
+        chunk = batch[s : s + INGEST_BATCH]
         t0 = time.perf_counter()
         acc_pipe += idx.upsert_many(chunk)
         spent += time.perf_counter() - t0
     return {
-        "single_n": len(single), "single_per_s": len(single) / single_s, "single_p50_ms": float(np.median(lat_ms)),
-        "single_p99_ms": float(np.percentile(lat_ms, 99)), "single_accepted": accepted,
-        "pipe_n": len(batch), "pipe_per_s": len(batch) / spent, "pipe_accepted": acc_pipe,
+        "single_n": len(single),
+        "single_per_s": len(single) / single_s,
+        "single_p50_ms": float(np.median(lat_ms)),
+        "single_p99_ms": float(np.percentile(lat_ms, 99)),
+        "single_accepted": accepted,
+        "pipe_n": len(batch),
+        "pipe_per_s": len(batch) / spent,
+        "pipe_accepted": acc_pipe,
     }
 
 
@@ -543,6 +595,7 @@ def redis_mem_mb(r: redis.Redis) -> float:
 
 
 # --------------------------------------------------------------------------- report
+
 
 def md_table(headers: list[str], rows: list[list]) -> str:
     def fmt(x) -> str:
@@ -562,17 +615,42 @@ def md_table(headers: list[str], rows: list[list]) -> str:
 def report(results: list[dict], args) -> str:
     out = [f"## Nearest technician benchmark (n = {N_NEAREST}, {args.queries:,} queries, seed {args.seed})", ""]
     out.append("### Load (pipelined, into one Redis)")
-    out.append(md_table(
-        ["fleet", "generate s", "H3 upsert_many s", "H3 techs/s", "GEOADD+HSET s", "GEO techs/s", "Redis used MB"],
-        [[r["size"], r["gen_s"], r["h3_load_s"], r["size"] / r["h3_load_s"], r["geo_load_s"],
-          r["size"] / r["geo_load_s"], r["mem_mb"]] for r in results]))
+    out.append(
+        md_table(
+            ["fleet", "H3 upsert_many s", "H3 techs/s", "H3 Redis MB", "GEOADD+HSET s", "GEO techs/s", "GEO Redis MB"],
+            [
+                [
+                    r["size"],
+                    r["h3_load_s"],
+                    r["size"] / r["h3_load_s"],
+                    r["h3_mem_mb"],
+                    r["geo_load_s"],
+                    r["size"] / r["geo_load_s"],
+                    r["geo_mem_mb"],
+                ]
+                for r in results
+            ],
+        )
+    )
     out += ["", "### Nearest-5 latency (one client, sequential lookups)"]
     rows = []
     for r in results:
         for t in r["timings"]:
-            rows.append([r["size"], t.method, t.count, t.pct(50), t.pct(99), float(t.lat_ms.mean()),
-                         t.count / t.total_s, "yes" if t.budget_hit else ""])
-    out.append(md_table(["fleet", "method", "queries", "p50 ms", "p99 ms", "mean ms", "lookups/s", "time-capped"], rows))
+            rows.append(
+                [
+                    r["size"],
+                    t.method,
+                    t.count,
+                    t.pct(50),
+                    t.pct(99),
+                    float(t.lat_ms.mean()),
+                    t.count / t.total_s,
+                    "yes" if t.budget_hit else "",
+                ]
+            )
+    out.append(
+        md_table(["fleet", "method", "queries", "p50 ms", "p99 ms", "mean ms", "lookups/s", "time-capped"], rows)
+    )
     out += ["", "### H3 p50 against GEOSEARCH p50 (ratio < 1: ours faster)"]
     rows = []
     for r in results:
@@ -583,41 +661,95 @@ def report(results: list[dict], args) -> str:
             g = by.get(name)
             row += [g.pct(50) if g else float("nan"), h3p / g.pct(50) if g else float("nan")]
         rows.append(row)
-    out.append(md_table(["fleet", "H3 p50 ms", "GEO doubling p50 ms", "H3 / GEO doubling", "GEO 250 km p50 ms",
-                         "H3 / GEO 250 km"], rows))
+    out.append(
+        md_table(
+            ["fleet", "H3 p50 ms", "GEO doubling p50 ms", "H3 / GEO doubling", "GEO 250 km p50 ms", "H3 / GEO 250 km"],
+            rows,
+        )
+    )
     out += ["", "### H3 index detail"]
     rows = []
     for r in results:
         t = next(t for t in r["timings"] if t.method == H3Method.name)
-        rows.append([r["size"], t.extra["round_trips"], t.extra["cells_read"], t.pct(50, t.town), t.pct(99, t.town),
-                     t.pct(50, ~t.town), t.pct(99, ~t.town)])
-    out.append(md_table(["fleet", "round trips / lookup", "cells read / lookup", "town p50 ms", "town p99 ms",
-                         "countryside p50 ms", "countryside p99 ms"], rows))
+        rows.append(
+            [
+                r["size"],
+                t.extra["round_trips"],
+                t.extra["cells_read"],
+                t.pct(50, t.town),
+                t.pct(99, t.town),
+                t.pct(50, ~t.town),
+                t.pct(99, ~t.town),
+            ]
+        )
+    out.append(
+        md_table(
+            [
+                "fleet",
+                "round trips / lookup",
+                "cells read / lookup",
+                "town p50 ms",
+                "town p99 ms",
+                "countryside p50 ms",
+                "countryside p99 ms",
+            ],
+            rows,
+        )
+    )
     out += ["", f"### Correctness against brute force (first {args.verify} queries; distances equal within 1 mm)"]
     rows = []
     for r in results:
         for name, v in r["verify"].items():
             rows.append([r["size"], name, v["dist"], v["ids"]])
     out.append(md_table(["fleet", "method", "distance mismatches", "same distances, other ids (ties)"], rows))
+    out += ["", "### Machine load (1-min load average; 2 cores, shared)"]
+    out.append(
+        md_table(
+            ["fleet", "at start", "at end"], [[r["size"], r["load_avg_start"], r["load_avg_end"]] for r in results]
+        )
+    )
     out += ["", f"### Location-update ingest (moves of existing technicians, batches of {INGEST_BATCH})"]
-    out.append(md_table(
-        ["fleet", "single upserts", "single upserts/s", "single p50 ms", "single p99 ms", "pipelined updates",
-         "pipelined updates/s"],
-        [[r["size"], r["ingest"]["single_n"], r["ingest"]["single_per_s"], r["ingest"]["single_p50_ms"],
-          r["ingest"]["single_p99_ms"], r["ingest"]["pipe_n"], r["ingest"]["pipe_per_s"]] for r in results]))
+    out.append(
+        md_table(
+            [
+                "fleet",
+                "single upserts",
+                "single upserts/s",
+                "single p50 ms",
+                "single p99 ms",
+                "pipelined updates",
+                "pipelined updates/s",
+            ],
+            [
+                [
+                    r["size"],
+                    r["ingest"]["single_n"],
+                    r["ingest"]["single_per_s"],
+                    r["ingest"]["single_p50_ms"],
+                    r["ingest"]["single_p99_ms"],
+                    r["ingest"]["pipe_n"],
+                    r["ingest"]["pipe_per_s"],
+                ]
+                for r in results
+            ],
+        )
+    )
     return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- main
 
+
 def run_size(r: redis.Redis, full: Fleet, q: Queries, size: int, args, gen_s: float) -> dict:
     fleet = full.head(size)
     log(f"=== fleet {size:,}: clearing bench keys")
     clear_prefix(r, "bench:")
-    res: dict = {"size": size, "gen_s": gen_s}
+    res: dict = {"size": size, "gen_s": gen_s, "load_avg_start": os.getloadavg()[0]}
 
+    mem0 = redis_mem_mb(r)
     h3m = H3Method(r)
     res["h3_load_s"] = h3m.load(fleet)
+    mem1 = redis_mem_mb(r)
     log(f"H3 load {size:,}: {res['h3_load_s']:.1f} s ({size / res['h3_load_s']:,.0f}/s)")
     if res["h3_load_s"] > 360:
         log("H3 load took more than 6 minutes")
@@ -625,7 +757,8 @@ def run_size(r: redis.Redis, full: Fleet, q: Queries, size: int, args, gen_s: fl
     geo_f = GeoSearchMethod(r, expanding=False)
     res["geo_load_s"] = geo_d.load(fleet)
     log(f"GEO load {size:,}: {res['geo_load_s']:.1f} s")
-    res["mem_mb"] = redis_mem_mb(r)
+    mem2 = redis_mem_mb(r)
+    res["h3_mem_mb"], res["geo_mem_mb"] = mem1 - mem0, mem2 - mem1
     bf = BruteForceMethod(fleet)
 
     log("verifying against brute force")
@@ -637,7 +770,7 @@ def run_size(r: redis.Redis, full: Fleet, q: Queries, size: int, args, gen_s: fl
 
     timings = []
     h3m.round_trips = h3m.cells_read = 0
-    t = time_method(h3m, q, size, args.budget, args.min_queries)
+    t = time_method(h3m, q, size, args.budget_ours, args.min_queries)
     t.extra = {"round_trips": h3m.round_trips / t.count, "cells_read": h3m.cells_read / t.count}
     timings.append(t)
     for m in (geo_d, geo_f, bf):
@@ -647,6 +780,7 @@ def run_size(r: redis.Redis, full: Fleet, q: Queries, size: int, args, gen_s: fl
     res["timings"] = timings
 
     res["ingest"] = ingest(h3m.idx, fleet, args.seed)
+    res["load_avg_end"] = os.getloadavg()[0]
     log(f"  ingest: {res['ingest']}")
     clear_prefix(r, "bench:")
     return res
@@ -659,9 +793,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--redis-url", default=None, help="use this Redis (keys under bench:) instead of starting one")
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--verify", type=int, default=VERIFY_SAMPLE, help="queries checked against brute force")
-    ap.add_argument("--budget", type=float, default=90.0,
-                    help="seconds of lookups per method and size; slower methods stop early (after --min-queries)")
-    ap.add_argument("--min-queries", type=int, default=500)
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=120.0,
+        help="seconds of lookups per method and size; slower methods stop early (after --min-queries)",
+    )
+    ap.add_argument("--budget-ours", type=float, default=400.0, help="the same, for the H3 index")
+    ap.add_argument("--min-queries", type=int, default=200)
     ap.add_argument("--json", default=None, help="also write the raw figures here")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -678,8 +817,10 @@ def main(argv: list[str] | None = None) -> int:
         full = make_fleet(max(sizes), args.seed)
         gen_s = time.perf_counter() - t0
         q = make_queries(args.queries, args.seed)
-        log(f"fleet of {len(full):,} in {gen_s:.1f} s; {len(q):,} queries "
-            f"({int(q.town.sum())} near towns, {int((q.cap >= 0).sum())} with a capability)")
+        log(
+            f"fleet of {len(full):,} in {gen_s:.1f} s; {len(q):,} queries "
+            f"({int(q.town.sum())} near towns, {int((q.cap >= 0).sum())} with a capability)"
+        )
         results = []
         for size in sizes:
             t_size = time.perf_counter()
@@ -692,12 +833,31 @@ def main(argv: list[str] | None = None) -> int:
 
     print(report(results, args))
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            {**{k: v for k, v in res.items() if k != "timings"},
-             "timings": [{"method": t.method, "count": t.count, "p50_ms": t.pct(50), "p99_ms": t.pct(99),
-                          "mean_ms": float(t.lat_ms.mean()), "per_s": t.count / t.total_s, "capped": t.budget_hit,
-                          **t.extra} for t in res["timings"]]}
-            for res in results], indent=1, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                [
+                    {
+                        **{k: v for k, v in res.items() if k != "timings"},
+                        "timings": [
+                            {
+                                "method": t.method,
+                                "count": t.count,
+                                "p50_ms": t.pct(50),
+                                "p99_ms": t.pct(99),
+                                "mean_ms": float(t.lat_ms.mean()),
+                                "per_s": t.count / t.total_s,
+                                "capped": t.budget_hit,
+                                **t.extra,
+                            }
+                            for t in res["timings"]
+                        ],
+                    }
+                    for res in results
+                ],
+                indent=1,
+                default=str,
+            )
+        )
     return 0
 
 

@@ -22,9 +22,9 @@ def normalise_uk_mobile(raw: str, field: str = "phone") -> str:
     try:
         num = phonenumbers.parse(text, "GB")
     except phonenumbers.NumberParseException:
-        raise ValidationFailed({field: "That is not a phone number. Use a UK mobile, e.g. 07700 900123."}) from None
+        raise ValidationFailed({field: "That is not a phone number. Use a UK mobile, e.g. 07911 123456."}) from None
     if num.country_code != 44 or not phonenumbers.is_valid_number(num):
-        raise ValidationFailed({field: "Enter a valid UK mobile number, e.g. 07700 900123."})
+        raise ValidationFailed({field: "Enter a valid UK mobile number, e.g. 07911 123456."})
     if phonenumbers.number_type(num) not in _MOBILE_TYPES:
         raise ValidationFailed({field: "Enter a UK mobile number (starting 07) so we can text you updates."})
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
@@ -49,5 +49,5 @@ class PhoneVault:
 
 
 def display(e164: str) -> str:
-    """07700 900123 style, for staff pages."""
+    """07911 123456 style, for staff pages."""
     return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)

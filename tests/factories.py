@@ -12,12 +12,16 @@ from core.bootstrap import Core
 from core.db import session_scope
 from core.models import Technician, utcnow
 
-MOBILES = ["07911 123456", "07700 123456", "07400 123456", "07812 345678"]
-
 
 def random_mobile(rng: random.Random | None = None) -> str:
+    """A random number in UK mobile ranges that phonenumbers accepts."""
+    import phonenumbers
+
     rng = rng or random.Random()
-    return f"07{rng.choice('1234579')}{rng.randint(0, 99):02d} {rng.randint(100000, 999999)}"
+    while True:
+        number = f"07{rng.choice(['911', '812', '400', '723', '956'])} {rng.randint(100000, 999999)}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(number, "GB")):
+            return number
 
 
 def request_body(**over: Any) -> dict[str, Any]:

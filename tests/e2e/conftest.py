@@ -58,6 +58,26 @@ class App:
 
         job_action(self.core, tech_id, request_id, action)
 
+    def make_technician(self, username: str, at: tuple[float, float], status: str = "offline") -> int:
+        """A technician placed at `at` with a login `username` / `correct horse battery`."""
+        from tests.factories import add_staff, add_technicians
+
+        tid = add_technicians(self.core, 1, around=at, spread=0.0, status=status)[0]
+        add_staff(self.core, username, "technician", tech_id=tid)
+        return tid
+
+    def request_row(self, request_id: int) -> dict:
+        import sqlalchemy as sa
+
+        with self.core.engine.connect() as c:
+            return dict(c.execute(sa.text("SELECT * FROM service_request WHERE id = :i"), {"i": request_id}).mappings().one())
+
+    def technician_row(self, tech_id: int) -> dict:
+        import sqlalchemy as sa
+
+        with self.core.engine.connect() as c:
+            return dict(c.execute(sa.text("SELECT * FROM technician WHERE id = :i"), {"i": tech_id}).mappings().one())
+
     def count_requests(self) -> int:
         import sqlalchemy as sa
 
@@ -74,7 +94,7 @@ def app() -> Iterator[App]:
     log = data_dir / "app.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     # The demo simulator stays off: the tests move the vans themselves.
-    env.update(DATA_DIR=str(data_dir), PORT=str(port), DEMO_FLEET_SIZE="60", DISPATCH_SWEEP_S="1", DEMO_MODE="false",
+    env.update(DATA_DIR=str(data_dir), PORT=str(port), DEMO_FLEET_SIZE="60", DISPATCH_SWEEP_S="1", DEMO_MODE="false", OFFER_TIMEOUT_S="15",
                POSITION_MAX_AGE_S="86400")
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -126,6 +146,12 @@ def phone_page(browser) -> Iterator[object]:
     page = ctx.new_page()
     yield page
     ctx.close()
+
+
+def login(page, base_url: str, username: str, password: str = "correct horse battery") -> None:
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login")
 
 
 def shot(page, name: str) -> Path:

@@ -1,0 +1,226 @@
+"""`/tech`: the technician's phone. Big buttons, one job at a time, position sent while on shift."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import reflex as rx
+
+from core import technicians as svc
+from core.errors import IllegalTransition, NotFound
+from core.models import Technician
+from core.schemas import JobView
+from core.states import TechStatus
+from tyrehero_app import styles
+from tyrehero_app.components.layout import layout
+from tyrehero_app.components.staff import StaffState, forbidden_notice, logout_button
+from tyrehero_app.runtime import get_core
+
+ON_SHIFT = ("available", "assigned", "en_route", "on_site", "break")
+_STATUS_WORDS = {"offline": "Off shift", "available": "Available", "assigned": "Job offered", "en_route": "On the way",
+                 "on_site": "On site", "break": "On a break"}
+
+
+class TechState(StaffState):
+    status: str = ""
+    position_age: str = ""
+    job: dict = {}
+    message: str = ""
+    offer_seconds: int = -1
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        redirect = await self._authorize("technician")
+        if redirect is not None:
+            return redirect
+        await self.refresh()
+        return self._tracker()
+
+    def _tracker(self):  # type: ignore[no-untyped-def]
+        if self.status in ON_SHIFT:
+            return rx.call_script("window.thTracker && window.thTracker.start()")
+        return rx.call_script("window.thTracker && window.thTracker.stop()")
+
+    @rx.event
+    async def refresh(self) -> None:
+        if not self.technician_id or self.forbidden:
+            return
+        core = get_core()
+
+        def read() -> tuple[Technician | None, JobView | None]:
+            from sqlmodel import Session
+
+            with Session(core.engine) as s:
+                t = s.get(Technician, self.technician_id)
+            return t, svc.job_view(core, self.technician_id)
+
+        tech, job = await asyncio.to_thread(read)
+        if tech is None:
+            return
+        self.status = tech.status
+        if tech.position_at:
+            secs = int((datetime.now(UTC) - tech.position_at).total_seconds())
+            self.position_age = f"{secs} s ago" if secs < 120 else f"{secs // 60} min ago"
+        else:
+            self.position_age = "not yet"
+        self.job = job.model_dump() if job else {}
+        if job and job.offer_expires_at:
+            left = (datetime.fromisoformat(job.offer_expires_at) - datetime.now(UTC)).total_seconds()
+            self.offer_seconds = max(0, int(left))
+        else:
+            self.offer_seconds = -1
+
+    @rx.event
+    async def set_shift(self, status: str):  # type: ignore[no-untyped-def]
+        self.message = ""
+        try:
+            await asyncio.to_thread(svc.set_shift_status, get_core(), self.technician_id, TechStatus(status))
+        except (IllegalTransition, NotFound) as e:
+            self.message = e.message
+        await self.refresh()
+        return self._tracker()
+
+    @rx.event
+    async def act(self, action: str, form: dict | None = None) -> None:
+        self.message = ""
+        if not self.job:
+            return
+        data = {"fitted": (form or {}).get("fitted", "")[:200], "note": (form or {}).get("note", "")[:500]} if form else None
+        try:
+            await asyncio.to_thread(svc.job_action, get_core(), self.technician_id, int(self.job["id"]), action,
+                                    self.user_name, data)
+        except (IllegalTransition, NotFound) as e:
+            self.message = e.message
+        await self.refresh()
+
+    @rx.event
+    async def complete(self, form: dict) -> None:
+        await self.act("complete", form)
+
+    @rx.var
+    def status_words(self) -> str:
+        return _STATUS_WORDS.get(self.status, self.status)
+
+
+def _shift_controls() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text("Status: ", rx.text.strong(TechState.status_words, id="tech-status")),
+                rx.spacer(),
+                rx.text("Position sent ", TechState.position_age, size="2", color_scheme="gray", id="position-age"),
+                width="100%",
+            ),
+            rx.cond(
+                TechState.status == "offline",
+                rx.button("Start shift", on_click=TechState.set_shift("available"), color_scheme="green",
+                          id="start-shift", **styles.big_button),
+                rx.cond(
+                    TechState.status == "available",
+                    rx.hstack(
+                        rx.button("Take a break", on_click=TechState.set_shift("break"), variant="soft", size="3",
+                                  id="break", flex="1", min_height="48px"),
+                        rx.button("End shift", on_click=TechState.set_shift("offline"), variant="soft",
+                                  color_scheme="gray", size="3", id="end-shift", flex="1", min_height="48px"),
+                        width="100%",
+                    ),
+                    rx.cond(TechState.status == "break",
+                            rx.button("Back to work", on_click=TechState.set_shift("available"), color_scheme="green",
+                                      id="back-to-work", **styles.big_button)),
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _job_card() -> rx.Component:
+    j = TechState.job
+    return rx.card(
+        rx.vstack(
+            rx.hstack(rx.heading("Job ", j["reference"].to(str), size="5"), rx.spacer(),
+                      rx.badge(j["status"].to(str), size="3", id="job-status"), width="100%"),
+            rx.text(rx.text.strong(j["issue"].to(str)), " · ", j["vehicle"].to(str), " ", j["vehicle_reg"].to(str),
+                    id="job-what"),
+            rx.text("Customer: ", rx.text.strong(j["customer_first_name"].to(str)), id="job-customer"),
+            rx.text(j["location_label"].to(str), " — ", j["distance_km"].to(str), " km, about ",
+                    j["eta_minutes"].to(str), " min"),
+            rx.cond(j["on_motorway"].to(bool), rx.badge("Motorway / hard shoulder", color_scheme="red", size="2")),
+            rx.cond(j["vulnerable"].to(bool), rx.badge("Vulnerable people in the car", color_scheme="red", size="2")),
+            rx.cond(j["notes"].to(str) != "", rx.text("Note: ", j["notes"].to(str), size="2")),
+            rx.hstack(
+                rx.link(rx.button(rx.icon("navigation"), "Navigate", size="3", min_height="48px", width="100%"),
+                        href=j["navigate_url"].to(str), is_external=True, flex="1", id="navigate"),
+                rx.link(rx.button(rx.icon("phone"), "Call", size="3", variant="soft", min_height="48px", width="100%"),
+                        href="tel:" + j["customer_phone"].to(str), flex="1", id="call"),
+                width="100%",
+            ),
+            rx.cond(
+                ~j["accepted"].to(bool),
+                rx.vstack(
+                    rx.cond(TechState.offer_seconds >= 0,
+                            rx.text("Answer within ", rx.text.strong(TechState.offer_seconds), " s", id="offer-timer")),
+                    rx.hstack(
+                        rx.button("Accept", on_click=TechState.act("accept"), color_scheme="green", size="4",
+                                  flex="2", min_height="56px", id="accept"),
+                        rx.button("Decline", on_click=TechState.act("decline"), color_scheme="red", variant="soft",
+                                  size="4", flex="1", min_height="56px", id="decline"),
+                        width="100%",
+                    ),
+                    width="100%",
+                ),
+                rx.match(
+                    j["status"].to(str),
+                    ("assigned", rx.button("On my way", on_click=TechState.act("en-route"), id="en-route",
+                                           **styles.big_button)),
+                    ("en_route", rx.button("Arrived", on_click=TechState.act("arrived"), id="arrived",
+                                           **styles.big_button)),
+                    ("on_site", rx.form(
+                        rx.vstack(
+                            rx.input(name="fitted", placeholder="What was fitted, e.g. 1 x 205/55 R16", size="3",
+                                     width="100%", id="fitted"),
+                            rx.input(name="note", placeholder="Note (optional)", size="3", width="100%", id="note"),
+                            rx.button("Job complete", type="submit", color_scheme="green", id="complete",
+                                      **styles.big_button),
+                            width="100%",
+                        ),
+                        on_submit=TechState.complete,
+                        width="100%",
+                    )),
+                    rx.fragment(),
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="job",
+    )
+
+
+@layout
+def tech() -> rx.Component:
+    return rx.vstack(
+        rx.script(src="/tech-tracker.js"),
+        rx.moment(interval=2000, on_change=TechState.refresh, display="none"),
+        rx.hstack(rx.heading(TechState.user_name, size="5"), rx.spacer(), logout_button(), width="100%"),
+        rx.cond(
+            TechState.forbidden,
+            forbidden_notice(),
+            rx.vstack(
+                _shift_controls(),
+                rx.cond(TechState.message != "", rx.callout(TechState.message, color_scheme="red", width="100%")),
+                rx.cond(TechState.job.length() > 0, _job_card(),
+                        rx.cond(TechState.status == "available",
+                                rx.text("No job right now. Jobs appear here by themselves.", color_scheme="gray",
+                                        id="no-job"))),
+                spacing="4",
+                width="100%",
+            ),
+        ),
+        spacing="4",
+        width="100%",
+    )
