@@ -52,7 +52,9 @@ def dispatch_request(core: Core, request_id: int, exclude: frozenset[int] = froz
 def _declined_by(core: Core, request_id: int) -> frozenset[int]:
     with Session(core.engine) as s:
         rows = s.exec(
-            select(RequestEvent.data).where(RequestEvent.request_id == request_id, RequestEvent.kind == "declined")
+            # Technicians who declined, or whom a dispatcher took off this job, are not offered it again.
+            select(RequestEvent.data).where(RequestEvent.request_id == request_id,
+                                            col(RequestEvent.kind).in_(("declined", "unassigned")))
         ).all()
     return frozenset(int(d["technician_id"]) for d in rows if "technician_id" in d)
 

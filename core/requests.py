@@ -301,14 +301,14 @@ def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer
                 if req.status == "on_site"
                 else f"This request is already {status_words(req.status)}."
             )
-        request_id = _cancel(s, req, reason, actor="customer")
+        request_id = cancel_in_session(s, req, reason, actor="customer")
     from core.dispatch import after_release
 
     after_release(core, request_id, None)
     return track(core, token)
 
 
-def _cancel(s: Session, req: ServiceRequest, reason: str, actor: str) -> int:
+def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str) -> int:
     request_transition(req.status, RequestStatus.CANCELLED)
     tech_id = req.technician_id
     req.status = RequestStatus.CANCELLED.value

@@ -1,0 +1,127 @@
+"""GeoJSON layers of the dispatcher's map: live markers, and H3 supply/demand with coverage risk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from functools import cache
+
+import h3
+import numpy as np
+import sqlalchemy as sa
+from scipy.spatial import cKDTree
+
+from core.bootstrap import Core
+from core.geo import EARTH_RADIUS_KM
+from core.places import area_type, uk_places
+
+DISPLAY_RES = 5  # ~8.5 km cells: readable at country zoom
+
+# Built by PostgreSQL in one statement: no ORM objects for thousands of markers.
+_LIVE_SQL = sa.text(
+    """
+    SELECT coalesce(json_agg(f), '[]'::json)::text FROM (
+      SELECT json_build_object(
+        'type', 'Feature',
+        'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(round(lng::numeric, 5), round(lat::numeric, 5))),
+        'properties', json_build_object('id', 't' || id, 'kind', 'technician', 'name', name, 'status', status,
+                                        'van', van_label, 'stale', position_at < now() - interval '5 minutes')) AS f
+      FROM technician WHERE active AND status <> 'offline' AND lat IS NOT NULL
+      UNION ALL
+      SELECT json_build_object(
+        'type', 'Feature',
+        'geometry', json_build_object('type', 'Point', 'coordinates', json_build_array(round(lng::numeric, 5), round(lat::numeric, 5))),
+        'properties', json_build_object('id', 'r' || id, 'kind', 'request', 'reference', reference, 'status', status,
+                                        'priority', priority, 'label', location_label,
+                                        'waited_min', floor(extract(epoch FROM now() - created_at) / 60)::int))
+      FROM service_request WHERE status IN ('pending', 'assigned', 'en_route', 'on_site')
+    ) q
+    """
+)
+
+
+def live_geojson(core: Core) -> tuple[str, str]:
+    """Technicians on shift and open requests; returns (body, etag)."""
+    with core.engine.connect() as c:
+        features = c.execute(_LIVE_SQL).scalar_one()
+    body = '{"type":"FeatureCollection","features":' + features + "}"
+    return body, hashlib.sha1(body.encode()).hexdigest()[:20]
+
+
+@cache
+def demand_cells() -> frozenset[str]:
+    """Display cells around towns of 10,000+ people: where coverage matters."""
+    return frozenset(h3.latlng_to_cell(p.lat, p.lng, DISPLAY_RES) for p in uk_places() if p.population >= 10_000)
+
+
+def _unit(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
+    la, lo = np.radians(lat), np.radians(lng)
+    return np.column_stack((np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)))
+
+
+def hexes(core: Core) -> dict:
+    """Per display cell: available technicians, open requests, best ETA and whether the SLA is at risk."""
+    with core.engine.connect() as c:
+        techs = c.execute(sa.text(
+            "SELECT h3_cell, lat, lng FROM technician WHERE active AND status = 'available' AND lat IS NOT NULL"
+            " AND position_at >= now() - make_interval(secs => :age)"), {"age": core.settings.position_max_age_s}).all()
+        reqs = c.execute(sa.text(
+            "SELECT h3_cell, count(*) FROM service_request WHERE status IN ('pending','assigned','en_route','on_site')"
+            " GROUP BY h3_cell")).all()
+    supply: dict[str, int] = {}
+    for cell, _lat, _lng in techs:
+        p = h3.cell_to_parent(cell, DISPLAY_RES)
+        supply[p] = supply.get(p, 0) + 1
+    demand: dict[str, int] = {}
+    for cell, n in reqs:
+        p = h3.cell_to_parent(cell, DISPLAY_RES)
+        demand[p] = demand.get(p, 0) + n
+    cells = sorted(set(supply) | set(demand) | demand_cells())
+    centers = np.array([h3.cell_to_latlng(c) for c in cells])
+    best = np.full(len(cells), math.inf)
+    if techs:
+        pts = np.array([(t[1], t[2]) for t in techs])
+        chord, _ = cKDTree(_unit(pts[:, 0], pts[:, 1])).query(_unit(centers[:, 0], centers[:, 1]))
+        best = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+    eta = getattr(core.eta, "minutes_for_km", None)
+    features = []
+    for i, cell in enumerate(cells):
+        km = float(best[i])
+        minutes = None if not math.isfinite(km) else round(eta(km, area_type(*centers[i])) if eta else km)
+        risk = minutes is None or minutes > core.settings.sla_minutes
+        n_sup, n_dem = supply.get(cell, 0), demand.get(cell, 0)
+        if not (n_sup or n_dem or risk):
+            continue
+        ring = [[round(lng, 4), round(lat, 4)] for lat, lng in h3.cell_to_boundary(cell)]
+        ring.append(ring[0])
+        features.append({
+            "type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"id": cell, "available": n_sup, "open": n_dem, "best_eta_min": minutes, "risk": risk},
+        })
+    return {"type": "FeatureCollection", "features": features}
+
+
+class _Cached:
+    """Hexes change slowly and cost a scan: one computation serves all consoles for a few seconds."""
+
+    def __init__(self, ttl_s: float = 3.0) -> None:
+        self.ttl_s = ttl_s
+        self._at = 0.0
+        self._value: tuple[str, str] | None = None
+        self._owner = 0
+        self._lock = threading.Lock()
+
+    def get(self, core: Core) -> tuple[str, str]:
+        with self._lock:
+            if self._value is None or self._owner != id(core) or time.monotonic() - self._at > self.ttl_s:
+                self._owner = id(core)
+                body = json.dumps(hexes(core), separators=(",", ":"))
+                self._value = (body, hashlib.sha1(body.encode()).hexdigest()[:20])
+                self._at = time.monotonic()
+            return self._value
+
+
+hexes_cached = _Cached()

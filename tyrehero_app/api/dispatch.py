@@ -1,0 +1,97 @@
+"""The dispatcher's API: queue, fleet, request detail and actions, map layers. Dispatcher or admin only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from core import console, manual, maplayers
+from tyrehero_app.api.deps import CurrentDispatcher
+from tyrehero_app.runtime import get_core
+
+router = APIRouter(prefix="/api/v1/dispatch", tags=["dispatch"], responses={401: {}, 403: {}})
+
+
+class AssignIn(BaseModel):
+    technician_id: int
+    from_technician_id: int | None = Field(None, description="who the dispatcher saw on the job (null if waiting)")
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=500)
+
+
+@router.get("/requests", response_model=list[console.QueueItem])
+def get_queue(who: CurrentDispatcher) -> list[console.QueueItem]:
+    """Open requests, most urgent first, with SLA timers."""
+    return console.queue(get_core())
+
+
+@router.get("/technicians", response_model=list[console.FleetItem])
+def get_fleet(who: CurrentDispatcher) -> list[console.FleetItem]:
+    return console.fleet(get_core())
+
+
+@router.get("/requests/{request_id}", response_model=console.RequestDetail, responses={404: {}})
+def get_request(request_id: int, who: CurrentDispatcher) -> console.RequestDetail:
+    """Details, timeline and suggested technicians ranked by ETA."""
+    return console.request_detail(get_core(), request_id)
+
+
+@router.post("/requests/{request_id}/assign", response_model=console.RequestDetail, responses={404: {}, 409: {}})
+def post_assign(request_id: int, body: AssignIn, who: CurrentDispatcher) -> console.RequestDetail:
+    """Assign a waiting request, or reassign to another technician. 409 if someone changed it first."""
+    manual.assign(get_core(), request_id, body.technician_id, actor=who.name, from_technician_id=body.from_technician_id)
+    return console.request_detail(get_core(), request_id)
+
+
+@router.post("/requests/{request_id}/unassign", response_model=console.RequestDetail, responses={404: {}, 409: {}})
+def post_unassign(request_id: int, who: CurrentDispatcher) -> console.RequestDetail:
+    manual.unassign(get_core(), request_id, actor=who.name)
+    return console.request_detail(get_core(), request_id)
+
+
+@router.post("/requests/{request_id}/cancel", response_model=console.RequestDetail, responses={404: {}, 409: {}})
+def post_cancel(request_id: int, body: CancelIn, who: CurrentDispatcher) -> console.RequestDetail:
+    manual.cancel(get_core(), request_id, body.reason, actor=who.name)
+    return console.request_detail(get_core(), request_id)
+
+
+@router.post("/requests/{request_id}/notes", response_model=console.RequestDetail, responses={404: {}})
+def post_note(request_id: int, body: NoteIn, who: CurrentDispatcher) -> console.RequestDetail:
+    manual.add_note(get_core(), request_id, body.text, actor=who.name)
+    return console.request_detail(get_core(), request_id)
+
+
+@router.get("/alerts", response_model=list[console.Alert])
+def get_alerts(who: CurrentDispatcher) -> list[console.Alert]:
+    return console.alerts(get_core())
+
+
+@router.get("/figures", response_model=console.Figures)
+def get_figures(who: CurrentDispatcher) -> console.Figures:
+    return console.figures(get_core())
+
+
+def _geojson(request: Request, body: str, etag: str) -> Response:
+    tag = f'"{etag}"'
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/geo+json", headers=headers)
+
+
+@router.get("/live.geojson")
+def get_live(request: Request, who: CurrentDispatcher) -> Response:
+    """Technicians on shift and open requests (ETag; 304 when unchanged)."""
+    return _geojson(request, *maplayers.live_geojson(get_core()))
+
+
+@router.get("/hexes.geojson")
+def get_hexes(request: Request, who: CurrentDispatcher) -> Response:
+    """Per H3 cell: available technicians, open requests, best ETA, coverage risk."""
+    return _geojson(request, *maplayers.hexes_cached.get(get_core()))
