@@ -102,6 +102,19 @@ def service_area_cells() -> frozenset[str]:
     return frozenset(cells)
 
 
+@cache
+def service_area_geojson() -> dict:
+    """The outlines of the service area as GeoJSON, for maps."""
+    data = json.loads(SERVICE_AREA_FILE.read_text())
+    features = []
+    for shape in data["include"]:
+        ring = [[lng, lat] for lat, lng in shape["ring"]]  # the file holds [lat, lng]; GeoJSON wants [lng, lat]
+        if ring[0] != ring[-1]:
+            ring.append(ring[0])
+        features.append({"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    return {"type": "FeatureCollection", "features": features}
+
+
 def in_service_area(lat: float, lng: float) -> bool:
     """True on the land of Great Britain and Northern Ireland (plus a few km of coast)."""
     if not (SOUTH <= lat <= NORTH and WEST <= lng <= EAST):

@@ -39,6 +39,7 @@ def request_body(**over: Any) -> dict[str, Any]:
 def add_technicians(
     core: Core, n: int, around: tuple[float, float] = (51.4545, -0.9781), spread: float = 0.1,
     status: str = "available", capabilities: list[str] | None = None, seed: int | None = None,
+    name: str | None = None,
 ) -> list[int]:
     """Insert on-shift technicians near a point and place them in the index."""
     rng = random.Random(seed)
@@ -48,7 +49,7 @@ def add_technicians(
         lat, lng = around[0] + rng.uniform(-spread, spread), around[1] + rng.uniform(-spread, spread)
         cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
         rows.append(Technician(
-            name=f"Tech{i} Test", van_reg=f"TT{i:02d} ABC", van_label="Test van", capabilities=capabilities or [],
+            name=name or f"Tech{i} Test", van_reg=f"TT{i:02d} ABC", van_label="Test van", capabilities=capabilities or [],
             status=status, lat=lat, lng=lng, h3_cell=cell,
             h3_parent=h3.cell_to_parent(cell, core.settings.h3_coarse_resolution), position_at=now,
         ))

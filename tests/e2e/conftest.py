@@ -62,7 +62,7 @@ class App:
         """A technician placed at `at` with a login `username` / `correct horse battery`."""
         from tests.factories import add_staff, add_technicians
 
-        tid = add_technicians(self.core, 1, around=at, spread=0.0, status=status)[0]
+        tid = add_technicians(self.core, 1, around=at, spread=0.0, status=status, name=f"{username.title()} Tester")[0]
         add_staff(self.core, username, "technician", tech_id=tid)
         return tid
 

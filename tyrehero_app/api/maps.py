@@ -15,8 +15,9 @@ from folium.plugins import Realtime
 from folium.utilities import JsCode
 
 from core.config import get_settings
-from core.places import in_service_area
+from core.places import in_service_area, service_area_geojson
 from core.requests import track
+from tyrehero_app.api.deps import CurrentDispatcher
 from tyrehero_app.runtime import get_core
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,66 @@ def base_map(lat: float, lng: float, zoom: int) -> folium.Map:
 
 def _html(m: folium.Map) -> HTMLResponse:
     return HTMLResponse(m.get_root().render(), headers={"Cache-Control": "no-store"})
+
+
+_STATUS_COLORS = JsCode(
+    """
+    function (feature, latlng) {
+      var p = feature.properties;
+      var esc = function (v) { return String(v).replace(/[&<>"']/g, function (c) {
+        return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]; }); };
+      var techColors = {available: '#16a34a', assigned: '#2563eb', en_route: '#7c3aed', on_site: '#0891b2', break: '#9ca3af'};
+      var reqColors = {1: '#dc2626', 2: '#ea580c', 3: '#f59e0b', 4: '#ca8a04'};
+      var isReq = p.kind === 'request';
+      var color = isReq ? (reqColors[p.priority] || '#f59e0b') : (techColors[p.status] || '#6b7280');
+      var m = isReq
+        ? L.circleMarker(latlng, {radius: 8, color: '#111827', weight: 2, fillColor: color, fillOpacity: 0.95})
+        : L.circleMarker(latlng, {radius: 5, color: '#ffffff', weight: 1, fillColor: color, fillOpacity: p.stale ? 0.4 : 0.95});
+      var html = isReq
+        ? '<b>' + esc(p.reference) + '</b><br>P' + p.priority + ' · ' + esc(p.status) + '<br>' + esc(p.label) +
+          '<br>waiting ' + p.waited_min + ' min'
+        : '<b>' + esc(p.name) + '</b><br>' + esc(p.status) + (p.van ? '<br>' + esc(p.van) : '');
+      m.bindPopup(html);
+      return m;
+    }
+    """
+)
+_HEX_STYLE = JsCode(
+    """
+    function (feature) {
+      var p = feature.properties;
+      if (p.risk) return {color: '#dc2626', weight: 1, fillColor: '#dc2626', fillOpacity: 0.25};
+      if (p.open > p.available) return {color: '#ea580c', weight: 1, fillColor: '#f59e0b', fillOpacity: 0.3};
+      return {color: '#16a34a', weight: 0.5, fillColor: '#22c55e', fillOpacity: Math.min(0.1 + p.available * 0.05, 0.35)};
+    }
+    """
+)
+_HEX_POPUP = JsCode(
+    """
+    function (feature, layer) {
+      var p = feature.properties;
+      layer.bindTooltip(p.available + ' available · ' + p.open + ' open' +
+        (p.best_eta_min === null ? ' · no van in reach' : ' · best ETA ' + p.best_eta_min + ' min') + (p.risk ? ' · SLA at risk' : ''));
+    }
+    """
+)
+
+
+@router.get("/map/dispatch")
+def dispatch_map(who: CurrentDispatcher) -> HTMLResponse:
+    """The console's live map: H3 supply/demand and coverage risk under moving markers."""
+    m = base_map(54.3, -3.0, 6)
+    # The service area's outline: the country's shape is visible even when tiles cannot load.
+    folium.GeoJson(service_area_geojson(), name="service area", interactive=False,
+                   style_function=lambda _f: {"color": "#9ca3af", "weight": 1, "fillColor": "#f8fafc",
+                                              "fillOpacity": 0.9}).add_to(m)
+    Realtime({"url": "/api/v1/dispatch/hexes.geojson", "credentials": "same-origin"}, interval=5000,
+             get_feature_id=JsCode("function (f) { return f.properties.id; }"), style=_HEX_STYLE,
+             on_each_feature=_HEX_POPUP, remove_missing=True, name="coverage").add_to(m)
+    Realtime({"url": "/api/v1/dispatch/live.geojson", "credentials": "same-origin"}, interval=1500,
+             get_feature_id=JsCode("function (f) { return f.properties.id; }"), point_to_layer=_STATUS_COLORS,
+             remove_missing=True, name="live").add_to(m)
+    return _html(m)
 
 
 @router.get("/map/point")

@@ -1,0 +1,53 @@
+"""The simulated fleet: technicians based in towns by population, on staggered 8-hour shifts."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from core.sim.demand import point_near, random_place
+
+# (name, start hour, end hour, share of the fleet). Staffed to the demand curve: most vans over
+# the day and the evening peak, a thin but national night cover. The night shift starts at 22:00
+# and runs into the next day; at 00:00 it is already on (it started the evening before).
+SHIFTS: tuple[tuple[str, int, int, float], ...] = (
+    ("night", 22, 30, 0.16),
+    ("early", 6, 14, 0.30),
+    ("day", 10, 18, 0.22),
+    ("late", 14, 22, 0.32),
+)
+# Share of vans carrying the kit for each capability a call may need.
+KIT = (("run_flat", 0.55), ("suv_4x4", 0.45), ("van", 0.35), ("locking_nut", 0.65))
+
+
+@dataclass(frozen=True)
+class SimTech:
+    id: int
+    home_lat: float
+    home_lng: float
+    capabilities: frozenset[str]
+    shift: str
+    on_duty: tuple[tuple[float, float], ...]  # (start, end) minutes of the simulated day
+
+
+def duty_periods(start_h: int, end_h: int) -> tuple[tuple[float, float], ...]:
+    """Minutes on duty; a shift past midnight also covers the first hours of the day."""
+    periods = [(start_h * 60.0, end_h * 60.0)]
+    if end_h > 24:
+        periods.insert(0, (0.0, (end_h - 24) * 60.0))
+    return tuple(periods)
+
+
+def make_fleet(size: int, seed: int) -> list[SimTech]:
+    """`size` technicians, shifts in the proportions of SHIFTS; deterministic for a seed."""
+    rng = random.Random(f"{seed}:fleet")
+    counts = [round(size * share) for *_x, share in SHIFTS]
+    counts[-1] += size - sum(counts)
+    fleet = []
+    for (name, start, end, _share), n in zip(SHIFTS, counts, strict=True):
+        for _ in range(n):
+            town = random_place(rng)
+            lat, lng = point_near(rng, town.lat, town.lng, 4.0)
+            caps = frozenset(c for c, p in KIT if rng.random() < p)
+            fleet.append(SimTech(len(fleet) + 1, lat, lng, caps, name, duty_periods(start, end)))
+    return fleet

@@ -1,0 +1,85 @@
+"""A dispatcher runs the console: sees a new request within 2 s, reassigns it, and everyone sees it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.e2e.conftest import login, shot
+
+ABERDEEN = (57.1497, -2.0943)
+
+
+def _ask(app, at, phone: str, name: str = "Fiona Driver") -> dict:
+    r = httpx.post(f"{app.url}/api/v1/requests", json={
+        "customer_name": name, "phone": phone, "location": {"lat": at[0], "lng": at[1]},
+        "vehicle": "Audi A3", "issue": "blowout"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_console_reassign_reaches_technician_and_customer(app, browser) -> None:
+    first = app.make_technician("ewan", at=ABERDEEN, status="available")
+    second = app.make_technician("kirsty", at=(ABERDEEN[0] + 0.02, ABERDEEN[1]), status="available")
+    from tests.factories import add_staff
+
+    add_staff(app.core, "dana", "dispatcher")
+    desk = browser.new_context(viewport={"width": 1440, "height": 900})
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = desk.new_page()
+        page.goto(f"{app.url}/dispatch")
+        page.locator("#username").wait_for(timeout=15000)
+        login(page, app.url, "dana")
+        page.locator("#queue").wait_for(timeout=15000)
+        tech_page = phone.new_page()
+        tech_page.goto(f"{app.url}/login?next=/tech")
+        login(tech_page, app.url, "kirsty")
+        tech_page.locator("#tech-status").wait_for(timeout=15000)
+
+        made = _ask(app, ABERDEEN, "07956 111222")
+        started = time.monotonic()
+        row = page.locator(f"#row-{made['reference']}")
+        row.wait_for(timeout=2000)
+        # And on the map, inside the iframe, within 2 s as well (Realtime polls every 1.5 s).
+        page.frame_locator("iframe[title='Live map']").locator("path.leaflet-interactive").first.wait_for(timeout=2000)
+        seen_after = time.monotonic() - started
+        assert seen_after < 2.5
+        assert app.request_row(made["id"])["technician_id"] == first
+
+        row.click()
+        page.locator("#drawer-reference", has_text=made["reference"]).wait_for(timeout=5000)
+        page.locator(".assign").first.wait_for(timeout=5000)
+        shot(page, "dispatch-console")
+        page.locator(".assign").first.click()
+        page.locator("#drawer-technician", has_text="Kirsty").wait_for(timeout=5000)
+        assert app.request_row(made["id"])["technician_id"] == second
+        # The technician's phone shows the job, the customer's view names the new technician.
+        tech_page.locator("#accept").wait_for(timeout=5000)
+        view = httpx.get(f"{app.url}/api/v1/requests/track/{made['tracking_token']}").json()
+        assert view["technician"]["first_name"] == "Kirsty"
+        lines = page.locator(".timeline-line").all_inner_texts()
+        assert any("assigned by Dana" in t for t in lines) and any("unassigned by Dana" in t for t in lines)
+    finally:
+        desk.close()
+        phone.close()
+
+
+def test_pages_and_api_check_roles(app, browser) -> None:
+    app.make_technician("tam", at=(55.95, -3.19))
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.goto(f"{app.url}/dispatch")
+        page.locator("#username").wait_for(timeout=15000)  # not logged in: the login page
+        login(page, app.url, "tam")
+        page.goto(f"{app.url}/dispatch")
+        page.locator("#forbidden").wait_for(timeout=10000)
+        assert page.locator("#queue").count() == 0
+        cookies = {c["name"]: c["value"] for c in ctx.cookies()}
+        r = httpx.get(f"{app.url}/api/v1/dispatch/requests", cookies=cookies)
+        assert r.status_code == 403
+        assert httpx.get(f"{app.url}/map/dispatch", cookies=cookies).status_code == 403
+    finally:
+        ctx.close()
