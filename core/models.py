@@ -190,3 +190,14 @@ class LoginFailure(SQLModel, table=True):
     username: str = Field(max_length=64)
     ip: str = Field(max_length=45)
     at: datetime = _created()
+
+
+class PriceSetting(SQLModel, table=True):
+    """The price table, one row per entry of core.pricing.PriceTable (admins change it)."""
+
+    __tablename__ = "price_setting"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: int
+    updated_at: datetime = _created()
+    updated_by: str = Field(default="", max_length=100)

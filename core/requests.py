@@ -116,6 +116,9 @@ def _store(
     phone_hash: str,
     now: datetime,
 ) -> tuple[ServiceRequest, bool]:
+    from core.admin import price_table
+
+    prices = price_table(core)
     for _attempt in range(3):
         try:
             with session_scope(core.engine) as s:
@@ -161,7 +164,7 @@ def _store(
                     notes=data.notes,
                     required_capabilities=data.required_capabilities(),
                     priority=priority(data.issue, data.on_motorway, data.vulnerable),
-                    quote_pence=quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now),
+                    quote_pence=quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now, prices),
                     created_at=now,
                 )
                 s.add(req)

@@ -4,6 +4,7 @@ import reflex as rx
 
 from tyrehero_app import lifespan, routes
 from tyrehero_app.api.app import create_api
+from tyrehero_app.pages.admin import AdminState, admin_page
 from tyrehero_app.pages.dispatch import DispatchState, dispatch
 from tyrehero_app.pages.login import LoginState, login
 from tyrehero_app.pages.request_form import request_form
@@ -19,6 +20,7 @@ app.add_page(request_form, route=routes.HOME, title="TyreHero — 24/7 emergency
 app.add_page(tracking, route="/track/[token]", title="TyreHero — your request", on_load=TrackState.load)
 app.add_page(login, route="/login", title="TyreHero — staff login", on_load=LoginState.load)
 app.add_page(dispatch, route="/dispatch", title="TyreHero — dispatch", on_load=DispatchState.load)
+app.add_page(admin_page, route="/admin", title="TyreHero — admin", on_load=AdminState.load)
 app.add_page(tech, route="/tech", title="TyreHero — technician", on_load=TechState.load)
 app.register_lifespan_task(lifespan.dispatch_sweeper)
 app.register_lifespan_task(lifespan.demo_fleet)

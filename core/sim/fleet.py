@@ -1,4 +1,4 @@
-"""The simulated fleet: technicians based in towns by population, on staggered 8-hour shifts."""
+"""The simulated fleet: technicians based in towns by population, on 12-hour day and night shifts."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 from core.sim.demand import point_near, random_place
 
-# (name, start hour, end hour, share of the fleet). Staffed to the demand curve: most vans over
-# the day and the evening peak, a thin but national night cover. The night shift starts at 22:00
-# and runs into the next day; at 00:00 it is already on (it started the evening before).
+# (name, start hour, end hour, share of the fleet): 12-hour day and night shifts, with a middle
+# shift over the busy hours; staffed to the demand curve, with a thin but national night cover.
+# The night shift runs into the next day, so at 00:00 it is already on (it started the evening before).
 SHIFTS: tuple[tuple[str, int, int, float], ...] = (
-    ("night", 22, 30, 0.16),
-    ("early", 6, 14, 0.30),
-    ("day", 10, 18, 0.22),
-    ("late", 14, 22, 0.32),
+    ("night", 19, 31, 0.25),
+    ("day", 7, 19, 0.45),
+    ("middle", 11, 23, 0.30),
 )
 # Share of vans carrying the kit for each capability a call may need.
 KIT = (("run_flat", 0.55), ("suv_4x4", 0.45), ("van", 0.35), ("locking_nut", 0.65))

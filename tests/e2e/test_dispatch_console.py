@@ -77,9 +77,34 @@ def test_pages_and_api_check_roles(app, browser) -> None:
         page.goto(f"{app.url}/dispatch")
         page.locator("#forbidden").wait_for(timeout=10000)
         assert page.locator("#queue").count() == 0
+        page.goto(f"{app.url}/admin")
+        page.locator("#forbidden").wait_for(timeout=10000)
         cookies = {c["name"]: c["value"] for c in ctx.cookies()}
+        assert httpx.get(f"{app.url}/api/v1/admin/users", cookies=cookies).status_code == 403
         r = httpx.get(f"{app.url}/api/v1/dispatch/requests", cookies=cookies)
         assert r.status_code == 403
         assert httpx.get(f"{app.url}/map/dispatch", cookies=cookies).status_code == 403
+    finally:
+        ctx.close()
+
+
+def test_admin_adds_a_technician(app, browser) -> None:
+    from tests.factories import add_staff
+
+    add_staff(app.core, "boss", "admin")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        page.goto(f"{app.url}/login?next=/admin")
+        login(page, app.url, "boss")
+        form = page.locator("#new-technician")
+        form.locator("input[name=name]").fill("Owain Price", timeout=15000)
+        form.locator("input[name=van_reg]").fill("TH25 OWN")
+        form.locator("input[name=van_label]").fill("Ford Transit Custom")
+        form.get_by_text("run flat").click()
+        form.get_by_role("button", name="Add technician").click()
+        page.locator("#admin-message", has_text="Owain Price added").wait_for(timeout=5000)
+        page.get_by_role("cell", name="Owain Price").wait_for(timeout=5000)
+        shot(page, "admin")
     finally:
         ctx.close()

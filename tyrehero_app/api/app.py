@@ -7,7 +7,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tyrehero_app.api import auth, dispatch, errors, health, maps, requests, technicians
+from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -46,5 +46,6 @@ def create_api() -> FastAPI:
     api.include_router(auth.router)
     api.include_router(technicians.router)
     api.include_router(dispatch.router)
+    api.include_router(admin.router)
     maps.mount_vendor(api)
     return api

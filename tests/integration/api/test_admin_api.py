@@ -1,0 +1,54 @@
+"""Admin API: accounts, technicians, prices; and nobody else may use it."""
+
+from __future__ import annotations
+
+import httpx
+
+from core.bootstrap import Core
+from tests.factories import add_staff, add_technicians, bearer, request_body
+
+
+def test_admin_manages_technicians_staff_and_prices(core: Core, api_server) -> None:
+    add_staff(core, "root", "admin")
+    h = bearer(api_server.url, "root")
+    base = f"{api_server.url}/api/v1/admin"
+    r = httpx.post(f"{base}/technicians", headers=h, json={"name": "Nia Rees", "van_reg": "th24 abc",
+                                                           "capabilities": ["run_flat"], "username": "nia",
+                                                           "password": "a long enough one"})
+    assert r.status_code == 201, r.text
+    bad = httpx.post(f"{base}/technicians", headers=h, json={"name": "X", "van_reg": "AB1", "capabilities": ["laser"]})
+    assert bad.status_code == 422 and "unknown capability" in bad.json()["detail"][0]["message"]
+    dup = httpx.post(f"{base}/users", headers=h, json={"username": "nia", "display_name": "N", "role": "dispatcher",
+                                                       "password": "a long enough one"})
+    assert dup.status_code == 422 and dup.json()["detail"][0]["field"] == "username"
+    nia = bearer(api_server.url, "nia", "a long enough one")
+    assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=nia).status_code == 200
+    users = {u["username"]: u for u in httpx.get(f"{base}/users", headers=h).json()}
+    assert httpx.post(f"{base}/users/{users['nia']['id']}/password", headers=h,
+                      json={"password": "another long one"}).status_code == 204
+    assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=nia).status_code == 401  # sessions ended
+
+    before = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()["quote_pence"]
+    r = httpx.put(f"{base}/prices", headers=h, json={"callout_pence": 9900})
+    assert r.status_code == 200 and r.json()["callout_pence"] == 9900
+    after = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()["quote_pence"]
+    assert after > before
+    assert httpx.put(f"{base}/prices", headers=h, json={"night_start_hour": 30}).status_code == 422
+
+
+def test_only_admins(core: Core, api_server) -> None:
+    tech = add_technicians(core, 1)[0]
+    add_staff(core, "tom", "technician", tech_id=tech)
+    add_staff(core, "dee", "dispatcher")
+    for user in ("tom", "dee"):
+        h = bearer(api_server.url, user)
+        assert httpx.get(f"{api_server.url}/api/v1/admin/users", headers=h).status_code == 403
+
+
+def test_cannot_deactivate_a_technician_on_a_job(core: Core, api_server) -> None:
+    tech = add_technicians(core, 1)[0]
+    add_staff(core, "root", "admin")
+    h = bearer(api_server.url, "root")
+    httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
+    r = httpx.post(f"{api_server.url}/api/v1/admin/technicians/{tech}/active", headers=h, json={"active": False})
+    assert r.status_code == 409 and "reassign it first" in r.json()["detail"]

@@ -1,0 +1,179 @@
+"""`/admin`: technicians and vans, staff accounts, prices. Admin only."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import reflex as rx
+from pydantic import ValidationError
+
+from core import admin
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.schemas import CAPABILITIES, field_errors
+from tyrehero_app.components.staff import StaffState, forbidden_notice, logout_button
+from tyrehero_app.runtime import get_core
+
+
+class AdminState(StaffState):
+    technicians: list[dict] = []
+    staff: list[dict] = []
+    prices: dict[str, str] = {}
+    message: str = ""
+    ok: bool = True
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        redirect = await self._authorize("admin")
+        if redirect is not None:
+            return redirect
+        await self._reload()
+        return None
+
+    async def _reload(self) -> None:
+        if self.forbidden:
+            return
+        core = get_core()
+        techs = await asyncio.to_thread(admin.list_technicians, core)
+        self.technicians = [{"id": t.id, "name": t.name, "van": f"{t.van_reg} {t.van_label}".strip(),
+                             "caps": ", ".join(t.capabilities), "status": t.status, "active": t.active} for t in techs]
+        users = await asyncio.to_thread(admin.list_staff, core)
+        self.staff = [{"id": u.id, "username": u.username, "name": u.display_name, "role": u.role, "active": u.active}
+                      for u in users]
+        table = await asyncio.to_thread(admin.price_table, core, 0)
+        self.prices = {k: str(v) for k, v in dataclasses.asdict(table).items()}
+
+    async def _do(self, fn, *args, done: str = "Saved.") -> None:  # type: ignore[no-untyped-def]
+        try:
+            await asyncio.to_thread(fn, get_core(), *args)
+            self.message, self.ok = done, True
+        except ValidationError as e:
+            self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
+        except ValidationFailed as e:
+            self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in e.errors.items()), False
+        except (Conflict, NotFound) as e:
+            self.message, self.ok = e.message, False
+        await self._reload()
+
+    @rx.event
+    async def create_technician(self, form: dict) -> None:
+        caps = [c for c in CAPABILITIES if form.get(f"cap_{c}") in ("on", True, "true")]
+        try:
+            data = admin.TechnicianIn(name=form.get("name", ""), van_reg=form.get("van_reg", ""),
+                                      van_label=form.get("van_label", ""), capabilities=caps,
+                                      home_base=form.get("home_base", ""), username=form.get("username") or None,
+                                      password=form.get("password") or None)
+        except ValidationError as e:
+            self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
+            return
+        await self._do(admin.create_technician, data, done=f"{data.name} added (off shift).")
+
+    @rx.event
+    async def toggle_technician(self, tech_id: int, active: bool) -> None:
+        await self._do(admin.set_technician_active, tech_id, active)
+
+    @rx.event
+    async def create_staff(self, form: dict) -> None:
+        try:
+            data = admin.StaffIn(username=form.get("username", ""), display_name=form.get("display_name", ""),
+                                 role=form.get("role", ""), password=form.get("password", ""))
+        except ValidationError as e:
+            self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
+            return
+        await self._do(admin.create_staff, data, done=f"Account {data.username} created.")
+
+    @rx.event
+    async def toggle_staff(self, user_id: int, active: bool) -> None:
+        await self._do(admin.set_staff_active, user_id, active)
+
+    @rx.event
+    async def reset_password(self, form: dict) -> None:
+        try:
+            user_id = int(form.get("user_id", "0"))
+        except ValueError:
+            user_id = 0
+        await self._do(admin.reset_password, user_id, form.get("password", ""), done="Password changed; sessions ended.")
+
+    @rx.event
+    async def save_prices(self, form: dict) -> None:
+        try:
+            values = {k: int(v) for k, v in form.items() if str(v).strip() != ""}
+        except ValueError:
+            self.message, self.ok = "Prices are whole numbers (pence, percent or hours).", False
+            return
+        await self._do(admin.save_prices, values, self.user_name)
+
+
+def _table(headers: list[str], rows, row) -> rx.Component:  # type: ignore[no-untyped-def]
+    return rx.table.root(rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+                         rx.table.body(rx.foreach(rows, row)), size="1", width="100%")
+
+
+def _technicians() -> rx.Component:
+    return rx.vstack(
+        rx.form(rx.hstack(
+            rx.input(name="name", placeholder="Name", required=True), rx.input(name="van_reg", placeholder="Van reg"),
+            rx.input(name="van_label", placeholder="Van model"), rx.input(name="home_base", placeholder="Home base"),
+            *[rx.checkbox(c.replace("_", " "), name=f"cap_{c}") for c in CAPABILITIES],
+            rx.input(name="username", placeholder="Login (optional)"),
+            rx.input(name="password", type="password", placeholder="Password (12+)"),
+            rx.button("Add technician", type="submit"), wrap="wrap", align="center"),
+            on_submit=AdminState.create_technician, reset_on_submit=True, id="new-technician"),
+        _table(["Name", "Van", "Capabilities", "Status", ""], AdminState.technicians, lambda t: rx.table.row(
+            rx.table.cell(t["name"].to(str)), rx.table.cell(t["van"].to(str)), rx.table.cell(t["caps"].to(str)),
+            rx.table.cell(rx.cond(t["active"].to(bool), t["status"].to(str), "deactivated")),
+            rx.table.cell(rx.button(rx.cond(t["active"].to(bool), "Deactivate", "Reactivate"), size="1", variant="soft",
+                                    on_click=AdminState.toggle_technician(t["id"].to(int), ~t["active"].to(bool)))))),
+        width="100%",
+    )
+
+
+def _staff() -> rx.Component:
+    return rx.vstack(
+        rx.form(rx.hstack(
+            rx.input(name="username", placeholder="username", required=True),
+            rx.input(name="display_name", placeholder="Display name", required=True),
+            rx.el.select(rx.el.option("dispatcher", value="dispatcher"), rx.el.option("admin", value="admin"),
+                         rx.el.option("technician", value="technician"), name="role"),
+            rx.input(name="password", type="password", placeholder="Password (12+)"),
+            rx.button("Create account", type="submit"), wrap="wrap"), on_submit=AdminState.create_staff,
+            reset_on_submit=True),
+        rx.form(rx.hstack(
+            rx.el.select(rx.foreach(AdminState.staff, lambda u: rx.el.option(u["username"].to(str), value=u["id"].to(str))),
+                         name="user_id"),
+            rx.input(name="password", type="password", placeholder="New password (12+)"),
+            rx.button("Reset password", type="submit", variant="soft")), on_submit=AdminState.reset_password,
+            reset_on_submit=True),
+        _table(["Username", "Name", "Role", ""], AdminState.staff, lambda u: rx.table.row(
+            rx.table.cell(u["username"].to(str)), rx.table.cell(u["name"].to(str)), rx.table.cell(u["role"].to(str)),
+            rx.table.cell(rx.button(rx.cond(u["active"].to(bool), "Deactivate", "Reactivate"), size="1", variant="soft",
+                                    on_click=AdminState.toggle_staff(u["id"].to(int), ~u["active"].to(bool)))))),
+        width="100%",
+    )
+
+
+def _prices() -> rx.Component:
+    names = [f.name for f in dataclasses.fields(admin.PriceTable)]
+    return rx.form(rx.vstack(
+        rx.grid(*[rx.vstack(rx.text(n.replace("_", " "), size="1"), rx.input(name=n, default_value=AdminState.prices[n]),
+                            spacing="1") for n in names], columns="4", spacing="3"),
+        rx.button("Save prices", type="submit")), on_submit=AdminState.save_prices, id="prices")
+
+
+def admin_page() -> rx.Component:
+    return rx.box(
+        rx.hstack(rx.heading("TyreHero admin", size="6"), rx.spacer(), rx.link("Dispatch", href="/dispatch"),
+                  rx.text(AdminState.user_name), logout_button(), width="100%", align="center"),
+        rx.cond(AdminState.forbidden, forbidden_notice(), rx.vstack(
+            rx.cond(AdminState.message != "", rx.callout(AdminState.message, color_scheme=rx.cond(AdminState.ok, "green", "red"),
+                                                         width="100%", id="admin-message")),
+            rx.tabs.root(
+                rx.tabs.list(rx.tabs.trigger("Technicians", value="t"), rx.tabs.trigger("Staff", value="s"),
+                             rx.tabs.trigger("Prices", value="p")),
+                rx.tabs.content(_technicians(), value="t", padding_top="1em"),
+                rx.tabs.content(_staff(), value="s", padding_top="1em"),
+                rx.tabs.content(_prices(), value="p", padding_top="1em"),
+                default_value="t", width="100%"),
+            width="100%")),
+        padding="1em", width="100%",
+    )
