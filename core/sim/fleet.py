@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 from core.sim.demand import point_near, random_place
 
-# (name, start hour, end hour, share of the fleet): 12-hour day and night shifts, with a middle
-# shift over the busy hours; staffed to the demand curve, with a thin but national night cover.
-# The night shift runs into the next day, so at 00:00 it is already on (it started the evening before).
+# (name, start hour, end hour, share of the fleet): 12-hour shifts. The day shift spans both
+# commute peaks, a late shift covers the busy afternoon and evening, and a thinner night shift
+# keeps national cover. The night shift runs into the next day, so at 00:00 it is already on.
 SHIFTS: tuple[tuple[str, int, int, float], ...] = (
-    ("night", 19, 31, 0.25),
-    ("day", 7, 19, 0.45),
-    ("middle", 11, 23, 0.30),
+    ("night", 19, 31, 0.24),
+    ("day", 7, 19, 0.52),
+    ("late", 12, 24, 0.24),
 )
 # Share of vans carrying the kit for each capability a call may need.
-KIT = (("run_flat", 0.55), ("suv_4x4", 0.45), ("van", 0.35), ("locking_nut", 0.65))
+KIT = (("run_flat", 0.7), ("suv_4x4", 0.6), ("van", 0.5), ("locking_nut", 0.8))
 
 
 @dataclass(frozen=True)
