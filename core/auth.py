@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from core.db import session_scope
 from core.errors import DomainError
+from core.metrics import LOGIN_FAILURES
 from core.models import AuthSession, LoginFailure, Technician, UserAccount, utcnow
 
 ROLES = ("admin", "dispatcher", "technician")
@@ -80,7 +81,10 @@ def _token_hash(token: str) -> str:
 
 def login(engine: sa.Engine, username: str, password: str, ip: str, kind: str = "bearer") -> tuple[str, Principal]:
     """Check the password (throttled per account and per address) and open a session; return its token."""
-    username = (username or "").strip().lower()[:64]
+    from core.schemas import clean_text
+
+    username = clean_text(username or "").lower()[:64]
+    password = (password or "").replace("\x00", "")
     now = utcnow()
     with Session(engine) as s:
         since = now - FAILURE_WINDOW
@@ -95,6 +99,7 @@ def login(engine: sa.Engine, username: str, password: str, ip: str, kind: str = 
     if not ok or user is None or not user.active:
         with session_scope(engine) as s:
             s.add(LoginFailure(username=username, ip=ip[:45]))
+        LOGIN_FAILURES.inc()
         raise AuthFailed("Wrong username or password.")
     token = secrets.token_urlsafe(32)
     with session_scope(engine) as s:

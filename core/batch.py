@@ -33,6 +33,7 @@ from core.geo import EARTH_RADIUS_KM, EtaModel, StraightLineEta
 
 BATCH_WINDOW = 200  # waiting requests considered in one batch round
 BATCH_CANDIDATES = 10  # nearest suitable technicians per request
+MIN_ETA_MIN = 8.0  # no van is on site sooner than its mobilisation time (StraightLineEta)
 _INFEASIBLE = 1e9  # not a candidate (capabilities, or not among the k nearest)
 
 
@@ -89,7 +90,7 @@ def greedy_order(requests: Iterable[WaitingRequest]) -> list[WaitingRequest]:
 
 
 def window(requests: Iterable[WaitingRequest], sla_minutes: float, limit: int = BATCH_WINDOW,
-           min_eta: float = 8.0) -> list[WaitingRequest]:
+           min_eta: float = MIN_ETA_MIN) -> list[WaitingRequest]:
     """The requests one batch round looks at: those that can still be on time first.
 
     In a surge the queue outgrows the window; filled by age alone it would hold only

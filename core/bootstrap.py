@@ -22,6 +22,7 @@ from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
 from core.models import Technician
 from core.phones import PhoneVault
+from core.ratelimit import RateLimiter
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Core:
     vault: PhoneVault
     geocoder: Geocoder
     eta: EtaModel
+    limiter: RateLimiter
 
     def close(self) -> None:
         self.engine.dispose()
@@ -73,12 +75,14 @@ def bootstrap(
         database_url or settings.database_url, redis_url or settings.redis_url, settings.data_path
     )
     engine = db.make_engine(db_url, pool_size=pool_size)
+    db.log_slow_queries(engine, settings.slow_query_ms)
     # One quick retry: a dead Redis must cost milliseconds, not redis-py's default back-off.
     client = redis.Redis.from_url(
         r_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10,
         retry=Retry(NoBackoff(), 1),
     )
-    primary = RedisTechnicianIndex(client, key_prefix, settings.h3_resolution, settings.h3_coarse_resolution)
+    # Its own namespace: a rebuild clears the index keys and nothing else (rate limits, caches).
+    primary = RedisTechnicianIndex(client, f"{key_prefix}ix:", settings.h3_resolution, settings.h3_coarse_resolution)
     fallback = PostgresTechnicianIndex(engine, settings.h3_resolution, settings.h3_coarse_resolution)
     index = FailoverTechnicianIndex(primary, fallback, lambda: indexed_technicians(engine))
     if geocoder is None:
@@ -92,4 +96,5 @@ def bootstrap(
         vault=PhoneVault(settings.phone_key),
         geocoder=geocoder,
         eta=StraightLineEta(),
+        limiter=RateLimiter(client, prefix=f"{key_prefix}rl:", enabled=settings.rate_limits_enabled),
     )

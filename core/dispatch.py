@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
 from core.bootstrap import Core, tech_to_indexed
 from core.db import session_scope
 from core.events import DomainEvent
 from core.index.base import Candidate, TechFilter
+from core.metrics import DISPATCH_LATENCY
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,11 @@ def suggestions(core: Core, request_id: int, n: int = 5) -> list[Candidate]:
 
 def dispatch_request(core: Core, request_id: int, exclude: frozenset[int] = frozenset()) -> int | None:
     """Try the best candidates in turn; return the technician id assigned, or None (request stays pending)."""
+    with DISPATCH_LATENCY.time():
+        return _dispatch(core, request_id, exclude)
+
+
+def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | None:
     with Session(core.engine) as s:
         req = s.get(ServiceRequest, request_id)
     if req is None or req.status != "pending":
@@ -130,6 +140,8 @@ def after_release(core: Core, request_id: int | None, tech_id: int | None) -> No
 
 def sweep_pending(core: Core, limit: int = 100) -> int:
     """Dispatch waiting requests, most urgent and oldest first; one process sweeps at a time."""
+    if core.settings.dispatch_policy == "batch" and _pending_at_least(core, 2):
+        return sweep_batch(core)
     assigned = 0
     with core.engine.connect() as lock_conn:
         got = lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar()
@@ -150,3 +162,59 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
             lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
             lock_conn.commit()
     return assigned
+
+
+# --- Batch dispatch (issue 8): several waiting requests assigned at once, see core/batch.py ---
+
+
+def _pending_at_least(core: Core, n: int) -> bool:
+    with Session(core.engine) as s:
+        found = s.exec(select(ServiceRequest.id).where(ServiceRequest.status == "pending").limit(n)).all()
+    return len(found) >= n
+
+
+@contextmanager
+def _sweep_lock(core: Core) -> Iterator[bool]:
+    """The sweep's advisory lock (the one sweep_pending takes): True if this process got it."""
+    with core.engine.connect() as lock_conn:
+        got = bool(lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar())
+        try:
+            yield got
+        finally:
+            if got:
+                lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
+                lock_conn.commit()
+
+
+def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
+    """Assign the waiting requests all at once (core.batch.batch_round), then claim each pair.
+
+    Candidates come from the index (Redis, or PostgreSQL when Redis is out). A lost claim
+    leaves its request pending for the next sweep; nothing bypasses `claim`.
+    """
+    with _sweep_lock(core) as got:
+        if not got:
+            return 0
+        sla = core.settings.sla_minutes
+        now = utcnow()
+        # Still on time first (core.batch.window's order), then most urgent and oldest.
+        late = sa.case((col(ServiceRequest.created_at) >= now - timedelta(minutes=sla - MIN_ETA_MIN), 0), else_=1)
+        with Session(core.engine) as s:
+            reqs = {r.id: r for r in s.exec(
+                select(ServiceRequest).where(ServiceRequest.status == "pending")
+                .order_by(late, col(ServiceRequest.priority), col(ServiceRequest.created_at)).limit(limit)
+            ).all()}
+            declined: dict[int, set[int]] = {}
+            for rid, data in s.exec(select(RequestEvent.request_id, RequestEvent.data).where(
+                    col(RequestEvent.request_id).in_(list(reqs)), RequestEvent.kind == "declined")).all():
+                if "technician_id" in data:
+                    declined.setdefault(rid, set()).add(int(data["technician_id"]))
+        waiting = [WaitingRequest(rid, r.lat, r.lng, r.priority, (now - r.created_at).total_seconds() / 60,
+                                  frozenset(r.required_capabilities)) for rid, r in reqs.items()]
+
+        def lookup(w: WaitingRequest, n: int, exclude: frozenset[int]) -> list[Option]:
+            f = tech_filter(core, reqs[w.id], exclude | frozenset(declined.get(w.id, ())))
+            return [Option(c.technician_id, c.eta_minutes) for c in core.index.nearest(w.lat, w.lng, n, f)]
+
+        pairs = batch_round(window(waiting, sla, limit), lookup, sla, k=BATCH_CANDIDATES)
+        return sum(claim(core, a.request_id, a.technician_id, round(a.eta_minutes)) for a in pairs)

@@ -22,9 +22,11 @@ from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFail
 from core.events import DomainEvent
 from core.geo import cell_of
 from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
+from core.metrics import REQUESTS_ACCEPTED
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.pricing import quote_pence
 from core.priority import priority
+from core.ratelimit import Limit
 from core.schemas import (
     LocationIn,
     Position,
@@ -84,9 +86,17 @@ def resolve_location(core: Core, loc: LocationIn) -> ResolvedLocation:
     return res
 
 
-def submit_request(core: Core, data: RequestCreate, idempotency_key: str | None = None) -> RequestPublic:
+def submit_request(
+    core: Core, data: RequestCreate, idempotency_key: str | None = None, client: str | None = None
+) -> RequestPublic:
     """Validate, store first, then try to dispatch. Retries and double taps get the same request."""
     phone = data.phone  # already normalised to E.164 by RequestCreate
+    s = core.settings
+    if client:
+        core.limiter.hit(f"req-ip:{client}", Limit(s.rate_limit_requests_per_ip, 600),
+                         f"Too many requests from this connection. Please call us on {s.support_phone}.")
+    core.limiter.hit(f"req-phone:{core.vault.lookup_hash(phone)}", Limit(s.rate_limit_requests_per_phone, 3600),
+                     f"Too many requests for this phone number. Please call us on {s.support_phone}.")
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
         raise ValidationFailed({"Idempotency-Key": "must be 1-128 characters"})
     loc = resolve_location(core, data.location)
@@ -97,6 +107,7 @@ def submit_request(core: Core, data: RequestCreate, idempotency_key: str | None 
     except OperationalError as e:
         raise Unavailable("We cannot take requests online right now.") from e
     if not duplicate:
+        REQUESTS_ACCEPTED.inc()
         core.bus.publish(DomainEvent("request_created", request_id=req.id, data={"priority": req.priority}))
         from core.dispatch import dispatch_request
 

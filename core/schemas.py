@@ -22,7 +22,8 @@ class VehicleType(StrEnum):
 CAPABILITY_FOR_VEHICLE = {VehicleType.SUV_4X4: "suv_4x4", VehicleType.VAN: "van"}
 CAPABILITIES = ("run_flat", "suv_4x4", "van", "locking_nut")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters, zero-width and bidi overrides, and lone surrogates (which cannot be stored).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _REG = re.compile(r"^[A-Z0-9 ]{2,8}$")
 
 

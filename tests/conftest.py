@@ -88,7 +88,7 @@ def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def core(clean_db: sa.Engine, database_url: str, server_urls: tuple[str, str], key_prefix: str) -> Iterator[Core]:
     """The real core on the test database and Redis, with an offline geocoder."""
-    c = bootstrap(Settings(), database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
+    c = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
                   geocoder=OfflineGeocoder(), pool_size=30)
     yield c
     c.close()

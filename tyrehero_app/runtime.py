@@ -15,6 +15,10 @@ def get_core() -> Core:
     if _core is None:
         with _lock:
             if _core is None:
+                from core.config import get_settings
+                from core.logs import configure
+
+                configure(json=get_settings().log_json)
                 _core = bootstrap()
     return _core
 

@@ -63,6 +63,16 @@ class Candidate:
     capabilities: frozenset[str]
 
 
+@dataclass(frozen=True)
+class CellAnswer:
+    """What one cell gave: the eligible members (checked against the authority), how many members
+    the cell returned before filtering, and the distance of the farthest one returned."""
+
+    eligible: list[Snapshot]
+    returned: int
+    last_km: float
+
+
 class CellSource(Protocol):
     """What the search reads: nearest members per cell, and the authority for ids."""
 
@@ -83,3 +93,22 @@ class TechnicianIndex(CellSource, Protocol):
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool: ...
     def remove(self, tech_id: int) -> None: ...
     def nearest(self, lat: float, lng: float, n: int, f: TechFilter, now: float | None = None) -> list[Candidate]: ...
+
+
+def eligible_from_members(
+    source: CellSource, cells: list[str], lat: float, lng: float, count: int, f: TechFilter, now: float
+) -> dict[str, CellAnswer]:
+    """`read_cells` built from nearest_in_cells + snapshots, for sources without a server-side filter."""
+    answers = source.nearest_in_cells(cells, lat, lng, count)
+    ids = list({tid for members in answers.values() for tid, _ in members})
+    snaps = source.snapshots(ids) if ids else {}
+    out = {}
+    for cell, members in answers.items():
+        ok = []
+        for tid, _km in members:
+            s = snaps.get(tid)
+            # Membership is trusted only when the authority agrees with the cell.
+            if s is not None and cell in (s.cell, s.parent) and s.passes(f, now):
+                ok.append(s)
+        out[cell] = CellAnswer(ok, len(members), members[-1][1] if members else 0.0)
+    return out

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import h3
 import redis
 
-from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
+from core.index.base import Candidate, CellAnswer, IndexedTech, Snapshot, TechFilter
 from core.index.search import SearchStats, search_nearest
 
 _UPSERT = """
@@ -51,6 +51,73 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1])
 return 1
 """
 
+# One search step on the server: for each cell, its nearest members, each checked against its
+# hash (membership, status, capabilities, freshness, exclusions); only eligible ones come back.
+_READ = """
+local lng, lat, count = ARGV[1], ARGV[2], ARGV[3]
+local now, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
+local prefix = ARGV[9]
+local statuses, need, exclude = {}, {}, {}
+for x in string.gmatch(ARGV[6], '[^,]+') do statuses[x] = true end
+for x in string.gmatch(ARGV[7], '[^,]+') do table.insert(need, ',' .. x .. ',') end
+for x in string.gmatch(ARGV[8], '[^,]+') do exclude[x] = true end
+local out = {}
+for i, key in ipairs(KEYS) do
+  local cell = ARGV[9 + i]
+  local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', 20000, 'km', 'ASC',
+                          'COUNT', count, 'WITHDIST')
+  local ok = {}
+  for _, r in ipairs(rows) do
+    local id = r[1]
+    if not exclude[id] then
+      local h = redis.call('HMGET', prefix .. 't:' .. id, 'cell', 'parent', 'status', 'caps', 'ts', 'lat', 'lng')
+      local ts = tonumber(h[5])
+      if (h[1] == cell or h[2] == cell) and h[3] and statuses[h[3]] and ts and now - ts <= max_age then
+        local have, fits = ',' .. (h[4] or '') .. ',', true
+        for _, c in ipairs(need) do
+          if not string.find(have, c, 1, true) then fits = false; break end
+        end
+        if fits then
+          table.insert(ok, {id, h[6], h[7], h[3], h[4] or '', h[5]})
+        end
+      end
+    end
+  end
+  local last = '0'
+  if #rows > 0 then last = rows[#rows][2] end
+  table.insert(out, {#rows, last, ok})
+end
+return out
+"""
+
+# Many moves in one call: the per-call overhead is paid once per batch.
+_UPSERT_MANY = """
+local P = ARGV[1]
+local n = 0
+for i = 2, #ARGV, 8 do
+  local id, lat, lng, cell, parent, status, caps, ts = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7]
+  local h = P .. 't:' .. id
+  local old = redis.call('HMGET', h, 'cell', 'parent', 'ts')
+  if not (old[3] and tonumber(old[3]) > tonumber(ts)) then
+    if old[1] ~= cell then
+      if old[1] then redis.call('ZREM', P .. 'c:' .. old[1], id) end
+      if not old[1] then redis.call('SADD', P .. 'all', id) end
+    end
+    if old[2] and old[2] ~= parent then redis.call('ZREM', P .. 'p:' .. old[2], id) end
+    redis.call('GEOADD', P .. 'c:' .. cell, lng, lat, id)
+    redis.call('GEOADD', P .. 'p:' .. parent, lng, lat, id)
+    if status ~= '' then
+      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'cell', cell, 'parent', parent, 'ts', ts, 'status', status, 'caps', caps)
+    else
+      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'cell', cell, 'parent', parent, 'ts', ts)
+      redis.call('HSETNX', h, 'status', 'available')
+    end
+    n = n + 1
+  end
+end
+return n
+"""
+
 _FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
 
 
@@ -65,6 +132,8 @@ class RedisTechnicianIndex:
         self._upsert = client.register_script(_UPSERT)
         self._remove = client.register_script(_REMOVE)
         self._set_status = client.register_script(_SET_STATUS)
+        self._read = client.register_script(_READ)
+        self._upsert_many = client.register_script(_UPSERT_MANY)
 
     # keys
     def _h(self, tech_id: int) -> str:
@@ -87,17 +156,17 @@ class RedisTechnicianIndex:
         ]
         return bool(self._upsert(keys=[self._h(tech.id)], args=args))
 
-    def upsert_many(self, techs: Iterable[IndexedTech], keep_status: bool = False) -> int:
-        """Pipelined upserts (ingest of position batches)."""
-        pipe = self.r.pipeline(transaction=False)
-        for t in techs:
-            cell = h3.latlng_to_cell(t.lat, t.lng, self.fine_res)
-            parent = h3.cell_to_parent(cell, self.coarse_res)
-            args = [self.prefix, t.id, repr(t.lat), repr(t.lng), cell, parent,
-                    "" if keep_status else t.status, "*" if keep_status else ",".join(sorted(t.capabilities)),
-                    repr(t.ts or time.time())]
-            self._upsert(keys=[self._h(t.id)], args=args, client=pipe)
-        return sum(1 for ok in pipe.execute() if ok)
+    def upsert_many(self, techs: Iterable[IndexedTech], keep_status: bool = False, batch: int = 500) -> int:
+        """Many upserts, one script call per batch; each is atomic, as in `upsert`."""
+        done = 0
+        for chunk in _chunks(techs, batch):
+            args: list = [self.prefix]
+            for t in chunk:
+                cell = h3.latlng_to_cell(t.lat, t.lng, self.fine_res)
+                args += [t.id, repr(t.lat), repr(t.lng), cell, h3.cell_to_parent(cell, self.coarse_res),
+                         "" if keep_status else t.status, ",".join(sorted(t.capabilities)), repr(t.ts or time.time())]
+            done += int(self._upsert_many(keys=[], args=args))
+        return done
 
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool:
         """Set the status; with `expected`, only if the current status is that (compare-and-set)."""
@@ -137,6 +206,23 @@ class RedisTechnicianIndex:
         out = {}
         for c, rows in zip(cells, pipe.execute(), strict=True):
             out[c] = [(int(m), float(d)) for m, d in rows]
+        return out
+
+    def read_cells(
+        self, cells: list[str], lat: float, lng: float, count: int, f: TechFilter, now: float
+    ) -> dict[str, CellAnswer]:
+        """One search step in one round trip: the filtering happens in Redis."""
+        args = [lng, lat, count, now, f.max_age_s, ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
+                ",".join(str(i) for i in f.exclude), self.prefix, *cells]
+        rows = self._read(keys=[self._cell_key(c) for c in cells], args=args)
+        out = {}
+        for cell, (returned, last, ok) in zip(cells, rows, strict=True):
+            snaps = [
+                Snapshot(int(r[0]), float(r[1]), float(r[2]), "", "", r[3].decode(),
+                         frozenset(c for c in r[4].decode().split(",") if c), float(r[5]))
+                for r in ok
+            ]
+            out[cell] = CellAnswer(snaps, int(returned), float(last))
         return out
 
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:

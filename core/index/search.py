@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import h3
 
 from core.geo import EtaModel, StraightLineEta, haversine_km, min_distance_to_cell_km
-from core.index.base import Candidate, CellSource, Snapshot, TechFilter
+from core.index.base import Candidate, CellAnswer, CellSource, Snapshot, TechFilter, eligible_from_members
 
 FINE_RINGS = 3  # 37 fine cells, ~6 km at resolution 7
+REDIS_TO_OURS = 6371.0088 / 6372.797560856  # Redis GEO's Earth radius vs core.geo's
 _DEFAULT_ETA = StraightLineEta()
 
 
@@ -72,20 +73,28 @@ def search_nearest(
         push(min_distance_to_cell_km(lat, lng, c), c, "cell")
     push(_ring_bound(lat, lng, h3.grid_ring(origin, 2)), origin, "fine_ring", 2)
 
-    seen: set[int] = set()
     eligible: dict[int, float] = {}
     known: dict[int, Snapshot] = {}
     fine_cover = 0.0  # every point nearer than this lies in a fine cell of the disk
+    read = getattr(source, "read_cells", None)
+    step = h3.average_hexagon_edge_length(source.fine_res, "km")
+    first = True
 
     while frontier:
         horizon = frontier[0].bound
         best = sorted(eligible.values())
         if len(best) >= n and best[n - 1] <= horizon:
             break
-        # Everything whose bound is within one fine ring of the nearest unread bound.
-        step = 2.0 * h3.average_hexagon_edge_length(source.fine_res, "km")
+        # The first step reads the home cell and its neighbours only; later steps take everything
+        # whose bound lies within about one ring of the nearest unread bound.
         batch: list[_Item] = []
-        while frontier and frontier[0].bound <= horizon + step:
+        first_step = first
+        if first:
+            first = False
+            batch = [it for it in frontier if it.kind == "cell"]
+            frontier = [it for it in frontier if it.kind != "cell"]
+            heapq.heapify(frontier)
+        while not first_step and frontier and frontier[0].bound <= horizon + step:
             item = heapq.heappop(frontier)
             if item.kind == "fine_ring":
                 ring = h3.grid_ring(origin, item.ring)
@@ -113,31 +122,24 @@ def search_nearest(
         by_count: dict[int, list[str]] = {}
         for cell, cnt in counts.items():
             by_count.setdefault(cnt, []).append(cell)
-        answers: dict[str, list[tuple[int, float]]] = {}
+        answers: dict[str, CellAnswer] = {}
         for cnt, cells in by_count.items():
-            answers.update(source.nearest_in_cells(cells, lat, lng, cnt))
+            if read is not None:
+                answers.update(read(cells, lat, lng, cnt, f, now))
+            else:
+                answers.update(eligible_from_members(source, cells, lat, lng, cnt, f, now))
         stats.round_trips += 1
         stats.cells_read += len(counts)
-        fresh: dict[int, str] = {}
-        for cell, members in answers.items():
-            for tid, _km in members:
-                if tid not in seen:
-                    fresh[tid] = cell
-            if len(members) >= counts[cell]:
-                # Cut short: the rest of this cell is at least this far away.
-                push(members[-1][1], cell, "cell", count=counts[cell] * 4)
-        if fresh:
-            snaps = source.snapshots(list(fresh))
-            stats.round_trips += 1
-            for tid, cell in fresh.items():
-                s = snaps.get(tid)
-                # Membership is trusted only when the authority agrees with the cell.
-                if s is None or cell not in (s.cell, s.parent):
-                    continue
-                seen.add(tid)
-                known[tid] = s
-                if s.passes(f, now) and (km := haversine_km(lat, lng, s.lat, s.lng)) <= f.max_km:
-                    eligible[tid] = km
+        for cell, ans in answers.items():
+            for snap in ans.eligible:
+                km = haversine_km(lat, lng, snap.lat, snap.lng)
+                if km <= f.max_km:
+                    eligible[snap.id] = km
+                    known[snap.id] = snap
+            if ans.returned >= counts[cell]:
+                # Cut short: the rest of this cell is at least this far away. Redis measures with a
+                # slightly larger Earth radius than ours, so scale its distance down to stay a lower bound.
+                push(max(0.0, ans.last_km * REDIS_TO_OURS - 0.001), cell, "cell", count=counts[cell] * 4)
 
     ranked = sorted(eligible.items(), key=lambda kv: (kv[1], kv[0]))[:n]
     out = []

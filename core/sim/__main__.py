@@ -21,11 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--scenario", nargs="+", choices=sorted(SCENARIOS), default=["normal", "storm"])
     p.add_argument("--policy", nargs="+", choices=["greedy", "batch"], default=["greedy", "batch"])
-    p.add_argument("--fleet", type=int, default=250, help="technicians (default 250)")
+    p.add_argument("--fleet", type=int, default=400, help="technicians (default 400)")
     p.add_argument("--hours", type=float, default=24.0, help="hours of calls to simulate (default a whole day)")
     p.add_argument("--charts", type=Path, default=DOCS, help="folder for the PNG charts (default docs/sim)")
     p.add_argument("--no-charts", action="store_true")
-    p.add_argument("--audit", action="store_true", help="check invariants every round (slow)")
+    p.add_argument("--audit", type=int, default=0, metavar="N",
+                   help="check invariants every round and every N-th look-up against a fresh search (slow)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in args.scenario:
         for policy in args.policy:
             cfg = SimConfig(SCENARIOS[scenario], policy, seed=args.seed, fleet_size=args.fleet, hours=args.hours,
-                            sla_min=sla, audit=args.audit)
+                            sla_min=sla, audit_every=args.audit)
             total = cfg.hours * 60 + cfg.abandon_min
             with tqdm(total=total, desc=f"{scenario:>6} {policy:<6}", unit="sim-min", disable=args.quiet,
                       file=sys.stderr, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} sim-min [{elapsed}]") as bar:

@@ -40,13 +40,14 @@ class SimConfig:
     scenario: Scenario
     policy: str = "batch"  # "batch" | "greedy"
     seed: int = 1
-    fleet_size: int = 250
+    fleet_size: int = 400
     hours: float = 24.0  # calls arrive during [0, hours); the run goes on until all are settled
     tick_min: float = 1.0
     abandon_min: float = 240.0
     sla_min: float = 90.0
     weights: Weights = DEFAULT_WEIGHTS
-    audit: bool = False  # check every invariant each round and every look-up against a fresh search
+    # Check every invariant each round, and every n-th look-up against a fresh search (0: never).
+    audit_every: int = 0
 
 
 @dataclass
@@ -88,7 +89,7 @@ class Simulation:
         self.by_id = {r.id: r for r in self.requests}
         self.techs = {t.id: _Tech(t) for t in make_fleet(config.fleet_size, config.seed)}
         self.source = MemoryCellSource()
-        self.lookup = CachedLookup(self.source, BATCH_CANDIDATES, audit=config.audit)
+        self.lookup = CachedLookup(self.source, BATCH_CANDIDATES, audit_every=config.audit_every)
         self.waiting: dict[int, SimRequest] = {}
         self.result = SimResult(config, self.requests, {r.id: Outcome() for r in self.requests})
         self.horizon = config.hours * 60.0
@@ -150,7 +151,7 @@ class Simulation:
                 self.lookup.taken(ref)
         elif kind == _TICK:
             self._round(t)
-            if self.cfg.audit:
+            if self.cfg.audit_every:
                 self.audit()
             if t < self.horizon:
                 self.result.queue.append(len(self.waiting))

@@ -6,7 +6,7 @@ minutes of real time, yet between two rounds only a few vans change state. So ea
 request keeps the answer of its last `search_nearest`, and the changes since are replayed
 on it: a van freed nearer than the k-th candidate joins, a van taken leaves. When a van
 leaves a list that did not hold every eligible van (k found), the next look-up searches
-again. The result equals a fresh search's; `audit=True` checks that on every look-up.
+again. The result equals a fresh search's; `audit_every=n` checks that on every n-th look-up.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ class _Change:
 class CachedLookup:
     """A `core.batch.Lookup` over a MemoryCellSource; tell it when vans become free or busy."""
 
-    def __init__(self, source: MemoryCellSource, k: int, eta: EtaModel | None = None, audit: bool = False) -> None:
+    def __init__(self, source: MemoryCellSource, k: int, eta: EtaModel | None = None, audit_every: int = 0) -> None:
         self.source = source
         self.k = k
         self.eta = eta or StraightLineEta()
-        self.audit = audit
+        self.audit_every = audit_every
+        self.calls = 0
         self.max_km = TechFilter().max_km
         self.searches = 0
         self._log: list[_Change] = []
@@ -100,7 +101,8 @@ class CachedLookup:
         if len(items) < n and not e.complete:
             items = self._search(req, n, exclude)  # an exclusion emptied a partial list
         out = [Option(tid, eta) for _km, tid, eta in items[:n]]
-        if self.audit:
+        self.calls += 1
+        if self.audit_every and self.calls % self.audit_every == 0:
             fresh = self._search(req, n, exclude)
             assert [it[1] for it in fresh] == [o.technician_id for o in out], (req.id, fresh, out)
         return sorted(out, key=lambda o: (o.eta_minutes, o.technician_id))

@@ -92,7 +92,10 @@ def write_charts(results: list[SimResult], out_dir: Path) -> list[Path]:
             for r in results:
                 if r.config.scenario.name == scenario:
                     x, y = series(r)
-                    ax.plot(x, y, label=r.config.policy, drawstyle="steps-mid" if name == "sla_by_hour" else "default")
+                    # Greedy drawn wide underneath, so it still shows where the two policies coincide.
+                    wide = r.config.policy == "greedy"
+                    ax.plot(x, y, label=r.config.policy, drawstyle="steps-mid" if name == "sla_by_hour" else "default",
+                            linewidth=3.5 if wide else 1.6, alpha=0.55 if wide else 1.0, zorder=1 if wide else 2)
             surge = next(r.config.scenario for r in results if r.config.scenario.name == scenario)
             if surge.surge_factor != 1:
                 ax.axvspan(*surge.surge_hours, color="tab:red", alpha=0.08, label=f"{surge.surge_factor:g}× demand")

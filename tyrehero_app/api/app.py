@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
+from tyrehero_app.api.middleware import EdgeMiddleware
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -39,7 +40,9 @@ def create_api() -> FastAPI:
         openapi_url="/openapi.json",
     )
     errors.install(api)
+    _document_errors(api)
     api.add_middleware(BodyLimit)
+    api.add_middleware(EdgeMiddleware)
     api.include_router(health.router)
     api.include_router(requests.router)
     api.include_router(maps.router)
@@ -49,3 +52,27 @@ def create_api() -> FastAPI:
     api.include_router(admin.router)
     maps.mount_vendor(api)
     return api
+
+
+def _document_errors(api: FastAPI) -> None:
+    """Describe the 422 body we really send: {"detail": [{"field", "message"}]}."""
+
+    def openapi() -> dict:
+        if api.openapi_schema:
+            return api.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        spec = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ValidationError"] = {
+            "type": "object", "required": ["field", "message"],
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+        }
+        schemas["HTTPValidationError"] = {
+            "type": "object", "required": ["detail"],
+            "properties": {"detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}},
+        }
+        api.openapi_schema = spec
+        return spec
+
+    api.openapi = openapi  # type: ignore[method-assign]

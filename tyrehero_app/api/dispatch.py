@@ -77,21 +77,29 @@ def get_figures(who: CurrentDispatcher) -> console.Figures:
     return console.figures(get_core())
 
 
+class GeoJSONResponse(Response):
+    media_type = "application/geo+json"
+
+
+_GEO = {"response_class": GeoJSONResponse,
+        "responses": {200: {"content": {"application/geo+json": {"schema": {"type": "object"}}}}, 304: {}}}
+
+
 def _geojson(request: Request, body: str, etag: str) -> Response:
     tag = f'"{etag}"'
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/geo+json", headers=headers)
+    return GeoJSONResponse(body, headers=headers)
 
 
-@router.get("/live.geojson")
+@router.get("/live.geojson", **_GEO)
 def get_live(request: Request, who: CurrentDispatcher) -> Response:
     """Technicians on shift and open requests (ETag; 304 when unchanged)."""
     return _geojson(request, *maplayers.live_geojson(get_core()))
 
 
-@router.get("/hexes.geojson")
+@router.get("/hexes.geojson", **_GEO)
 def get_hexes(request: Request, who: CurrentDispatcher) -> Response:
     """Per H3 cell: available technicians, open requests, best ETA, coverage risk."""
     return _geojson(request, *maplayers.hexes_cached.get(get_core()))

@@ -6,11 +6,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from core.auth import AuthFailed, Forbidden, Throttled
 from core.config import get_settings
 from core.errors import Conflict, IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.metrics import RATE_LIMITED
+from core.ratelimit import RateLimited
 from core.schemas import field_errors
 from tyrehero_app.api.deps import NotAuthenticated
 
@@ -83,9 +85,25 @@ def install(app: FastAPI) -> None:
         return JSONResponse(status_code=429, content={"detail": exc.message},
                             headers={"Retry-After": str(exc.retry_after_s)})
 
+    @app.exception_handler(RateLimited)
+    async def _429b(_: Request, exc: RateLimited) -> JSONResponse:
+        RATE_LIMITED.labels("api").inc()
+        return JSONResponse(status_code=429, content={"detail": exc.message},
+                            headers={"Retry-After": str(exc.retry_after_s)})
+
     @app.exception_handler(Unavailable)
     async def _503(_: Request, exc: Unavailable) -> JSONResponse:
         return _unavailable(exc.message)
+
+    @app.exception_handler(DataError)
+    async def _422d(_: Request, exc: DataError) -> JSONResponse:
+        # A value PostgreSQL cannot hold (NUL bytes, numbers out of range) is bad input, not a server fault.
+        return JSONResponse(status_code=422, content={"detail": _fields(
+            {"body": "The request holds characters or numbers that cannot be stored."})})
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _422e(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _fields({"body": "The text is not valid Unicode."})})
 
     @app.exception_handler(OperationalError)
     async def _503b(_: Request, exc: OperationalError) -> JSONResponse:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from core.metrics import StateCollector
 from tyrehero_app.runtime import get_core
 
 router = APIRouter(tags=["ops"])
@@ -40,3 +42,16 @@ def health() -> JSONResponse:
     if errors:
         body["errors"] = errors
     return JSONResponse(status_code=200 if ok else 503, content=body)
+
+
+_collector_registered = False
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus metrics of this process."""
+    global _collector_registered
+    if not _collector_registered:
+        REGISTRY.register(StateCollector(get_core()))
+        _collector_registered = True
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 
 from core import requests as svc
+from core.ratelimit import Limit
 from core.schemas import RequestCreate, RequestPublic, TrackingView
+from tyrehero_app.api.deps import client_ip
 from tyrehero_app.runtime import get_core
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
@@ -17,21 +19,30 @@ Token = Annotated[str, Path(min_length=1, max_length=64)]
 @router.post("", status_code=201, response_model=RequestPublic, responses={422: {}, 503: {}})
 def create_request(
     body: RequestCreate,
+    request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> RequestPublic:
     """Ask for help. A retry with the same Idempotency-Key returns the same request."""
-    return svc.submit_request(get_core(), body, idempotency_key)
+    return svc.submit_request(get_core(), body, idempotency_key, client=client_ip(request))
+
+
+def _tracking_allowed(request: Request) -> None:
+    s = get_core().settings
+    get_core().limiter.hit(f"track-ip:{client_ip(request)}", Limit(s.rate_limit_tracking_per_ip, 60),
+                           "Too many look-ups from this connection: wait a moment.")
 
 
 @router.get("/track/{tracking_token}", response_model=TrackingView, responses={404: {}})
-def track_request(tracking_token: Token) -> TrackingView:
+def track_request(tracking_token: Token, request: Request) -> TrackingView:
     """The customer's view: status, ETA, technician, position, timeline."""
+    _tracking_allowed(request)
     return svc.track(get_core(), tracking_token)
 
 
 @router.get("/track/{tracking_token}/live.geojson", include_in_schema=False)
-def track_geojson(tracking_token: Token) -> dict:
+def track_geojson(tracking_token: Token, request: Request) -> dict:
     """The customer's point and the van, for the live map."""
+    _tracking_allowed(request)
     v = svc.track(get_core(), tracking_token)
     feats = [_point("customer", v.customer_position.lat, v.customer_position.lng, "#2563eb", "You")]
     if v.technician_position and v.technician:

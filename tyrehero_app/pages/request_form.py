@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.errors import Unavailable, ValidationFailed
 from core.priority import ISSUE_LABELS
+from core.ratelimit import RateLimited
 from core.requests import resolve_location, submit_request
 from core.schemas import LocationIn, RequestCreate, field_errors
 from tyrehero_app import routes, styles
@@ -143,11 +144,14 @@ class RequestFormState(rx.State):
         }
         try:
             data = RequestCreate.model_validate(body)
-            result = await asyncio.to_thread(submit_request, get_core(), data, self.form_key)
+            result = await asyncio.to_thread(submit_request, get_core(), data, self.form_key,
+                                             self.router.session.client_ip or None)
         except ValidationError as e:
             self.errors = field_errors(e)
         except ValidationFailed as e:
             self.errors = e.errors
+        except RateLimited as e:
+            self.server_error = e.message
         except (Unavailable, OperationalError):
             self.server_error = (
                 f"We cannot take requests online right now. Please call us on {get_core().settings.support_phone} — "

@@ -28,7 +28,7 @@ def test_empty_folder_to_seeded_and_kept_across_restarts() -> None:
             assert c.execute(sa.text("SELECT count(*) FROM technician")).scalar_one() == 25
             roles = {r[0] for r in c.execute(sa.text("SELECT role FROM user_account"))}
         assert roles == {"admin", "dispatcher", "technician"}
-        assert core.redis.scard("th:all") == sum(1 for _ in core.redis.scan_iter("th:t:*"))
+        assert core.redis.scard("th:ix:all") == sum(1 for _ in core.redis.scan_iter("th:ix:t:*"))
         core.close()
         embedded.stop_embedded(data)
         assert not (data / "postgres" / "postmaster.pid").exists()
@@ -40,7 +40,7 @@ def test_empty_folder_to_seeded_and_kept_across_restarts() -> None:
         engine.dispose()
         import redis
 
-        assert redis.Redis.from_url(redis_url2).exists("th:built")  # Redis kept its data too
+        assert redis.Redis.from_url(redis_url2).exists("th:ix:built")  # Redis kept its data too
     finally:
         embedded.stop_embedded(data)
         shutil.rmtree(data, ignore_errors=True)

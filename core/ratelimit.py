@@ -1,0 +1,49 @@
+"""Fixed-window rate limits in Redis. If Redis is down, requests pass: an emergency is never refused
+because a counter cannot be read."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import redis
+
+from core.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+class RateLimited(DomainError):
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    window_s: int
+
+
+class RateLimiter:
+    def __init__(self, client: redis.Redis, prefix: str = "th:rl:", enabled: bool = True) -> None:
+        self.r = client
+        self.prefix = prefix
+        self.enabled = enabled
+
+    def hit(self, key: str, limit: Limit, message: str) -> None:
+        """Count one hit for `key`; raise RateLimited when the window's allowance is used up."""
+        if not self.enabled:
+            return
+        k = f"{self.prefix}{key}"
+        try:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.incr(k)
+            pipe.expire(k, limit.window_s, nx=True)
+            pipe.ttl(k)
+            count, _, ttl = pipe.execute()
+        except redis.RedisError as e:
+            log.warning("rate limit not checked (%r)", e)
+            return
+        if count > limit.count:
+            raise RateLimited(message, max(1, int(ttl)))

@@ -1,0 +1,69 @@
+"""Rate limits, security headers, metrics, request ids and encrypted phone numbers."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from core.bootstrap import Core
+from core.ratelimit import RateLimiter
+from tests.factories import random_mobile, request_body
+
+
+@pytest.fixture
+def limited(core: Core) -> Core:
+    core.settings = core.settings.model_copy(update={"rate_limits_enabled": True, "rate_limit_requests_per_ip": 5,
+                                                     "rate_limit_requests_per_phone": 2})
+    core.limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
+    return core
+
+
+def test_per_phone_limit(limited: Core, api_server) -> None:
+    phone = random_mobile()
+    codes = []
+    for _ in range(3):
+        r = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(phone=phone))
+        codes.append(r.status_code)
+    assert codes[:2] == [201, 201] and codes[2] == 429
+    assert int(r.headers["Retry-After"]) > 0 and "call us" in r.json()["detail"]
+
+
+def test_per_ip_limit(limited: Core, api_server) -> None:
+    codes = [httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).status_code for _ in range(7)]
+    assert codes[:5] == [201] * 5 and codes[5:] == [429, 429]
+    with limited.engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM service_request")).scalar_one() == 5
+
+
+def test_headers_and_request_id(core: Core, api_server) -> None:
+    r = httpx.get(f"{api_server.url}/health", headers={"X-Request-ID": "abc123"})
+    assert r.headers["x-request-id"] == "abc123"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in csp and "frame-src 'self'" in csp and "object-src 'none'" in csp
+    assert "strict-transport-security" not in r.headers  # plain HTTP here
+    tls = httpx.get(f"{api_server.url}/health", headers={"X-Forwarded-Proto": "https"})
+    assert tls.headers["strict-transport-security"].startswith("max-age=")
+    assert len(httpx.get(f"{api_server.url}/health/live").headers["x-request-id"]) == 32
+
+
+def test_metrics(core: Core, api_server) -> None:
+    httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
+    text = httpx.get(f"{api_server.url}/metrics").text
+    assert re.search(r'tyrehero_http_request_seconds_count\{method="POST",route="/api/v1/requests",status="201"\} \d', text)
+    assert "tyrehero_requests_open" in text and "tyrehero_dispatch_seconds_bucket" in text
+    assert "tyrehero_index_lookups_total" in text and "tyrehero_technicians" in text
+
+
+def test_no_plaintext_phone_in_the_database(core: Core, api_server) -> None:
+    phone = "07911 765432"
+    httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(phone=phone))
+    with core.engine.connect() as c:
+        dump = " ".join(str(v) for row in c.execute(sa.text("SELECT * FROM service_request")) for v in row)
+        dump += " ".join(str(v) for row in c.execute(sa.text("SELECT * FROM request_event")) for v in row)
+    for form in ("7911765432", "07911 765432", "+447911765432", "07911765432"):
+        assert form not in dump
