@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 import sqlalchemy as sa
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 from sqlmodel import select
 
@@ -17,6 +18,7 @@ from core.events import EventBus, RedisEventBus
 from core.geo import EtaModel, StraightLineEta
 from core.geocode import CachedGeocoder, FallbackGeocoder, Geocoder, OfflineGeocoder, PostcodesIoGeocoder
 from core.index.base import IndexedTech
+from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
@@ -31,6 +33,7 @@ class Core:
 
     settings: Settings
     engine: sa.Engine
+    read_engine: sa.Engine  # a replica for read-heavy views when configured, else the primary
     redis: redis.Redis
     index: FailoverTechnicianIndex
     bus: EventBus
@@ -41,6 +44,10 @@ class Core:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+        if isinstance(self.index.primary, RedisClusterTechnicianIndex):
+            self.index.primary.close()
         self.redis.close()
 
 
@@ -65,12 +72,13 @@ def bootstrap(
     *,
     database_url: str | None = None,
     redis_url: str | None = None,
-    key_prefix: str = "th:",
+    key_prefix: str | None = None,
     geocoder: Geocoder | None = None,
     pool_size: int = 10,
 ) -> Core:
     """Build the core from settings; URLs given here win over the settings (tests, tools)."""
     settings = settings or get_settings()
+    key_prefix = key_prefix or settings.redis_key_prefix
     db_url, r_url = embedded.ensure_urls(
         database_url or settings.database_url, redis_url or settings.redis_url, settings.data_path
     )
@@ -81,8 +89,21 @@ def bootstrap(
         r_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10,
         retry=Retry(NoBackoff(), 1),
     )
-    # Its own namespace: a rebuild clears the index keys and nothing else (rate limits, caches).
-    primary = RedisTechnicianIndex(client, f"{key_prefix}ix:", settings.h3_resolution, settings.h3_coarse_resolution)
+    primary: RedisTechnicianIndex | RedisClusterTechnicianIndex
+    if settings.redis_cluster_url:
+        # The index on Redis Cluster; events, rate limits and caches stay on the single-node REDIS_URL.
+        cluster_url = settings.redis_cluster_url
+
+        def make_cluster() -> RedisCluster:
+            return RedisCluster.from_url(cluster_url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                         health_check_interval=10, retry=Retry(NoBackoff(), 1))
+
+        primary = RedisClusterTechnicianIndex(make_cluster, f"{key_prefix}ix:", settings.h3_resolution,
+                                              settings.h3_coarse_resolution)
+    else:
+        # Its own namespace: a rebuild clears the index keys and nothing else (rate limits, caches).
+        primary = RedisTechnicianIndex(client, f"{key_prefix}ix:", settings.h3_resolution,
+                                       settings.h3_coarse_resolution)
     fallback = PostgresTechnicianIndex(engine, settings.h3_resolution, settings.h3_coarse_resolution)
     index = FailoverTechnicianIndex(primary, fallback, lambda: indexed_technicians(engine))
     if geocoder is None:
@@ -90,6 +111,7 @@ def bootstrap(
     return Core(
         settings=settings,
         engine=engine,
+        read_engine=db.make_read_engine(settings) or engine,
         redis=client,
         index=index,
         bus=RedisEventBus(client, channel=f"{key_prefix}events"),

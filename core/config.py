@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # unset -> the index lives in redis_url like everything else.
     redis_cluster_url: str | None = None
     data_dir: Path = Path("data")
+    redis_key_prefix: str = "th:"  # one Redis can serve several deployments side by side
 
     secret_key: str = _DEV_SECRET
     phone_key: str = _DEV_SECRET

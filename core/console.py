@@ -224,7 +224,7 @@ def figures(core: Core) -> Figures:
     """Today's figures (UK day), with requests and mean response per hour."""
     local_midnight = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
     sla = core.settings.sla_minutes
-    with core.engine.connect() as c:
+    with core.read_engine.connect() as c:
         counts = dict(c.execute(sa.text(
             "SELECT status, count(*) FROM service_request WHERE status IN ('pending','assigned','en_route','on_site')"
             " OR created_at >= :m OR completed_at >= :m OR cancelled_at >= :m GROUP BY status"), {"m": local_midnight}).all())

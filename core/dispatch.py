@@ -139,14 +139,18 @@ def after_release(core: Core, request_id: int | None, tech_id: int | None) -> No
 
 
 def sweep_pending(core: Core, limit: int = 100) -> int:
-    """Dispatch waiting requests, most urgent and oldest first; one process sweeps at a time."""
-    if core.settings.dispatch_policy == "batch" and _pending_at_least(core, 2):
-        return sweep_batch(core)
+    """Dispatch waiting requests; one process sweeps at a time.
+
+    With the batch policy, waiting requests are first assigned together; whatever the batch could
+    not place (its candidate lists ran out in a crowded area) then goes greedy, most urgent first.
+    """
     assigned = 0
+    if core.settings.dispatch_policy == "batch" and _pending_at_least(core, 2):
+        assigned = sweep_batch(core)
     with core.engine.connect() as lock_conn:
         got = lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar()
         if not got:
-            return 0
+            return assigned
         try:
             with Session(core.engine) as s:
                 ids = s.exec(

@@ -44,7 +44,7 @@ _LIVE_SQL = sa.text(
 
 def live_geojson(core: Core) -> tuple[str, str]:
     """Technicians on shift and open requests; returns (body, etag)."""
-    with core.engine.connect() as c:
+    with core.read_engine.connect() as c:
         features = c.execute(_LIVE_SQL).scalar_one().lstrip(",")
     body = '{"type":"FeatureCollection","features":[' + features + "]}"
     return body, hashlib.sha1(body.encode()).hexdigest()[:20]
@@ -72,7 +72,7 @@ def _unit(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
 
 def hexes(core: Core) -> dict:
     """Per display cell: available technicians, open requests, best ETA and whether the SLA is at risk."""
-    with core.engine.connect() as c:
+    with core.read_engine.connect() as c:
         techs = c.execute(sa.text(
             "SELECT h3_cell, lat, lng FROM technician WHERE active AND status = 'available' AND lat IS NOT NULL"
             " AND position_at >= now() - make_interval(secs => :age)"), {"age": core.settings.position_max_age_s}).all()

@@ -115,7 +115,11 @@ def submit_request(
             dispatch_request(core, req.id)  # type: ignore[arg-type]
         except OperationalError:
             pass  # stored and pending: the sweep will dispatch it
-    return public_view(core, req.id, duplicate=duplicate)  # type: ignore[arg-type]
+    try:
+        return public_view(core, req.id, duplicate=duplicate)  # type: ignore[arg-type]
+    except OperationalError:
+        # Stored already: answer from what we hold rather than tell the driver it failed.
+        return _public(core, req, None, duplicate)
 
 
 def _store(
@@ -198,6 +202,10 @@ def public_view(core: Core, request_id: int, duplicate: bool = False) -> Request
         if req is None:
             raise NotFound("no such request")
         tech = s.get(Technician, req.technician_id) if req.technician_id else None
+    return _public(core, req, tech, duplicate)
+
+
+def _public(core: Core, req: ServiceRequest, tech: Technician | None, duplicate: bool) -> RequestPublic:
     return RequestPublic(
         id=req.id,  # type: ignore[arg-type]
         reference=req.reference,

@@ -6,6 +6,8 @@ import asyncio
 import logging
 
 from core.dispatch import sweep_pending
+from core.partitions import ensure_ping_partitions
+from core.reconcile import reconcile
 from core.technicians import expire_unanswered_offers
 from tyrehero_app.runtime import get_core
 
@@ -13,8 +15,12 @@ log = logging.getLogger("tyrehero.lifespan")
 
 
 async def dispatch_sweeper() -> None:
-    """Keep the index built and retry waiting requests, every few seconds."""
+    """Reconcile once, then keep the index built and retry waiting requests, every few seconds."""
     core = await asyncio.to_thread(get_core)
+    try:
+        await asyncio.to_thread(reconcile, core)
+    except Exception:
+        log.exception("start-up reconciliation failed")
     while True:
         try:
             await asyncio.to_thread(core.index.ensure_built)
@@ -23,6 +29,19 @@ async def dispatch_sweeper() -> None:
         except Exception:  # the loop must survive a database or Redis outage
             log.exception("dispatch sweep failed; retrying")
         await asyncio.sleep(core.settings.dispatch_sweep_s)
+
+
+async def maintenance() -> None:
+    """Hourly: monthly ping partitions ahead, expired ones dropped (safe with several processes)."""
+    core = await asyncio.to_thread(get_core)
+    while True:
+        try:
+            result = await asyncio.to_thread(ensure_ping_partitions, core.engine, months_ahead=2,
+                                             keep_months=core.settings.ping_retention_months)
+            log.info("partitions checked: %s", result)
+        except Exception:
+            log.exception("partition maintenance failed; retrying")
+        await asyncio.sleep(3600)
 
 
 async def demo_fleet() -> None:

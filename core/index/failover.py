@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 import redis
 
 from core.index.base import Candidate, IndexedTech, TechFilter
+from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
 
@@ -23,7 +24,7 @@ class FailoverTechnicianIndex:
 
     def __init__(
         self,
-        primary: RedisTechnicianIndex,
+        primary: RedisTechnicianIndex | RedisClusterTechnicianIndex,
         fallback: PostgresTechnicianIndex,
         load_all: Callable[[], Iterable[IndexedTech]],
     ) -> None:
