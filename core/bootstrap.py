@@ -22,6 +22,7 @@ from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
+from core.listener import EventListener
 from core.models import Technician
 from core.phones import PhoneVault
 from core.ratelimit import RateLimiter
@@ -41,8 +42,18 @@ class Core:
     geocoder: Geocoder
     eta: EtaModel
     limiter: RateLimiter
+    _listener: EventListener | None = None
+
+    def listener(self) -> EventListener:
+        """This process's listener of domain events from every process (started on first use)."""
+        if self._listener is None:
+            channel = getattr(self.bus, "channel", "tyrehero:events")
+            self._listener = EventListener(self.redis, channel).start()
+        return self._listener
 
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

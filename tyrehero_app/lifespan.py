@@ -17,6 +17,7 @@ log = logging.getLogger("tyrehero.lifespan")
 async def dispatch_sweeper() -> None:
     """Reconcile once, then keep the index built and retry waiting requests, every few seconds."""
     core = await asyncio.to_thread(get_core)
+    core.listener()  # hear other processes' events from the start
     try:
         await asyncio.to_thread(reconcile, core)
     except Exception:

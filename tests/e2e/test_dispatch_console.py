@@ -108,3 +108,27 @@ def test_admin_adds_a_technician(app, browser) -> None:
         shot(page, "admin")
     finally:
         ctx.close()
+
+
+def test_script_in_a_customer_name_is_shown_as_text(app, browser) -> None:
+    from tests.factories import add_staff
+
+    add_staff(app.core, "vera", "dispatcher")
+    hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+    made = _ask(app, (52.63, 1.29), "07956 333444", name=hostile)
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    dialogs: list[str] = []
+    try:
+        page = ctx.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{app.url}/login?next=/dispatch")
+        login(page, app.url, "vera")
+        page.locator(f"#row-{made['reference']}").click(timeout=15000)
+        drawer = page.locator("#drawer")
+        drawer.get_by_text(hostile, exact=False).wait_for(timeout=5000)
+        assert hostile in drawer.inner_text()
+        assert page.locator("#drawer img[src=x]").count() == 0
+        page.wait_for_timeout(1500)
+        assert dialogs == []
+    finally:
+        ctx.close()

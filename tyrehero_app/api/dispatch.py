@@ -67,6 +67,20 @@ def post_note(request_id: int, body: NoteIn, who: CurrentDispatcher) -> console.
     return console.request_detail(get_core(), request_id)
 
 
+class EventOut(BaseModel):
+    kind: str
+    request_id: int | None
+    technician_id: int | None
+    at: str
+
+
+@router.get("/events", response_model=list[EventOut])
+def get_events(who: CurrentDispatcher, since: str | None = None) -> list[EventOut]:
+    """Domain events this process heard from every process (newest last), optionally after a time."""
+    return [EventOut(kind=e.kind, request_id=e.request_id, technician_id=e.technician_id, at=e.at)
+            for e in get_core().listener().since(since)]
+
+
 @router.get("/alerts", response_model=list[console.Alert])
 def get_alerts(who: CurrentDispatcher) -> list[console.Alert]:
     return console.alerts(get_core())

@@ -1,0 +1,52 @@
+"""Hears domain events from every process over Redis pub/sub and keeps the recent ones."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import redis
+import structlog
+
+from core.events import DomainEvent
+
+log = structlog.get_logger("tyrehero.events")
+
+
+class EventListener:
+    """A background thread per process; reconnects by itself when Redis comes back."""
+
+    def __init__(self, client: redis.Redis, channel: str, keep: int = 500) -> None:
+        self.client = client
+        self.channel = channel
+        self.recent: collections.deque[DomainEvent] = collections.deque(maxlen=keep)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> EventListener:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="event-listener", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.channel)
+                while not self._stop.is_set():
+                    msg = pubsub.get_message(timeout=1.0)
+                    if msg and msg["type"] == "message":
+                        try:
+                            self.recent.append(DomainEvent.from_json(msg["data"]))
+                        except (ValueError, TypeError):
+                            log.warning("unreadable event ignored")
+            except (redis.RedisError, OSError):
+                time.sleep(1.0)  # Redis away: try again shortly
+
+    def since(self, after_iso: str | None = None) -> list[DomainEvent]:
+        return [e for e in list(self.recent) if after_iso is None or e.at > after_iso]
