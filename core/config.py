@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     rate_limit_requests_per_phone: int = Field(6, ge=1)
     # Tracking reads (page map polls every 2 s) per client address per minute.
     rate_limit_tracking_per_ip: int = Field(120, ge=1)
+    retention_days: int = Field(30, ge=1)  # closed requests are anonymised after this
     slow_query_ms: int = Field(100, ge=1)
     log_json: bool = True
 

@@ -211,3 +211,19 @@ class PriceSetting(SQLModel, table=True):
     value: int
     updated_at: datetime = _created()
     updated_by: str = Field(default="", max_length=100)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Staff actions outside a request's own timeline: accounts, fleet, prices, personal-data requests."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _created()
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=40, index=True)
+    target: str = Field(default="", max_length=100)
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=sa.Column(pg.JSONB, nullable=False, server_default="{}"),
+    )

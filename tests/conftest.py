@@ -18,7 +18,7 @@ from core.bootstrap import Core, bootstrap
 from core.config import Settings
 from core.geocode import OfflineGeocoder
 
-TABLES = ("price_setting", "location_ping", "request_event", "service_request", "technician", "auth_session", "login_failure", "user_account")
+TABLES = ("audit_event", "price_setting", "location_ping", "request_event", "service_request", "technician", "auth_session", "login_failure", "user_account")
 
 
 @pytest.fixture(scope="session")

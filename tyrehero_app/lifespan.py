@@ -7,6 +7,7 @@ import logging
 
 from core.dispatch import sweep_pending
 from core.partitions import ensure_ping_partitions
+from core.privacy import apply_retention
 from core.reconcile import reconcile
 from core.technicians import expire_unanswered_offers
 from tyrehero_app.runtime import get_core
@@ -33,13 +34,15 @@ async def dispatch_sweeper() -> None:
 
 
 async def maintenance() -> None:
-    """Hourly: monthly ping partitions ahead, expired ones dropped (safe with several processes)."""
+    """Hourly: ping partitions ahead and expired ones dropped; closed requests past retention anonymised."""
     core = await asyncio.to_thread(get_core)
     while True:
         try:
             result = await asyncio.to_thread(ensure_ping_partitions, core.engine, months_ahead=2,
                                              keep_months=core.settings.ping_retention_months)
             log.info("partitions checked: %s", result)
+            anonymised = await asyncio.to_thread(apply_retention, core)
+            log.info("retention: %d closed requests anonymised", anonymised)
         except Exception:
             log.exception("partition maintenance failed; retrying")
         await asyncio.sleep(3600)

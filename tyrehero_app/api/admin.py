@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from core import admin
+from core import admin, privacy
 from tyrehero_app.api.deps import CurrentAdmin
 from tyrehero_app.runtime import get_core
 
@@ -42,17 +42,21 @@ def list_technicians(who: CurrentAdmin) -> list[dict]:
 
 @router.post("/technicians", status_code=201, response_model=Created)
 def create_technician(body: admin.TechnicianIn, who: CurrentAdmin) -> Created:
-    return Created(id=admin.create_technician(get_core(), body))
+    tid = admin.create_technician(get_core(), body)
+    privacy.audit(get_core(), who.name, "technician_created", target=body.name, id=tid)
+    return Created(id=tid)
 
 
 @router.put("/technicians/{tech_id}", status_code=204, responses={404: {}})
 def update_technician(tech_id: int, body: admin.TechnicianIn, who: CurrentAdmin) -> None:
     admin.update_technician(get_core(), tech_id, body)
+    privacy.audit(get_core(), who.name, "technician_updated", target=str(tech_id))
 
 
 @router.post("/technicians/{tech_id}/active", status_code=204, responses={404: {}, 409: {}})
 def technician_active(tech_id: int, body: ActiveIn, who: CurrentAdmin) -> None:
     admin.set_technician_active(get_core(), tech_id, body.active)
+    privacy.audit(get_core(), who.name, "technician_active", target=str(tech_id), active=body.active)
 
 
 @router.get("/users", response_model=list[StaffOut])
@@ -62,17 +66,21 @@ def list_users(who: CurrentAdmin) -> list[StaffOut]:
 
 @router.post("/users", status_code=201, response_model=Created)
 def create_user(body: admin.StaffIn, who: CurrentAdmin) -> Created:
-    return Created(id=admin.create_staff(get_core(), body))
+    uid = admin.create_staff(get_core(), body)
+    privacy.audit(get_core(), who.name, "account_created", target=body.username, role=body.role)
+    return Created(id=uid)
 
 
 @router.post("/users/{user_id}/password", status_code=204, responses={404: {}})
 def reset_password(user_id: int, body: PasswordIn, who: CurrentAdmin) -> None:
     admin.reset_password(get_core(), user_id, body.password)
+    privacy.audit(get_core(), who.name, "password_reset", target=str(user_id))
 
 
 @router.post("/users/{user_id}/active", status_code=204, responses={404: {}})
 def user_active(user_id: int, body: ActiveIn, who: CurrentAdmin) -> None:
     admin.set_staff_active(get_core(), user_id, body.active)
+    privacy.audit(get_core(), who.name, "account_active", target=str(user_id), active=body.active)
 
 
 @router.get("/prices")
@@ -83,4 +91,34 @@ def get_prices(who: CurrentAdmin) -> dict[str, int]:
 @router.put("/prices")
 def put_prices(body: dict[str, int], who: CurrentAdmin) -> dict[str, int]:
     """Change some prices (pence, percentages, hours); the others keep their values."""
-    return dataclasses.asdict(admin.save_prices(get_core(), body, who.name))
+    table = admin.save_prices(get_core(), body, who.name)
+    privacy.audit(get_core(), who.name, "prices_changed", **body)
+    return dataclasses.asdict(table)
+
+
+class PhoneIn(BaseModel):
+    phone: str = Field(min_length=1, max_length=32)
+
+
+@router.post("/privacy/export")
+def export_customer(body: PhoneIn, who: CurrentAdmin) -> dict:
+    """Everything held about one phone number (audited)."""
+    return privacy.export_customer(get_core(), body.phone, who.name)
+
+
+@router.post("/privacy/erase", responses={404: {}, 409: {}})
+def erase_customer(body: PhoneIn, who: CurrentAdmin) -> dict[str, int]:
+    """Anonymise a customer's closed requests (audited); refused while one is open."""
+    return {"erased": privacy.erase_customer(get_core(), body.phone, who.name)}
+
+
+@router.get("/audit")
+def audit_trail(who: CurrentAdmin, limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+    """The latest staff actions."""
+    from sqlmodel import Session, col, select
+
+    from core.models import AuditEvent
+
+    with Session(get_core().engine) as s:
+        rows = s.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(limit)).all()
+    return [r.model_dump(mode="json") for r in rows]

@@ -1,0 +1,89 @@
+"""Personal data: retention (closed requests anonymised), and a customer's export and erasure by phone number.
+Every action is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from core.bootstrap import Core
+from core.db import session_scope
+from core.errors import Conflict, NotFound
+from core.models import AuditEvent, RequestEvent, ServiceRequest, utcnow
+from core.phones import normalise_uk_mobile
+
+ERASED = "(erased)"
+CLOSED = ("completed", "cancelled")
+
+
+def audit(core: Core, actor: str, action: str, target: str = "", **data: Any) -> None:
+    with session_scope(core.engine) as s:
+        s.add(AuditEvent(actor=actor, action=action, target=target[:100], data=data))
+
+
+def _anonymise(s: Session, where: sa.ColumnElement[bool]) -> int:
+    """Remove what identifies the driver; keep what the figures need (times, area, issue, price)."""
+    return s.execute(
+        sa.update(ServiceRequest).where(where).values(
+            customer_name=ERASED, phone_enc="", phone_hash="", notes="", vehicle_reg=None, tyre_size=None,
+            lat=sa.func.round(sa.cast(ServiceRequest.lat, sa.Numeric), 2),
+            lng=sa.func.round(sa.cast(ServiceRequest.lng, sa.Numeric), 2),
+            location_label="", postcode=None, idempotency_key=None,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+
+
+def apply_retention(core: Core, days: int | None = None) -> int:
+    """Anonymise requests closed more than `days` ago (setting RETENTION_DAYS)."""
+    cutoff = utcnow() - timedelta(days=days if days is not None else core.settings.retention_days)
+    with session_scope(core.engine) as s:
+        n = _anonymise(s, sa.and_(
+            col(ServiceRequest.status).in_(CLOSED), col(ServiceRequest.customer_name) != ERASED,
+            sa.func.coalesce(ServiceRequest.completed_at, ServiceRequest.cancelled_at, ServiceRequest.created_at) < cutoff,
+        ))
+    if n:
+        audit(core, "retention", "anonymised", count=n, older_than_days=days or core.settings.retention_days)
+    return n
+
+
+def _requests_of(core: Core, s: Session, phone: str) -> list[ServiceRequest]:
+    e164 = normalise_uk_mobile(phone)
+    return list(s.exec(select(ServiceRequest).where(ServiceRequest.phone_hash == core.vault.lookup_hash(e164))
+                       .order_by(col(ServiceRequest.created_at))).all())
+
+
+def export_customer(core: Core, phone: str, actor: str) -> dict[str, Any]:
+    """Everything held about one phone number, as JSON (a subject access request)."""
+    with Session(core.engine) as s:
+        reqs = _requests_of(core, s, phone)
+        events = s.exec(select(RequestEvent).where(col(RequestEvent.request_id).in_([r.id for r in reqs]))
+                        .order_by(col(RequestEvent.at))).all() if reqs else []
+    if not reqs:
+        raise NotFound("We hold no requests for that number.")
+    out = {
+        "phone": normalise_uk_mobile(phone),
+        "requests": [
+            r.model_dump(exclude={"phone_enc", "phone_hash", "tracking_token_hash", "idempotency_key"}, mode="json")
+            | {"timeline": [e.model_dump(include={"at", "kind", "actor"}, mode="json")
+                            for e in events if e.request_id == r.id]}
+            for r in reqs
+        ],
+    }
+    audit(core, actor, "exported", target=reqs[0].reference, requests=len(reqs))
+    return out
+
+
+def erase_customer(core: Core, phone: str, actor: str) -> int:
+    """Anonymise every closed request of a phone number; refused while one is still open."""
+    with session_scope(core.engine) as s:
+        reqs = _requests_of(core, s, phone)
+        if not reqs:
+            raise NotFound("We hold no requests for that number.")
+        if any(r.status not in CLOSED for r in reqs):
+            raise Conflict("A request of this customer is still open: erase after it is closed.")
+        n = _anonymise(s, col(ServiceRequest.id).in_([r.id for r in reqs]))
+    audit(core, actor, "erased", target=reqs[0].reference, requests=n)
+    return n
