@@ -17,6 +17,7 @@ def main() -> None:
     sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
     seed = sub.add_parser("seed", help="load demo data if the database has no technicians")
     seed.add_argument("--size", type=int, default=None)
+    sub.add_parser("rotate-phone-key", help="re-encrypt phone numbers from PHONE_KEY_PREVIOUS to PHONE_KEY")
     admin = sub.add_parser("create-admin", help="create an admin account")
     admin.add_argument("username")
     args = parser.parse_args()
@@ -33,6 +34,17 @@ def main() -> None:
         core = bootstrap(settings)
         if not seed_if_empty(core, args.size):
             print("database already has technicians: demo data not loaded")
+    elif args.cmd == "rotate-phone-key":
+        import os
+
+        from core.db import make_engine
+        from core.phones import PhoneVault, rotate_key
+
+        previous = os.environ.get("PHONE_KEY_PREVIOUS")
+        if not previous:
+            raise SystemExit("set PHONE_KEY_PREVIOUS to the old key and PHONE_KEY to the new one")
+        n = rotate_key(make_engine(db_url), PhoneVault(previous), PhoneVault(settings.phone_key))
+        print(f"{n} phone numbers re-encrypted under the new key")
     elif args.cmd == "create-admin":
         from core.auth import new_account
         from core.db import session_scope

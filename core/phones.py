@@ -51,3 +51,28 @@ class PhoneVault:
 def display(e164: str) -> str:
     """07911 123456 style, for staff pages."""
     return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def rotate_key(engine, old: PhoneVault, new: PhoneVault, batch: int = 1000) -> int:  # type: ignore[no-untyped-def]
+    """Re-encrypt every stored number and recompute its look-up hash under a new key. Idempotent:
+    rows already under the new key are left alone."""
+    import sqlalchemy as sa
+    from cryptography.fernet import InvalidToken
+
+    done, last = 0, 0
+    while True:
+        with engine.begin() as c:
+            rows = c.execute(sa.text(
+                "SELECT id, phone_enc FROM service_request WHERE id > :last AND phone_enc <> '' ORDER BY id LIMIT :n"
+                " FOR UPDATE"), {"last": last, "n": batch}).all()
+            if not rows:
+                return done
+            for rid, enc in rows:
+                last = rid
+                try:
+                    number = old.decrypt(enc)
+                except InvalidToken:
+                    continue  # already under the new key
+                c.execute(sa.text("UPDATE service_request SET phone_enc = :e, phone_hash = :h WHERE id = :i"),
+                          {"e": new.encrypt(number), "h": new.lookup_hash(number), "i": rid})
+                done += 1

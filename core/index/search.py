@@ -79,6 +79,7 @@ def search_nearest(
     read = getattr(source, "read_cells", None)
     step = h3.average_hexagon_edge_length(source.fine_res, "km")
     first = True
+    growth = 1
 
     while frontier:
         horizon = frontier[0].bound
@@ -94,7 +95,12 @@ def search_nearest(
             batch = [it for it in frontier if it.kind == "cell"]
             frontier = [it for it in frontier if it.kind != "cell"]
             heapq.heapify(frontier)
-        while not first_step and frontier and frontier[0].bound <= horizon + step:
+        # Each step that still lacks n technicians reaches twice as far: empty countryside costs a
+        # few wide steps instead of many narrow ones.
+        reach = horizon + step * growth
+        if not first_step:
+            growth *= 2
+        while not first_step and frontier and frontier[0].bound <= reach:
             item = heapq.heappop(frontier)
             if item.kind == "fine_ring":
                 ring = h3.grid_ring(origin, item.ring)
