@@ -24,13 +24,18 @@ def main() -> int:
     settings = get_settings()
     owns_embedded = not (settings.database_url and settings.redis_url)
     print("Starting databases..." if owns_embedded else "Using configured databases...", flush=True)
-    db_url, redis_url = embedded.ensure_urls(settings.database_url, settings.redis_url, settings.data_path)
-    db.migrate(db_url)
-    core = bootstrap(settings, database_url=db_url, redis_url=redis_url)
-    if settings.seed_demo_data:
-        seed_if_empty(core)
-    core.index.ensure_built(force=True)
-    core.close()
+    try:
+        db_url, redis_url = embedded.ensure_urls(settings.database_url, settings.redis_url, settings.data_path)
+        db.migrate(db_url)
+        core = bootstrap(settings, database_url=db_url, redis_url=redis_url)
+        if settings.seed_demo_data:
+            seed_if_empty(core)
+        core.index.ensure_built(force=True)
+        core.close()
+    except BaseException:
+        if owns_embedded:  # never leave embedded servers running behind a failed start
+            embedded.stop_embedded(settings.data_path)
+        raise
 
     port = os.environ.get("PORT", "3000")
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, REFLEX_USE_SYSTEM_BUN="1",
@@ -55,11 +60,24 @@ def main() -> int:
         try:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+            pass
+        _stop_group(child.pid)
         if owns_embedded:
             print(f"Stopping embedded databases (data kept in {settings.data_path})", flush=True)
             embedded.stop_embedded(settings.data_path)
     return 0 if code in (0, -signal.SIGTERM, 143) else code
+
+
+def _stop_group(pgid: int) -> None:
+    """Reflex's own workers live in the child's process group: make sure none outlives us."""
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(2)
 
 
 if __name__ == "__main__":
