@@ -21,7 +21,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -29,9 +28,8 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from core import db, embedded
+from bench.scratch import scratch_servers
 from core.auth import _token_hash
 from core.bootstrap import bootstrap
 from core.config import Settings
@@ -72,9 +70,13 @@ async def _run(base: str, args, tech_tokens: list[tuple[int, str, float, float]]
 
         async def customer(i: int) -> None:
             town = rng.choices(towns, weights)[0]
-            body = {"customer_name": f"Load {i}", "phone": f"07911 {100000 + i:06d}",
-                    "location": {"lat": town.lat + rng.uniform(-0.03, 0.03), "lng": town.lng + rng.uniform(-0.03, 0.03)},
-                    "vehicle": "Ford Focus", "issue": "puncture"}
+            body = {
+                "customer_name": f"Load {i}",
+                "phone": f"07911 {100000 + i:06d}",
+                "location": {"lat": town.lat + rng.uniform(-0.03, 0.03), "lng": town.lng + rng.uniform(-0.03, 0.03)},
+                "vehicle": "Ford Focus",
+                "issue": "puncture",
+            }
             r = await call("POST /api/v1/requests", "POST", "/api/v1/requests", ok=(201,), json=body)
             if r is not None and r.status_code == 201:
                 accepted.add(r.json()["id"])
@@ -86,14 +88,27 @@ async def _run(base: str, args, tech_tokens: list[tuple[int, str, float, float]]
                 await call("GET /api/v1/requests/track/{token}", "GET", f"/api/v1/requests/track/{tok}")
 
         async def ping(tid: int, token: str, lat: float, lng: float) -> None:
-            body = {"lat": lat + rng.uniform(-0.002, 0.002), "lng": lng + rng.uniform(-0.002, 0.002), "accuracy_m": 8,
-                    "recorded_at": datetime.now(UTC).isoformat()}
-            await call("POST /api/v1/technicians/me/location", "POST", "/api/v1/technicians/me/location",
-                       json=body, headers={"Authorization": f"Bearer {token}"})
+            body = {
+                "lat": lat + rng.uniform(-0.002, 0.002),
+                "lng": lng + rng.uniform(-0.002, 0.002),
+                "accuracy_m": 8,
+                "recorded_at": datetime.now(UTC).isoformat(),
+            }
+            await call(
+                "POST /api/v1/technicians/me/location",
+                "POST",
+                "/api/v1/technicians/me/location",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            )
 
         async def console(path: str) -> None:
-            await call(f"GET /api/v1/dispatch/{path}", "GET", f"/api/v1/dispatch/{path}",
-                       headers={"Authorization": f"Bearer {disp_token}"})
+            await call(
+                f"GET /api/v1/dispatch/{path}",
+                "GET",
+                f"/api/v1/dispatch/{path}",
+                headers={"Authorization": f"Bearer {disp_token}"},
+            )
 
         tasks: set[asyncio.Task] = set()
         start = time.monotonic()
@@ -129,80 +144,118 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
-    tmp = None
-    db_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not (db_url and redis_url):
-        tmp = Path(tempfile.mkdtemp(prefix="th-load-"))
-        os.chmod(tmp, 0o755)
-    db_url = Settings(database_url=db_url).database_url or embedded.start_postgres(tmp)  # type: ignore[arg-type]
-    redis_url = redis_url or embedded.start_redis(tmp)  # type: ignore[arg-type]
-    name = f"th_load_{secrets.token_hex(3)}"
-    admin = sa.create_engine(make_url(db_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    prefix = f"load:{name}:"
     proc = None
-    try:
-        db.migrate(url)
-        core = bootstrap(Settings(), database_url=url, redis_url=redis_url, key_prefix=prefix)
-        seed_if_empty(core, size=args.technicians)
-        # Sessions straight into the database: logging 2,000 technicians in through Argon2 is not what we measure.
-        tech_tokens = []
-        disp_token = secrets.token_urlsafe(32)
-        with core.engine.begin() as c:
-            c.execute(sa.text("UPDATE technician SET status = 'available', position_at = now()"))
-            techs = c.execute(sa.text("SELECT id, lat, lng FROM technician ORDER BY id")).all()
-            for tid, lat, lng in techs:
-                uid = c.execute(sa.text(
-                    "INSERT INTO user_account (username, display_name, role, password_hash, active)"
-                    " VALUES (:u, :u, 'technician', 'x', true) RETURNING id"), {"u": f"load-tech-{tid}"}).scalar_one()
-                c.execute(sa.text("UPDATE technician SET user_id = :u WHERE id = :t"), {"u": uid, "t": tid})
-                tok = secrets.token_urlsafe(32)
-                c.execute(sa.text("INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
-                                  " VALUES (:h, :u, 'bearer', now() + interval '1 day')"), {"h": _token_hash(tok), "u": uid})
-                tech_tokens.append((tid, tok, lat, lng))
-            duid = c.execute(sa.text("SELECT id FROM user_account WHERE username = 'dispatch'")).scalar_one()
-            c.execute(sa.text("INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
-                              " VALUES (:h, :u, 'bearer', now() + interval '1 day')"), {"h": _token_hash(disp_token), "u": duid})
-        core.index.ensure_built(force=True)
-        port = free_port()
-        env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix,
-                   RATE_LIMITS_ENABLED="false", DEMO_MODE="false", LOG_JSON="true", SLOW_QUERY_MS="1000")
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1",
-                                 "--port", str(port), "--workers", str(args.workers), "--log-level", "warning",
-                                 "--no-access-log"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        httpx.post(f"{base}/api/v1/requests", timeout=30, json={"customer_name": "Warm", "phone": "07911 999999",
-                   "location": {"lat": 51.5, "lng": -0.12}, "vehicle": "Car", "issue": "flat"})
-        print(f"running {args.seconds:.0f} s: {args.rate:.0f} requests/s, {len(tech_tokens)} technicians pinging every 10 s,"
-              f" 2 consoles, {args.workers} API workers", flush=True)
-        lat_ms, errors, accepted, wall = asyncio.run(_run(base, args, tech_tokens, disp_token))
-        with core.engine.connect() as c:
-            stored = {r[0] for r in c.execute(sa.text("SELECT id FROM service_request"))}
-        print("\n| endpoint | calls | per s | errors | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|")
-        for k in sorted(lat_ms):
-            xs = lat_ms[k]
-            print(f"| {k} | {len(xs)} | {len(xs) / wall:.1f} | {errors.get(k, 0)} | {statistics.median(xs):.1f} |"
-                  f" {_pct(xs, 95):.1f} | {_pct(xs, 99):.1f} |")
-        print(f"\naccepted={len(accepted)} stored_of_accepted={len(accepted & stored)} lost={len(accepted - stored)}"
-              f" wall={wall:.1f}s errors={sum(errors.values())}")
-        core.close()
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        if tmp is not None:
-            embedded.stop_embedded(tmp)
+    prefix = f"load:{secrets.token_hex(3)}:"
+    with scratch_servers() as (url, redis_url):
+        try:
+            core = bootstrap(Settings(), database_url=url, redis_url=redis_url, key_prefix=prefix)
+            seed_if_empty(core, size=args.technicians)
+            # Sessions straight into the database: logging 2,000 technicians in through Argon2 is not what we measure.
+            tech_tokens = []
+            disp_token = secrets.token_urlsafe(32)
+            with core.engine.begin() as c:
+                c.execute(sa.text("UPDATE technician SET status = 'available', position_at = now()"))
+                techs = c.execute(sa.text("SELECT id, lat, lng FROM technician ORDER BY id")).all()
+                for tid, lat, lng in techs:
+                    uid = c.execute(
+                        sa.text(
+                            "INSERT INTO user_account (username, display_name, role, password_hash, active)"
+                            " VALUES (:u, :u, 'technician', 'x', true) RETURNING id"
+                        ),
+                        {"u": f"load-tech-{tid}"},
+                    ).scalar_one()
+                    c.execute(sa.text("UPDATE technician SET user_id = :u WHERE id = :t"), {"u": uid, "t": tid})
+                    tok = secrets.token_urlsafe(32)
+                    c.execute(
+                        sa.text(
+                            "INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
+                            " VALUES (:h, :u, 'bearer', now() + interval '1 day')"
+                        ),
+                        {"h": _token_hash(tok), "u": uid},
+                    )
+                    tech_tokens.append((tid, tok, lat, lng))
+                duid = c.execute(sa.text("SELECT id FROM user_account WHERE username = 'dispatch'")).scalar_one()
+                c.execute(
+                    sa.text(
+                        "INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
+                        " VALUES (:h, :u, 'bearer', now() + interval '1 day')"
+                    ),
+                    {"h": _token_hash(disp_token), "u": duid},
+                )
+            core.index.ensure_built(force=True)
+            port = free_port()
+            env = dict(
+                os.environ,
+                DATABASE_URL=url,
+                REDIS_URL=redis_url,
+                REDIS_KEY_PREFIX=prefix,
+                RATE_LIMITS_ENABLED="false",
+                DEMO_MODE="false",
+                LOG_JSON="true",
+                SLOW_QUERY_MS="1000",
+            )
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "tyrehero_app.api.standalone:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                cwd=ROOT,
+                env=env,
+                stderr=subprocess.DEVNULL,
+            )
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            httpx.post(
+                f"{base}/api/v1/requests",
+                timeout=30,
+                json={
+                    "customer_name": "Warm",
+                    "phone": "07911 999999",
+                    "location": {"lat": 51.5, "lng": -0.12},
+                    "vehicle": "Car",
+                    "issue": "flat",
+                },
+            )
+            print(
+                f"running {args.seconds:.0f} s: {args.rate:.0f} requests/s, {len(tech_tokens)} technicians pinging every 10 s,"
+                f" 2 consoles, {args.workers} API workers",
+                flush=True,
+            )
+            lat_ms, errors, accepted, wall = asyncio.run(_run(base, args, tech_tokens, disp_token))
+            with core.engine.connect() as c:
+                stored = {r[0] for r in c.execute(sa.text("SELECT id FROM service_request"))}
+            print("\n| endpoint | calls | per s | errors | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|")
+            for k in sorted(lat_ms):
+                xs = lat_ms[k]
+                print(
+                    f"| {k} | {len(xs)} | {len(xs) / wall:.1f} | {errors.get(k, 0)} | {statistics.median(xs):.1f} |"
+                    f" {_pct(xs, 95):.1f} | {_pct(xs, 99):.1f} |"
+                )
+            print(
+                f"\naccepted={len(accepted)} stored_of_accepted={len(accepted & stored)} lost={len(accepted - stored)}"
+                f" wall={wall:.1f}s errors={sum(errors.values())}"
+            )
+            core.close()
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
 
 
 if __name__ == "__main__":

@@ -10,23 +10,20 @@ Creates its own database and drops it afterwards. Prints p50/p95/p99 per layer, 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import secrets
 import socket
 import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import h3
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from tqdm import tqdm
 
-from core import db, embedded, maplayers
+from bench.scratch import scratch_servers
+from core import maplayers
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.demo import seed_if_empty
@@ -49,21 +46,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=200)
     args = ap.parse_args()
 
-    tmp = None
-    db_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not (db_url and redis_url):
-        tmp = Path(tempfile.mkdtemp(prefix="th-bench-"))
-        os.chmod(tmp, 0o755)
-    db_url = Settings(database_url=db_url).database_url or embedded.start_postgres(tmp)  # type: ignore[arg-type]
-    redis_url = redis_url or embedded.start_redis(tmp)  # type: ignore[arg-type]
-    name = f"th_bench_{secrets.token_hex(3)}"
-    admin = sa.create_engine(make_url(db_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        db.migrate(url)
-        core = bootstrap(Settings(), database_url=url, redis_url=redis_url, key_prefix=f"bench:{name}:")
+    with scratch_servers() as (url, redis_url):
+        core = bootstrap(Settings(), database_url=url, redis_url=redis_url, key_prefix=f"bench:{secrets.token_hex(3)}:")
         seed_if_empty(core, size=args.technicians, quiet=False)
         rng = random.Random(3)
         towns = uk_places()
@@ -73,16 +57,29 @@ def main() -> None:
             for i in tqdm(range(args.requests), desc="open requests"):
                 t = rng.choices(towns, weights)[0]
                 lat, lng = t.lat + rng.uniform(-0.05, 0.05), t.lng + rng.uniform(-0.05, 0.05)
-                rows.append({"ref": f"TB-{i:06d}", "tok": secrets.token_hex(32), "pid": secrets.token_hex(16),
-                             "lat": lat, "lng": lng, "cell": h3.latlng_to_cell(lat, lng, 7),
-                             "st": rng.choice(["pending", "assigned", "en_route", "on_site"]), "pr": rng.randint(1, 4)})
-            c.execute(sa.text(
-                "INSERT INTO service_request (public_id, reference, tracking_token_hash, customer_name, phone_enc,"
-                " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type, issue,"
-                " on_motorway, vulnerable, notes, status, priority, quote_pence, version, created_at)"
-                " VALUES (cast(:pid as uuid), :ref, :tok, 'Bench', 'x', 'x', :lat, :lng, :cell, 'near town', false,"
-                " 'Car', 'car', 'puncture', false, false, '', :st, :pr, 10000, 0,"
-                " now() - random() * interval '80 minutes')"), rows)
+                rows.append(
+                    {
+                        "ref": f"TB-{i:06d}",
+                        "tok": secrets.token_hex(32),
+                        "pid": secrets.token_hex(16),
+                        "lat": lat,
+                        "lng": lng,
+                        "cell": h3.latlng_to_cell(lat, lng, 7),
+                        "st": rng.choice(["pending", "assigned", "en_route", "on_site"]),
+                        "pr": rng.randint(1, 4),
+                    }
+                )
+            c.execute(
+                sa.text(
+                    "INSERT INTO service_request (public_id, reference, tracking_token_hash, customer_name, phone_enc,"
+                    " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type, issue,"
+                    " on_motorway, vulnerable, notes, status, priority, quote_pence, version, created_at)"
+                    " VALUES (cast(:pid as uuid), :ref, :tok, 'Bench', 'x', 'x', :lat, :lng, :cell, 'near town', false,"
+                    " 'Car', 'car', 'puncture', false, false, '', :st, :pr, 10000, 0,"
+                    " now() - random() * interval '80 minutes')"
+                ),
+                rows,
+            )
         timings: dict[str, list[float]] = {"live (server)": [], "hexes (server, uncached)": []}
         for _ in tqdm(range(args.rounds), desc="server-side"):
             t0 = time.perf_counter()
@@ -128,17 +125,13 @@ def main() -> None:
                     client.get(f"/api/v1/dispatch/{path}", headers={"If-None-Match": etag or ""})
                     timings[key304].append((time.perf_counter() - t0) * 1000)
         server.should_exit = True
-        print(f"\n{args.technicians} technicians, {args.requests} open requests; live.geojson {size_live / 1024:.0f} KB\n")
+        print(
+            f"\n{args.technicians} technicians, {args.requests} open requests; live.geojson {size_live / 1024:.0f} KB\n"
+        )
         print("| layer | p50 ms | p95 ms | p99 ms | n |\n|---|---|---|---|---|")
         for k, xs in timings.items():
             print(_row(k, xs))
         core.close()
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        if tmp is not None:
-            embedded.stop_embedded(tmp)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import sys
 from dataclasses import dataclass, field
@@ -28,14 +27,7 @@ DEMO_LOGINS = [("admin", "Admin", "admin", "admin-demo-1"), ("dispatch", "Dana D
                ("tech", "Toby Technician", "technician", "tech-demo-1")]
 
 
-def _jitter(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
-    for _ in range(20):
-        d, a = abs(rng.gauss(0, km)), rng.uniform(0, 2 * math.pi)
-        nlat = lat + d / 111.0 * math.cos(a)
-        nlng = lng + d / (111.0 * math.cos(math.radians(lat))) * math.sin(a)
-        if places.in_service_area(nlat, nlng):
-            return nlat, nlng
-    return lat, lng
+_jitter = places.random_point_near
 
 
 def seed_if_empty(core: Core, size: int | None = None, seed: int = 7, quiet: bool = False) -> bool:

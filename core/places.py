@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -183,3 +184,14 @@ def area_type(lat: float, lng: float) -> str:
     if not (SOUTH <= lat <= NORTH and WEST <= lng <= EAST):
         return "rural"
     return "urban" if h3.latlng_to_cell(lat, lng, AREA_RES) in urban_cells() else "rural"
+
+
+def random_point_near(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
+    """A random point around (lat, lng) on UK land (normal spread of `km`); the place itself after 20 misses."""
+    for _ in range(20):
+        d, a = abs(rng.gauss(0, km)), rng.uniform(0, 2 * math.pi)
+        nlat = lat + d / 111.0 * math.cos(a)
+        nlng = lng + d / (111.0 * math.cos(math.radians(lat))) * math.sin(a)
+        if in_service_area(nlat, nlng):
+            return nlat, nlng
+    return lat, lng

@@ -74,6 +74,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisClusterException
 
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
+from core.index.redis_index import _chunks, _snapshot
 from core.index.search import SearchStats, search_nearest
 
 _LUA_RECORDS = """
@@ -644,22 +645,3 @@ def _parse_records(raw: str) -> dict[str, _Entry]:
         if len(parts) == 6:
             out[parts[0]] = _Entry(parts[0], float(parts[1]), parts[2], float(parts[3]))
     return out
-
-
-def _snapshot(tech_id: int, vals: list[bytes | None]) -> Snapshot:
-    lat, lng, cell, parent, status, caps, ts = (v.decode() if v is not None else "" for v in vals)
-    return Snapshot(
-        id=tech_id, lat=float(lat), lng=float(lng), cell=cell, parent=parent, status=status,
-        capabilities=frozenset(c for c in caps.split(",") if c), ts=float(ts or 0),
-    )
-
-
-def _chunks(it: Iterable, size: int) -> Iterable[list]:
-    batch: list = []
-    for x in it:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -81,15 +81,7 @@ def spread_km(population: int) -> float:
     return min(12.0, max(1.5, math.sqrt(population) / 100.0))
 
 
-def point_near(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
-    """A random point around (lat, lng) on UK land; the place itself after 20 misses."""
-    for _ in range(20):
-        d, a = abs(rng.gauss(0, km)), rng.uniform(0, 2 * math.pi)
-        nlat = lat + d / 111.0 * math.cos(a)
-        nlng = lng + d / (111.0 * math.cos(math.radians(lat))) * math.sin(a)
-        if places.in_service_area(nlat, nlng):
-            return nlat, nlng
-    return lat, lng
+point_near = places.random_point_near
 
 
 def random_place(rng: random.Random) -> places.Place:

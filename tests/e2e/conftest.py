@@ -102,29 +102,34 @@ def app() -> Iterator[App]:
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 420
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200 and httpx.get(url, timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail(f"the app did not become ready:\n{log.read_text()[-3000:]}")
-        time.sleep(1)
     running = App(url, data_dir, log)
-    yield running
-    if running._core is not None:
-        running._core.close()
-    os.killpg(proc.pid, signal.SIGINT)
     try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    shutil.rmtree(data_dir, ignore_errors=True)
+        deadline = time.time() + 420
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited early:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200 and httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"the app did not become ready:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield running
+    finally:
+        if running._core is not None:
+            running._core.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in `make run`
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        from core import embedded
+
+        embedded.stop_embedded(data_dir)  # in case the app could not
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
