@@ -57,16 +57,17 @@ _READ = """
 local lng, lat, count = ARGV[1], ARGV[2], ARGV[3]
 local now, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
 local prefix = ARGV[9]
+local want = tonumber(ARGV[10])
 local statuses, need, exclude = {}, {}, {}
 for x in string.gmatch(ARGV[6], '[^,]+') do statuses[x] = true end
 for x in string.gmatch(ARGV[7], '[^,]+') do table.insert(need, ',' .. x .. ',') end
 for x in string.gmatch(ARGV[8], '[^,]+') do exclude[x] = true end
-local out = {}
+local out, found = {}, {}
 for i, key in ipairs(KEYS) do
-  local cell = ARGV[9 + i]
+  local cell = ARGV[10 + i]
   local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', 20000, 'km', 'ASC',
                           'COUNT', count, 'WITHDIST')
-  local ok = {}
+  local n_ok = 0
   for _, r in ipairs(rows) do
     local id = r[1]
     if not exclude[id] then
@@ -78,15 +79,30 @@ for i, key in ipairs(KEYS) do
           if not string.find(have, c, 1, true) then fits = false; break end
         end
         if fits then
-          table.insert(ok, {id, h[6], h[7], h[3], h[4] or '', h[5]})
+          table.insert(found, {tonumber(r[2]), id, h[6], h[7], h[3], h[4] or '', h[5]})
+          n_ok = n_ok + 1
+          -- The nearest `want` eligible of a cell are all the search can use from it.
+          if n_ok >= want then break end
         end
       end
     end
   end
   local last = '0'
   if #rows > 0 then last = rows[#rows][2] end
-  table.insert(out, {#rows, last, ok})
+  if n_ok >= want then
+    table.insert(out, {0, '0'})
+  else
+    table.insert(out, {#rows, last})
+  end
 end
+-- Only the `want` nearest over all the cells travel back.
+table.sort(found, function(a, b) return a[1] < b[1] end)
+local best = {}
+for i = 1, math.min(want, #found) do
+  local f = found[i]
+  table.insert(best, {f[2], f[3], f[4], f[5], f[6], f[7]})
+end
+table.insert(out, best)
 return out
 """
 
@@ -209,20 +225,22 @@ class RedisTechnicianIndex:
         return out
 
     def read_cells(
-        self, cells: list[str], lat: float, lng: float, count: int, f: TechFilter, now: float
+        self, cells: list[str], lat: float, lng: float, count: int, f: TechFilter, now: float, want: int = 0
     ) -> dict[str, CellAnswer]:
         """One search step in one round trip: the filtering happens in Redis."""
+        want = want or count
         args = [lng, lat, count, now, f.max_age_s, ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
-                ",".join(str(i) for i in f.exclude), self.prefix, *cells]
+                ",".join(str(i) for i in f.exclude), self.prefix, want, *cells]
         rows = self._read(keys=[self._cell_key(c) for c in cells], args=args)
-        out = {}
-        for cell, (returned, last, ok) in zip(cells, rows, strict=True):
-            snaps = [
-                Snapshot(int(r[0]), float(r[1]), float(r[2]), "", "", r[3].decode(),
-                         frozenset(c for c in r[4].decode().split(",") if c), float(r[5]))
-                for r in ok
-            ]
-            out[cell] = CellAnswer(snaps, int(returned), float(last))
+        *per_cell, best = rows
+        snaps = [
+            Snapshot(int(r[0]), float(r[1]), float(r[2]), "", "", r[3].decode(),
+                     frozenset(c for c in r[4].decode().split(",") if c), float(r[5]))
+            for r in best
+        ]
+        # The eligible ones are reported once, with the first cell; the search only needs them once.
+        out = {cell: CellAnswer(snaps if i == 0 else [], int(returned), float(last))
+               for i, (cell, (returned, last)) in enumerate(zip(cells, per_cell, strict=True))}
         return out
 
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:

@@ -131,7 +131,7 @@ def search_nearest(
         answers: dict[str, CellAnswer] = {}
         for cnt, cells in by_count.items():
             if read is not None:
-                answers.update(read(cells, lat, lng, cnt, f, now))
+                answers.update(read(cells, lat, lng, cnt, f, now, n))
             else:
                 answers.update(eligible_from_members(source, cells, lat, lng, cnt, f, now))
         stats.round_trips += 1
