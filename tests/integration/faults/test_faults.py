@@ -28,6 +28,7 @@ from tests.servers import RedisProcess, free_port
 ROOT = Path(__file__).resolve().parents[3]
 
 
+
 def _serve(core: Core):  # type: ignore[no-untyped-def]
     import uvicorn
 
@@ -72,7 +73,7 @@ def _accepted_ids(answers: list) -> set[int]:
     return {a.json()["id"] for a in answers if isinstance(a, httpx.Response) and a.status_code == 201}
 
 
-def test_redis_killed_and_restarted_mid_burst(database_url: str, clean_db: sa.Engine, key_prefix: str) -> None:
+def test_redis_killed_and_restarted_mid_burst(report, database_url: str, clean_db: sa.Engine, key_prefix: str) -> None:
     with RedisProcess() as rp:
         core = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=rp.url,
                          key_prefix=key_prefix, geocoder=OfflineGeocoder())
@@ -99,7 +100,7 @@ def test_redis_killed_and_restarted_mid_burst(database_url: str, clean_db: sa.En
             sweep_pending(core)
             assigned = _count(clean_db, "SELECT count(*) FROM service_request WHERE status = 'assigned'")
             lost = len(accepted - stored)
-            print(f"\nredis fault: accepted={len(accepted)} stored={len(stored)} assigned={assigned} "
+            report(f"\nredis fault: accepted={len(accepted)} stored={len(stored)} assigned={assigned} "
                   f"fallback_lookups={core.index.fallbacks} lost={lost} double={_doubles(clean_db)}")
             assert len(accepted) == 60 and lost == 0 and len(stored) == 60
             assert assigned == 40 and _doubles(clean_db) == 0
@@ -121,7 +122,7 @@ def own_postgres():  # type: ignore[no-untyped-def]
     shutil.rmtree(data, ignore_errors=True)
 
 
-def test_postgres_stopped_mid_burst(own_postgres, server_urls, key_prefix: str) -> None:
+def test_postgres_stopped_mid_burst(report, own_postgres, server_urls, key_prefix: str) -> None:
     data, url = own_postgres
     core = bootstrap(Settings(rate_limits_enabled=False), database_url=url, redis_url=server_urls[1],
                      key_prefix=key_prefix, geocoder=OfflineGeocoder())
@@ -154,7 +155,7 @@ def test_postgres_stopped_mid_burst(own_postgres, server_urls, key_prefix: str) 
                               " (SELECT 1 FROM request_event e WHERE e.request_id = r.id AND e.kind = 'created')")
         # A commit in flight when the server dies has an unknown outcome for the client: such a request is
         # stored though the driver saw 503, and a retry gets it back (same phone within 5 minutes).
-        print(f"\npostgres fault: accepted={len(accepted)} refused_503={len(refused)} stored={len(stored)} "
+        report(f"\npostgres fault: accepted={len(accepted)} refused_503={len(refused)} stored={len(stored)} "
               f"lost={len(accepted - stored)} stored_after_503={len(stored - accepted)} half_written={orphans} "
               f"double={_doubles(eng)}")
         assert accepted <= stored and orphans == 0 and _doubles(eng) == 0
@@ -165,7 +166,7 @@ def test_postgres_stopped_mid_burst(own_postgres, server_urls, key_prefix: str) 
         core.close()
 
 
-def test_app_killed_mid_burst_and_restarted(database_url: str, clean_db: sa.Engine, server_urls, key_prefix: str) -> None:
+def test_app_killed_mid_burst_and_restarted(report, database_url: str, clean_db: sa.Engine, server_urls, key_prefix: str) -> None:
     core = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=server_urls[1],
                      key_prefix=key_prefix, geocoder=OfflineGeocoder())
     techs = add_technicians(core, 8, seed=23, status="break")  # nobody free: everything waits
@@ -216,7 +217,7 @@ def test_app_killed_mid_burst_and_restarted(database_url: str, clean_db: sa.Engi
         stuck = _count(clean_db, "SELECT count(*) FROM technician t WHERE status IN ('assigned','en_route','on_site')"
                                  " AND NOT EXISTS (SELECT 1 FROM service_request r WHERE r.technician_id = t.id"
                                  " AND r.status IN ('assigned','en_route','on_site'))")
-        print(f"\napp killed: accepted={len(accepted)} failed_during_kill={len(failed)} stored={len(stored)} "
+        report(f"\napp killed: accepted={len(accepted)} failed_during_kill={len(failed)} stored={len(stored)} "
               f"lost={len(accepted - stored)} assigned_after_restart={assigned} stuck={stuck} double={_doubles(clean_db)}")
         assert accepted <= stored and stuck == 0 and _doubles(clean_db) == 0
         assert assigned == 8  # every van, including the one reconciled at start, got a waiting job

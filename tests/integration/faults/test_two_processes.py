@@ -22,6 +22,7 @@ from tests.servers import free_port
 ROOT = Path(__file__).resolve().parents[3]
 
 
+
 def _start(port: int, env: dict) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]
@@ -39,7 +40,7 @@ def _ready(base: str) -> None:
     raise AssertionError(f"{base} did not start")
 
 
-def test_two_processes(database_url: str, clean_db: sa.Engine, server_urls, key_prefix: str) -> None:
+def test_two_processes(report, database_url: str, clean_db: sa.Engine, server_urls, key_prefix: str) -> None:
     core = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=server_urls[1],
                      key_prefix=key_prefix, geocoder=OfflineGeocoder())
     add_technicians(core, 30, seed=31)
@@ -77,7 +78,7 @@ def test_two_processes(database_url: str, clean_db: sa.Engine, server_urls, key_
                 "SELECT count(*) FROM (SELECT technician_id FROM service_request WHERE status IN"
                 " ('assigned','en_route','on_site') GROUP BY technician_id HAVING count(*) > 1) d")).scalar_one()
             assigned = c.execute(sa.text("SELECT count(*) FROM service_request WHERE status = 'assigned'")).scalar_one()
-        print(f"\ntwo processes: accepted={len(ok)} stored={len(stored)} assigned={assigned} double={doubles} "
+        report(f"\ntwo processes: accepted={len(ok)} stored={len(stored)} assigned={assigned} double={doubles} "
               f"event_heard_on_B_after={heard_after * 1000:.0f} ms")
         assert len(ok) == 200 and ok <= stored and doubles == 0 and assigned == 30
     finally:
