@@ -112,9 +112,10 @@ def hexes(core: Core) -> dict:
 
 
 class _Cached:
-    """Hexes change slowly and cost a scan: one computation serves all consoles for a few seconds."""
+    """One computation serves every console of this process for a moment (consoles poll every 1.5-5 s)."""
 
-    def __init__(self, ttl_s: float = 3.0) -> None:
+    def __init__(self, build, ttl_s: float) -> None:  # type: ignore[no-untyped-def]
+        self.build = build
         self.ttl_s = ttl_s
         self._at = 0.0
         self._value: tuple[str, str] | None = None
@@ -125,10 +126,15 @@ class _Cached:
         with self._lock:
             if self._value is None or self._owner != id(core) or time.monotonic() - self._at > self.ttl_s:
                 self._owner = id(core)
-                body = json.dumps(hexes(core), separators=(",", ":"))
-                self._value = (body, hashlib.sha1(body.encode()).hexdigest()[:20])
+                self._value = self.build(core)
                 self._at = time.monotonic()
             return self._value
 
 
-hexes_cached = _Cached()
+def _hexes_body(core: Core) -> tuple[str, str]:
+    body = json.dumps(hexes(core), separators=(",", ":"))
+    return body, hashlib.sha1(body.encode()).hexdigest()[:20]
+
+
+hexes_cached = _Cached(_hexes_body, ttl_s=3.0)  # coverage changes slowly and costs a scan
+live_cached = _Cached(live_geojson, ttl_s=1.0)  # markers stay within a second of the truth

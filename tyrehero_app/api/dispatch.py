@@ -110,7 +110,7 @@ def _geojson(request: Request, body: str, etag: str) -> Response:
 @router.get("/live.geojson", **_GEO)
 def get_live(request: Request, who: CurrentDispatcher) -> Response:
     """Technicians on shift and open requests (ETag; 304 when unchanged)."""
-    return _geojson(request, *maplayers.live_geojson(get_core()))
+    return _geojson(request, *maplayers.live_cached.get(get_core()))
 
 
 @router.get("/hexes.geojson", **_GEO)
