@@ -55,6 +55,12 @@ return 1
 # hash (membership, status, capabilities, freshness, exclusions); only eligible ones come back.
 _READ = """
 local lng, lat, count = ARGV[1], ARGV[2], ARGV[3]
+local qlat, qlng = tonumber(lat), tonumber(lng)
+local function hav(la1, lo1, la2, lo2)
+  local r = math.pi / 180
+  local a = math.sin((la2 - la1) * r / 2) ^ 2 + math.cos(la1 * r) * math.cos(la2 * r) * math.sin((lo2 - lo1) * r / 2) ^ 2
+  return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
+end
 local now, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
 local prefix = ARGV[9]
 local want = tonumber(ARGV[10])
@@ -62,14 +68,18 @@ local statuses, need, exclude = {}, {}, {}
 for x in string.gmatch(ARGV[6], '[^,]+') do statuses[x] = true end
 for x in string.gmatch(ARGV[7], '[^,]+') do table.insert(need, ',' .. x .. ',') end
 for x in string.gmatch(ARGV[8], '[^,]+') do exclude[x] = true end
-local out, found = {}, {}
+local out, found, seen = {}, {}, {}
 for i, key in ipairs(KEYS) do
   local cell = ARGV[10 + i]
   local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', 20000, 'km', 'ASC',
                           'COUNT', count, 'WITHDIST')
-  local n_ok = 0
+  local n_ok, stop_at = 0, nil
   for _, r in ipairs(rows) do
     local id = r[1]
+    local rd = tonumber(r[2])
+    -- Redis orders by quantised positions (within about a metre): look a little past the
+    -- want-th eligible member so the exact order below cannot miss a near tie.
+    if stop_at and rd > stop_at then break end
     if not exclude[id] then
       local h = redis.call('HMGET', prefix .. 't:' .. id, 'cell', 'parent', 'status', 'caps', 'ts', 'lat', 'lng')
       local ts = tonumber(h[5])
@@ -79,10 +89,14 @@ for i, key in ipairs(KEYS) do
           if not string.find(have, c, 1, true) then fits = false; break end
         end
         if fits then
-          table.insert(found, {tonumber(r[2]), id, h[6], h[7], h[3], h[4] or '', h[5]})
+          -- A technician can be met twice in one step (its fine cell and its parent): keep it once.
+          if not seen[id] then
+            seen[id] = true
+            table.insert(found, {hav(qlat, qlng, tonumber(h[6]), tonumber(h[7])), id, h[6], h[7], h[3], h[4] or '', h[5]})
+          end
           n_ok = n_ok + 1
           -- The nearest `want` eligible of a cell are all the search can use from it.
-          if n_ok >= want then break end
+          if n_ok == want then stop_at = rd + 0.002 end
         end
       end
     end
