@@ -114,3 +114,32 @@ def test_status_compare_and_set(redis_client: redis.Redis, key_prefix: str) -> N
     assert idx.set_status(7, "assigned", expected="available")
     assert not idx.set_status(7, "assigned", expected="available")
     assert idx.get(7).status == "assigned"  # type: ignore[union-attr]
+
+
+def test_exact_on_a_national_fleet(redis_client: redis.Redis, key_prefix: str) -> None:
+    """A fleet spread like the population, towns and countryside: the same distances as brute force,
+    near ties included (Redis orders by quantised positions)."""
+    from core.places import random_point_near, uk_places
+
+    rng = random.Random(2)
+    towns = uk_places()
+    weights = [max(p.population, 1) for p in towns]
+    now = 1_800_000_000.0
+    techs = {}
+    for i in range(1, 8001):
+        t = rng.choices(towns, weights)[0]
+        lat, lng = random_point_near(rng, t.lat, t.lng, 4)
+        techs[i] = IndexedTech(i, lat, lng, rng.choices(["available", "assigned"], [0.7, 0.3])[0],
+                               frozenset(rng.sample(CAPS, rng.randint(0, 2))), now - rng.uniform(0, 180))
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    idx.upsert_many(list(techs.values()))
+    for q in range(150):
+        if q % 2:
+            t = rng.choices(towns, weights)[0]
+            lat, lng = random_point_near(rng, t.lat, t.lng, 3)
+        else:
+            lat, lng = rng.uniform(50.5, 57.5), rng.uniform(-4.5, 1.0)
+        f = TechFilter(capabilities=frozenset(rng.sample(CAPS, 1)) if q % 4 == 0 else frozenset())
+        got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, 5, f, now=now)]
+        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, 5, f, now)]
+        assert sorted(got) == want, (lat, lng)
