@@ -64,6 +64,8 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 def clean_db(engine: sa.Engine) -> sa.Engine:
     """The migrated schema with empty tables."""
     with engine.begin() as c:
+        # A connection a test forgot to close shows up as this error instead of a hang.
+        c.exec_driver_sql("SET LOCAL lock_timeout = '20s'")
         c.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     return engine
 

@@ -69,6 +69,11 @@ def _doubles(engine: sa.Engine) -> int:
                           " ('assigned','en_route','on_site') GROUP BY technician_id HAVING count(*) > 1) d")
 
 
+def _ids(engine: sa.Engine) -> set[int]:
+    with engine.connect() as c:
+        return {r[0] for r in c.execute(sa.text("SELECT id FROM service_request"))}
+
+
 def _accepted_ids(answers: list) -> set[int]:
     return {a.json()["id"] for a in answers if isinstance(a, httpx.Response) and a.status_code == 201}
 
@@ -92,7 +97,7 @@ def test_redis_killed_and_restarted_mid_burst(report, database_url: str, clean_d
             answers = _burst(url, 60, 3.5)
             t.join()
             accepted = _accepted_ids(answers)
-            stored = {r[0] for r in clean_db.connect().execute(sa.text("SELECT id FROM service_request"))}
+            stored = _ids(clean_db)
             core.index._down_until = 0
             assert core.index.ensure_built()
             from core.dispatch import sweep_pending
@@ -150,7 +155,7 @@ def test_postgres_stopped_mid_burst(report, own_postgres, server_urls, key_prefi
         assert late.status_code == 201
         accepted = _accepted_ids(answers) | {late.json()["id"]}
         eng = db.make_engine(url)
-        stored = {r[0] for r in eng.connect().execute(sa.text("SELECT id FROM service_request"))}
+        stored = _ids(eng)
         orphans = _count(eng, "SELECT count(*) FROM service_request r WHERE NOT EXISTS"
                               " (SELECT 1 FROM request_event e WHERE e.request_id = r.id AND e.kind = 'created')")
         # A commit in flight when the server dies has an unknown outcome for the client: such a request is
@@ -212,7 +217,7 @@ def test_app_killed_mid_burst_and_restarted(report, database_url: str, clean_db:
         deadline = time.time() + 15
         while time.time() < deadline and _count(clean_db, "SELECT count(*) FROM service_request WHERE status = 'assigned'") < 8:
             time.sleep(0.3)
-        stored = {r[0] for r in clean_db.connect().execute(sa.text("SELECT id FROM service_request"))}
+        stored = _ids(clean_db)
         assigned = _count(clean_db, "SELECT count(*) FROM service_request WHERE status = 'assigned'")
         stuck = _count(clean_db, "SELECT count(*) FROM technician t WHERE status IN ('assigned','en_route','on_site')"
                                  " AND NOT EXISTS (SELECT 1 FROM service_request r WHERE r.technician_id = t.id"
