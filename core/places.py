@@ -139,23 +139,21 @@ def nearest_place(lat: float, lng: float) -> tuple[Place, float]:
     """The closest UK place and its distance in km."""
     grid = _place_grid()
     bi, bj = _bucket(lat, lng)
-    # Ranking by flat-earth squared distance is exact enough at these ranges and much cheaper than haversine.
-    kx = math.cos(math.radians(lat))
     best: Place | None = None
-    best_d2 = math.inf
+    best_km = math.inf
     for r in range(_MAX_RINGS + 1):
         # Only the square ring at Chebyshev distance r: the inner ones were searched already.
         for i in range(bi - r, bi + r + 1):
             step = 1 if i in (bi - r, bi + r) else 2 * r
             for j in range(bj - r, bj + r + 1, step):
                 for plat, plng, p in grid.get((i, j), ()):
-                    dy, dx = plat - lat, (plng - lng) * kx
-                    d2 = dy * dy + dx * dx
-                    if d2 < best_d2:
-                        best, best_d2 = p, d2
+                    # Exact distances: a flat-earth ranking mis-orders near ties far from land.
+                    km = haversine_km(lat, lng, plat, plng)
+                    if km < best_km:
+                        best, best_km = p, km
         # Anything outside ring r is at least r whole buckets away.
-        if best is not None and math.sqrt(best_d2) * _KM_PER_DEG <= r * _CELL_MIN_KM:
-            return best, haversine_km(lat, lng, best.lat, best.lng)
+        if best is not None and best_km <= r * _CELL_MIN_KM:
+            return best, best_km
     # Far from the UK: an exact scan is rare, so its few milliseconds are fine.
     best = min(_places(), key=lambda p: haversine_km(lat, lng, p.lat, p.lng))
     return best, haversine_km(lat, lng, best.lat, best.lng)
