@@ -19,6 +19,7 @@ from core.dispatch import resync_technician
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import AuthSession, PriceSetting, ServiceRequest, Technician, UserAccount, utcnow
 from core.pricing import DEFAULT_PRICES, PriceTable
+from core.privacy import audit
 from core.schemas import CAPABILITIES, clean_text
 
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
@@ -66,7 +67,7 @@ class StaffIn(BaseModel):
         return v
 
 
-def create_technician(core: Core, data: TechnicianIn) -> int:
+def create_technician(core: Core, data: TechnicianIn, actor: str) -> int:
     """A technician (off shift) and, when a username is given, their login."""
     try:
         with session_scope(core.engine) as s:
@@ -82,12 +83,14 @@ def create_technician(core: Core, data: TechnicianIn) -> int:
                            capabilities=data.capabilities, home_base=data.home_base, user_id=user_id)
             s.add(t)
             s.flush()
-            return t.id  # type: ignore[return-value]
+            tid: int = t.id  # type: ignore[assignment]
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
+    audit(core, actor, "technician_created", target=data.name, id=tid)
+    return tid
 
 
-def update_technician(core: Core, tech_id: int, data: TechnicianIn) -> None:
+def update_technician(core: Core, tech_id: int, data: TechnicianIn, actor: str) -> None:
     with session_scope(core.engine) as s:
         t = s.get(Technician, tech_id)
         if t is None:
@@ -96,9 +99,10 @@ def update_technician(core: Core, tech_id: int, data: TechnicianIn) -> None:
         t.capabilities, t.home_base = data.capabilities, data.home_base
         s.add(t)
     resync_technician(core, tech_id)
+    audit(core, actor, "technician_updated", target=str(tech_id))
 
 
-def set_technician_active(core: Core, tech_id: int, active: bool) -> None:
+def set_technician_active(core: Core, tech_id: int, active: bool, actor: str) -> None:
     """Deactivate (never on a live job) or reactivate; an inactive technician is never offered."""
     with session_scope(core.engine) as s:
         t = s.exec(select(Technician).where(Technician.id == tech_id).with_for_update()).first()
@@ -114,20 +118,23 @@ def set_technician_active(core: Core, tech_id: int, active: bool) -> None:
             t.status = "offline"
         s.add(t)
     resync_technician(core, tech_id)
+    audit(core, actor, "technician_active", target=str(tech_id), active=active)
 
 
-def create_staff(core: Core, data: StaffIn) -> int:
+def create_staff(core: Core, data: StaffIn, actor: str) -> int:
     try:
         with session_scope(core.engine) as s:
             user = new_account(data.username, data.display_name, data.role, data.password)
             s.add(user)
             s.flush()
-            return user.id  # type: ignore[return-value]
+            uid: int = user.id  # type: ignore[assignment]
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
+    audit(core, actor, "account_created", target=data.username, role=data.role)
+    return uid
 
 
-def reset_password(core: Core, user_id: int, password: str) -> None:
+def reset_password(core: Core, user_id: int, password: str, actor: str) -> None:
     """New password; every open session of the account ends."""
     if len(password or "") < 12:
         raise ValidationFailed({"password": "At least 12 characters."})
@@ -139,9 +146,10 @@ def reset_password(core: Core, user_id: int, password: str) -> None:
         s.add(user)
         s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
                   .values(revoked_at=utcnow()))
+    audit(core, actor, "password_reset", target=str(user_id))
 
 
-def set_staff_active(core: Core, user_id: int, active: bool) -> None:
+def set_staff_active(core: Core, user_id: int, active: bool, actor: str) -> None:
     with session_scope(core.engine) as s:
         user = s.get(UserAccount, user_id)
         if user is None:
@@ -150,6 +158,7 @@ def set_staff_active(core: Core, user_id: int, active: bool) -> None:
         s.add(user)
         if not active:
             s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id).values(revoked_at=utcnow()))
+    audit(core, actor, "account_active", target=str(user_id), active=active)
 
 
 def list_staff(core: Core) -> list[UserAccount]:
@@ -194,4 +203,5 @@ def save_prices(core: Core, values: dict[str, int], actor: str) -> PriceTable:
     with session_scope(core.engine) as s:
         for k, v in values.items():
             s.merge(PriceSetting(name=k, value=v, updated_by=actor, updated_at=utcnow()))
+    audit(core, actor, "prices_changed", **values)
     return price_table(core, max_age_s=0)

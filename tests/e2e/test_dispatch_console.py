@@ -105,6 +105,12 @@ def test_admin_adds_a_technician(app, browser) -> None:
         form.get_by_role("button", name="Add technician").click()
         page.locator("#admin-message", has_text="Owain Price added").wait_for(timeout=5000)
         page.get_by_role("cell", name="Owain Price").wait_for(timeout=5000)
+        import sqlalchemy as sa
+
+        with app.core.engine.connect() as c:
+            actors = c.execute(sa.text("SELECT actor FROM audit_event WHERE action = 'technician_created'"
+                                       " AND target = 'Owain Price'")).scalars().all()
+        assert actors == ["Boss"]  # actions taken on the page are audited like the API's
         shot(page, "admin")
     finally:
         ctx.close()

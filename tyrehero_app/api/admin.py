@@ -42,21 +42,17 @@ def list_technicians(who: CurrentAdmin) -> list[dict]:
 
 @router.post("/technicians", status_code=201, response_model=Created)
 def create_technician(body: admin.TechnicianIn, who: CurrentAdmin) -> Created:
-    tid = admin.create_technician(get_core(), body)
-    privacy.audit(get_core(), who.name, "technician_created", target=body.name, id=tid)
-    return Created(id=tid)
+    return Created(id=admin.create_technician(get_core(), body, who.name))
 
 
 @router.put("/technicians/{tech_id}", status_code=204, responses={404: {}})
 def update_technician(tech_id: int, body: admin.TechnicianIn, who: CurrentAdmin) -> None:
-    admin.update_technician(get_core(), tech_id, body)
-    privacy.audit(get_core(), who.name, "technician_updated", target=str(tech_id))
+    admin.update_technician(get_core(), tech_id, body, who.name)
 
 
 @router.post("/technicians/{tech_id}/active", status_code=204, responses={404: {}, 409: {}})
 def technician_active(tech_id: int, body: ActiveIn, who: CurrentAdmin) -> None:
-    admin.set_technician_active(get_core(), tech_id, body.active)
-    privacy.audit(get_core(), who.name, "technician_active", target=str(tech_id), active=body.active)
+    admin.set_technician_active(get_core(), tech_id, body.active, who.name)
 
 
 @router.get("/users", response_model=list[StaffOut])
@@ -66,21 +62,17 @@ def list_users(who: CurrentAdmin) -> list[StaffOut]:
 
 @router.post("/users", status_code=201, response_model=Created)
 def create_user(body: admin.StaffIn, who: CurrentAdmin) -> Created:
-    uid = admin.create_staff(get_core(), body)
-    privacy.audit(get_core(), who.name, "account_created", target=body.username, role=body.role)
-    return Created(id=uid)
+    return Created(id=admin.create_staff(get_core(), body, who.name))
 
 
 @router.post("/users/{user_id}/password", status_code=204, responses={404: {}})
 def reset_password(user_id: int, body: PasswordIn, who: CurrentAdmin) -> None:
-    admin.reset_password(get_core(), user_id, body.password)
-    privacy.audit(get_core(), who.name, "password_reset", target=str(user_id))
+    admin.reset_password(get_core(), user_id, body.password, who.name)
 
 
 @router.post("/users/{user_id}/active", status_code=204, responses={404: {}})
 def user_active(user_id: int, body: ActiveIn, who: CurrentAdmin) -> None:
-    admin.set_staff_active(get_core(), user_id, body.active)
-    privacy.audit(get_core(), who.name, "account_active", target=str(user_id), active=body.active)
+    admin.set_staff_active(get_core(), user_id, body.active, who.name)
 
 
 @router.get("/prices")
@@ -91,9 +83,7 @@ def get_prices(who: CurrentAdmin) -> dict[str, int]:
 @router.put("/prices")
 def put_prices(body: dict[str, int], who: CurrentAdmin) -> dict[str, int]:
     """Change some prices (pence, percentages, hours); the others keep their values."""
-    table = admin.save_prices(get_core(), body, who.name)
-    privacy.audit(get_core(), who.name, "prices_changed", **body)
-    return dataclasses.asdict(table)
+    return dataclasses.asdict(admin.save_prices(get_core(), body, who.name))
 
 
 class PhoneIn(BaseModel):

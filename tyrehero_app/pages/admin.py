@@ -66,11 +66,11 @@ class AdminState(StaffState):
         except ValidationError as e:
             self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
             return
-        await self._do(admin.create_technician, data, done=f"{data.name} added (off shift).")
+        await self._do(admin.create_technician, data, self.user_name, done=f"{data.name} added (off shift).")
 
     @rx.event
     async def toggle_technician(self, tech_id: int, active: bool) -> None:
-        await self._do(admin.set_technician_active, tech_id, active)
+        await self._do(admin.set_technician_active, tech_id, active, self.user_name)
 
     @rx.event
     async def create_staff(self, form: dict) -> None:
@@ -80,11 +80,11 @@ class AdminState(StaffState):
         except ValidationError as e:
             self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
             return
-        await self._do(admin.create_staff, data, done=f"Account {data.username} created.")
+        await self._do(admin.create_staff, data, self.user_name, done=f"Account {data.username} created.")
 
     @rx.event
     async def toggle_staff(self, user_id: int, active: bool) -> None:
-        await self._do(admin.set_staff_active, user_id, active)
+        await self._do(admin.set_staff_active, user_id, active, self.user_name)
 
     @rx.event
     async def reset_password(self, form: dict) -> None:
@@ -92,7 +92,7 @@ class AdminState(StaffState):
             user_id = int(form.get("user_id", "0"))
         except ValueError:
             user_id = 0
-        await self._do(admin.reset_password, user_id, form.get("password", ""), done="Password changed; sessions ended.")
+        await self._do(admin.reset_password, user_id, form.get("password", ""), self.user_name, done="Password changed; sessions ended.")
 
     @rx.event
     async def save_prices(self, form: dict) -> None:
