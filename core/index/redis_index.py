@@ -1,154 +1,271 @@
-"""The technician index in Redis: a hash per technician (the authority) and GEO sets per
-fine H3 cell and per coarse parent, changed together by one Lua script."""
+"""The technician index in Redis: a hash per technician (the authority) and, per H3 level, a GEO
+set per cell whose members are named `id|status|capabilities`.
+
+Levels are the fine resolution and two coarser ones, two resolutions apart (7, 5 and 3 by
+default): a technician sits in exactly one cell of each level, and one Lua script moves all of
+them with the hash. Because a member's name carries its status and capabilities, a lookup filters
+without reading hashes; it reads the hash only of the few nearest candidates, to check freshness,
+exact position and that the cell agrees with the authority.
+
+A lookup is one script call (a second one only beyond ~30 km). The client plans disks of cells,
+fine first, with the distance each disk surely covers around the query point and a lower bound of
+each cell's distance. The server doubles a search radius, starting where the local density says
+about 2n technicians lie; each round reads the finest disk covering the radius, only the cells
+that can hold anything that near, with `GEOSEARCH … BYRADIUS … COUNT`, and stops once n eligible
+technicians lie within the radius. It reads at most ~100 cell keys, and because each `GEOSEARCH`
+is bounded by the radius, its cost follows the local density, not the fleet size.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 
 import h3
+import numpy as np
 import redis
 
-from core.index.base import Candidate, CellAnswer, IndexedTech, Snapshot, TechFilter
-from core.index.search import SearchStats, search_nearest
+from core.geo import EARTH_RADIUS_KM, StraightLineEta, cell_radius_km
+from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
+from core.index.search import SearchStats
 
-_UPSERT = """
-local h = KEYS[1]
-local P, id = ARGV[1], ARGV[2]
-local lat, lng, cell, parent = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local status, caps, ts = ARGV[7], ARGV[8], ARGV[9]
-local old = redis.call('HMGET', h, 'cell', 'parent', 'ts')
-if old[3] and tonumber(old[3]) > tonumber(ts) then return 0 end
-if old[1] and old[1] ~= cell then redis.call('ZREM', P .. 'c:' .. old[1], id) end
-if old[2] and old[2] ~= parent then redis.call('ZREM', P .. 'p:' .. old[2], id) end
-redis.call('GEOADD', P .. 'c:' .. cell, lng, lat, id)
-redis.call('GEOADD', P .. 'p:' .. parent, lng, lat, id)
-redis.call('HSET', h, 'lat', lat, 'lng', lng, 'cell', cell, 'parent', parent, 'ts', ts)
-if status ~= '' then redis.call('HSET', h, 'status', status) end
-if caps ~= '*' then redis.call('HSET', h, 'caps', caps) end
-if redis.call('HEXISTS', h, 'status') == 0 then redis.call('HSET', h, 'status', 'available') end
-redis.call('SADD', P .. 'all', id)
-return 1
+# A point of a coarse cell's descendants lies within 1.053 x the cell's circumradius of its centre
+# (H3 children overhang their parent; measured over the UK). The margin keeps covers lower bounds.
+_COARSE_OVERHANG = 1.10
+_FINE_MARGIN = 1.01
+# (level, disk radius k): the fine disk (~2 km), the middle level (~20 and ~30 km), then the coarse
+# level widening until the cover reaches the filter's max_km. The first call holds the fine and
+# middle steps; most lookups end there.
+_STEPS = ((0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6))
+_FIRST_CALL = 3
+_NAME_OK = re.compile(r"^[A-Za-z0-9_\-]+$")
+_DEFAULT_ETA = StraightLineEta()
+_CHECKED: set[str] = set()  # statuses and capability lists already found to be plain words
+
+
+def _check_words(status: str, caps: Iterable[str]) -> None:
+    """Names go into member strings `id|status|caps`: plain words only."""
+    if (status and not _NAME_OK.match(status)) or not all(_NAME_OK.match(c) for c in caps):
+        raise ValueError(f"status and capabilities must be plain words: {status!r} {sorted(caps)}")
+
+# Place or move technicians. ARGV: prefix, then one line per technician: "id lat lng status caps ts
+# fine-cell parent key key key" (status '' keeps the stored one, caps '*' too). An older position
+# than the stored one is ignored. One string per batch: packing is the client's largest cost.
+_UPSERT_MANY = """
+local P = ARGV[1]
+local done = 0
+for line in string.gmatch(ARGV[2], '[^\\n]+') do
+  local id, lat, lng, status, caps, ts, cell, parent, keys =
+    string.match(line, '^(%S+) (%S+) (%S+) (%S*) (%S*) (%S+) (%S+) (%S+) (.+)$')
+  local h = P .. 't:' .. id
+  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'keys')
+  if not (old[1] and tonumber(old[1]) > tonumber(ts)) then
+    if status == '' then status = old[2] or 'available' end
+    if caps == '*' then caps = old[3] or '' end
+    if keys ~= old[4] or status ~= old[2] or caps ~= old[3] then
+      -- A new cell, status or capability set: the old members go, new ones come in below.
+      if old[2] then
+        local oldname = id .. '|' .. old[2] .. '|' .. (old[3] or '')
+        for k in string.gmatch(old[4] or '', '%S+') do redis.call('ZREM', k, oldname) end
+      else
+        redis.call('SADD', P .. 'all', id)
+      end
+      redis.call('HSET', h, 'cell', cell, 'parent', parent, 'status', status, 'caps', caps, 'keys', keys)
+    end
+    local name = id .. '|' .. status .. '|' .. caps
+    for k in string.gmatch(keys, '%S+') do redis.call('GEOADD', k, lng, lat, name) end
+    redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts)
+    done = done + 1
+  end
+end
+return done
 """
 
 _REMOVE = """
 local h = KEYS[1]
 local P, id = ARGV[1], ARGV[2]
-local old = redis.call('HMGET', h, 'cell', 'parent')
-if old[1] then redis.call('ZREM', P .. 'c:' .. old[1], id) end
-if old[2] then redis.call('ZREM', P .. 'p:' .. old[2], id) end
+local cur = redis.call('HMGET', h, 'status', 'caps', 'keys')
+if cur[1] then
+  local name = id .. '|' .. cur[1] .. '|' .. (cur[2] or '')
+  for key in string.gmatch(cur[3] or '', '%S+') do redis.call('ZREM', key, name) end
+end
 redis.call('DEL', h)
 redis.call('SREM', P .. 'all', id)
 return 1
 """
 
-# Compare-and-set of the status: the claim that keeps two dispatchers off one van.
+# Compare-and-set of the status (the claim that keeps two dispatchers off one van); the members
+# are renamed in the same step, so the cells never disagree with the hash.
 _SET_STATUS = """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return -1 end
-if ARGV[2] ~= '' and cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
+local h = KEYS[1]
+local cur = redis.call('HMGET', h, 'status', 'caps', 'keys', 'lat', 'lng')
+if not cur[1] then return -1 end
+if ARGV[2] ~= '' and cur[1] ~= ARGV[2] then return 0 end
+if cur[1] ~= ARGV[1] then
+  local caps = cur[2] or ''
+  local oldname, name = ARGV[3] .. '|' .. cur[1] .. '|' .. caps, ARGV[3] .. '|' .. ARGV[1] .. '|' .. caps
+  for key in string.gmatch(cur[3] or '', '%S+') do
+    redis.call('ZREM', key, oldname)
+    redis.call('GEOADD', key, cur[5], cur[4], name)
+  end
+  redis.call('HSET', h, 'status', ARGV[1])
+end
 return 1
 """
 
-# One search step on the server: for each cell, its nearest members, each checked against its
-# hash (membership, status, capabilities, freshness, exclusions); only eligible ones come back.
-_READ = """
-local lng, lat, count = ARGV[1], ARGV[2], ARGV[3]
+# The lookup. ARGV: lng, lat, n, statuses, capabilities, excluded ids (comma lists), now, max age,
+# max km, hash prefix, last-call flag, start radius (km; 0: from the density probe), the probe (a
+# middle-level key and its cell's area in km2), then one string per step: "<cover m> <key prefix>
+# <cell> <m> <cell> <m> …", each cell with a lower bound of its members' distance, nearest first.
+# Returns {resolved, cells read, reached km, rows}; rows "id lat lng status caps ts km;…", km exact.
+_NEAREST = """
+local lng, lat = ARGV[1], ARGV[2]
 local qlat, qlng = tonumber(lat), tonumber(lng)
-local function hav(la1, lo1, la2, lo2)
-  local r = math.pi / 180
-  local a = math.sin((la2 - la1) * r / 2) ^ 2 + math.cos(la1 * r) * math.cos(la2 * r) * math.sin((lo2 - lo1) * r / 2) ^ 2
+local n = tonumber(ARGV[3])
+local statuses, need, exclude = {}, {}, {}
+for x in string.gmatch(ARGV[4], '[^,]+') do statuses[x] = true end
+for x in string.gmatch(ARGV[5], '[^,]+') do table.insert(need, ',' .. x .. ',') end
+for x in string.gmatch(ARGV[6], '[^,]+') do exclude[x] = true end
+local now, max_age, max_km, P = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
+local last_call, r = ARGV[11] == '1', tonumber(ARGV[12])
+-- Redis measures on a slightly larger sphere; its quantised positions are within a metre.
+local RATIO, EPS = 6372.797560856 / 6371.0088, 0.002
+local rad = math.pi / 180
+local cq = math.cos(qlat * rad)
+local function km_to(la, lo)
+  local a = math.sin((la - qlat) * rad / 2) ^ 2 + cq * math.cos(la * rad) * math.sin((lo - qlng) * rad / 2) ^ 2
   return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
 end
-local now, max_age = tonumber(ARGV[4]), tonumber(ARGV[5])
-local prefix = ARGV[9]
-local want = tonumber(ARGV[10])
-local statuses, need, exclude = {}, {}, {}
-for x in string.gmatch(ARGV[6], '[^,]+') do statuses[x] = true end
-for x in string.gmatch(ARGV[7], '[^,]+') do table.insert(need, ',' .. x .. ',') end
-for x in string.gmatch(ARGV[8], '[^,]+') do exclude[x] = true end
-local out, found, seen = {}, {}, {}
-for i, key in ipairs(KEYS) do
-  local cell = ARGV[10 + i]
-  local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', 20000, 'km', 'ASC',
-                          'COUNT', count, 'WITHDIST')
-  local n_ok, stop_at = 0, nil
-  for _, r in ipairs(rows) do
-    local id = r[1]
-    local rd = tonumber(r[2])
-    -- Redis orders by quantised positions (within about a metre): look a little past the
-    -- want-th eligible member so the exact order below cannot miss a near tie.
-    if stop_at and rd > stop_at then break end
-    if not exclude[id] then
-      local h = redis.call('HMGET', prefix .. 't:' .. id, 'cell', 'parent', 'status', 'caps', 'ts', 'lat', 'lng')
-      local ts = tonumber(h[5])
-      if (h[1] == cell or h[2] == cell) and h[3] and statuses[h[3]] and ts and now - ts <= max_age then
-        local have, fits = ',' .. (h[4] or '') .. ',', true
-        for _, c in ipairs(need) do
-          if not string.find(have, c, 1, true) then fits = false; break end
+local function fits(caps)
+  if #need == 0 then return true end
+  local have = ',' .. caps .. ','
+  for _, c in ipairs(need) do
+    if not string.find(have, c, 1, true) then return false end
+  end
+  return true
+end
+local function before(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return tonumber(a[2]) < tonumber(b[2])
+end
+local steps = {}
+for i = 14, #ARGV do
+  local it = string.gmatch(ARGV[i], '%S+')
+  local st = {cover = tonumber(it()) / 1000, prefix = it(), cells = {}}
+  while true do
+    local cell = it()
+    if not cell then break end
+    table.insert(st.cells, {cell, tonumber(it()) / 1000})
+  end
+  table.insert(steps, st)
+end
+if r <= 0 then
+  -- Start where the middle-level cell's density says about 2n technicians lie.
+  local pk, area = string.match(ARGV[13], '^(%S+) (%S+)$')
+  local c = redis.call('ZCARD', pk)
+  if c == 0 then r = steps[#steps].cover else r = math.sqrt(2 * n * tonumber(area) / (math.pi * c)) end
+  if r < 0.05 then r = 0.05 end
+end
+local checked, reads = {}, 0
+local good, nth = {}, nil
+-- A technician checked against its hash once; the eligible ones kept in order, nth the n-th distance.
+local function consider(id, key)
+  if checked[id] ~= nil then return end
+  local v = false
+  local h = redis.call('HMGET', P .. 't:' .. id, 'lat', 'lng', 'status', 'caps', 'ts', 'keys')
+  local ts = tonumber(h[5])
+  if h[1] and statuses[h[3]] and ts and now - ts <= max_age and fits(h[4] or '')
+     and string.find(' ' .. (h[6] or '') .. ' ', ' ' .. key .. ' ', 1, true) then
+    v = {km_to(tonumber(h[1]), tonumber(h[2])), id, h[1], h[2], h[3], h[4] or '', h[5]}
+    table.insert(good, v)
+    table.sort(good, before)
+    if #good >= n then nth = good[n][1] end
+  end
+  checked[id] = v
+end
+local function answer(within)
+  local out = {}
+  for i = 1, math.min(n, #good) do
+    local g = good[i]
+    if g[1] <= within then
+      table.insert(out, table.concat({g[2], g[3], g[4], g[5], g[6], g[7], string.format('%.17g', g[1])}, ' '))
+    end
+  end
+  return table.concat(out, ';')
+end
+-- Radius doubling; each round reads the finest disk that covers the radius, only its cells that
+-- can hold anything that near, and stops when n eligible technicians lie within the radius.
+while true do
+  local st = steps[#steps]
+  for _, s in ipairs(steps) do
+    if s.cover >= r then st = s; break end
+  end
+  local within = math.min(r, st.cover, max_km)
+  local radius = within
+  if nth and nth + EPS < radius then radius = nth + EPS end
+  for _, cl in ipairs(st.cells) do
+    if cl[2] <= radius then
+      local key = st.prefix .. cl[1]
+      local count, done_rows = n + 4, 0
+      while true do
+        local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', radius * RATIO + EPS, 'km',
+                                'ASC', 'COUNT', count, 'WITHDIST')
+        reads = reads + 1
+        local stop = false
+        for i = done_rows + 1, #rows do
+          local row = rows[i]
+          if nth and tonumber(row[2]) / RATIO > nth + EPS then stop = true; break end
+          local id, sts, caps = string.match(row[1], '^([^|]+)|([^|]*)|(.*)$')
+          if id and statuses[sts] and not exclude[id] and fits(caps) then consider(id, key) end
         end
-        if fits then
-          -- A technician can be met twice in one step (its fine cell and its parent): keep it once.
-          if not seen[id] then
-            seen[id] = true
-            table.insert(found, {hav(qlat, qlng, tonumber(h[6]), tonumber(h[7])), id, h[6], h[7], h[3], h[4] or '', h[5]})
-          end
-          n_ok = n_ok + 1
-          -- The nearest `want` eligible of a cell are all the search can use from it.
-          if n_ok == want then stop_at = rd + 0.002 end
-        end
+        if stop or #rows < count then break end
+        done_rows, count = #rows, count * 4
+        if nth and nth + EPS < radius then radius = nth + EPS end
       end
     end
   end
-  local last = '0'
-  if #rows > 0 then last = rows[#rows][2] end
-  if n_ok >= want then
-    table.insert(out, {0, '0'})
-  else
-    table.insert(out, {#rows, last})
+  local inside = 0
+  for _, g in ipairs(good) do if g[1] <= within then inside = inside + 1 end end
+  if inside >= n or within >= max_km then return {1, reads, tostring(within), answer(within)} end
+  if within >= st.cover and st == steps[#steps] then
+    if last_call then return {1, reads, tostring(within), answer(within)} end
+    return {0, reads, tostring(within), ''}
   end
+  r = within * 2
 end
--- Only the `want` nearest over all the cells travel back.
-table.sort(found, function(a, b) return a[1] < b[1] end)
-local best = {}
-for i = 1, math.min(want, #found) do
-  local f = found[i]
-  table.insert(best, {f[2], f[3], f[4], f[5], f[6], f[7]})
-end
-table.insert(out, best)
-return out
-"""
-
-# Many moves in one call: the per-call overhead is paid once per batch.
-_UPSERT_MANY = """
-local P = ARGV[1]
-local n = 0
-for i = 2, #ARGV, 8 do
-  local id, lat, lng, cell, parent, status, caps, ts = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6], ARGV[i+7]
-  local h = P .. 't:' .. id
-  local old = redis.call('HMGET', h, 'cell', 'parent', 'ts')
-  if not (old[3] and tonumber(old[3]) > tonumber(ts)) then
-    if old[1] ~= cell then
-      if old[1] then redis.call('ZREM', P .. 'c:' .. old[1], id) end
-      if not old[1] then redis.call('SADD', P .. 'all', id) end
-    end
-    if old[2] and old[2] ~= parent then redis.call('ZREM', P .. 'p:' .. old[2], id) end
-    redis.call('GEOADD', P .. 'c:' .. cell, lng, lat, id)
-    redis.call('GEOADD', P .. 'p:' .. parent, lng, lat, id)
-    if status ~= '' then
-      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'cell', cell, 'parent', parent, 'ts', ts, 'status', status, 'caps', caps)
-    else
-      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'cell', cell, 'parent', parent, 'ts', ts)
-      redis.call('HSETNX', h, 'status', 'available')
-    end
-    n = n + 1
-  end
-end
-return n
 """
 
 _FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
+_BUILT = "built:v2"  # bumped with the key layout, so an older layout is rebuilt at start
+
+
+@lru_cache(maxsize=100_000)
+def _disk(cell: str, k: int, fine: bool) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, int]:
+    """A disk's cells, then the cells just outside it: centres (radians), reach (km), and the split."""
+    inner = h3.grid_disk(cell, k)
+    cells = inner + h3.grid_ring(cell, k + 1) + h3.grid_ring(cell, k + 2)
+    centres = np.radians([h3.cell_to_latlng(c) for c in cells])
+    if fine:
+        # Neighbouring cells of one resolution differ in size by under 0.1 % (measured over the UK).
+        reach = np.full(len(cells), cell_radius_km(cell) * _FINE_MARGIN)
+    else:
+        reach = np.array([cell_radius_km(c) * _COARSE_OVERHANG for c in cells])
+    return tuple(inner), centres[:, 0].copy(), centres[:, 1].copy(), reach, len(inner)
+
+
+@lru_cache(maxsize=100_000)
+def _area_km2(cell: str) -> float:
+    return float(h3.cell_area(cell, "km^2"))
+
+
+def _gaps(lat: float, lng: float, clat: np.ndarray, clng: np.ndarray, reach: np.ndarray) -> np.ndarray:
+    """Lower bounds (km) of the distance from the point to anything in each cell."""
+    plat = math.radians(lat)
+    a = np.sin((clat - plat) / 2) ** 2 + math.cos(plat) * np.cos(clat) * np.sin((clng - math.radians(lng)) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a))) - reach
 
 
 class RedisTechnicianIndex:
@@ -158,49 +275,52 @@ class RedisTechnicianIndex:
         self.r = client
         self.prefix = prefix
         self.fine_res = fine_res
-        self.coarse_res = coarse_res
-        self._upsert = client.register_script(_UPSERT)
+        self.coarse_res = coarse_res  # the hash's `parent`, as the PostgreSQL fallback stores it
+        self.levels = (fine_res, max(0, fine_res - 2), max(0, fine_res - 4))
+        self._upsert_many = client.register_script(_UPSERT_MANY)
         self._remove = client.register_script(_REMOVE)
         self._set_status = client.register_script(_SET_STATUS)
-        self._read = client.register_script(_READ)
-        self._upsert_many = client.register_script(_UPSERT_MANY)
+        self._nearest = client.register_script(_NEAREST)
 
     # keys
     def _h(self, tech_id: int) -> str:
         return f"{self.prefix}t:{tech_id}"
 
-    def _cell_key(self, cell: str) -> str:
-        level = "c" if h3.get_resolution(cell) == self.fine_res else "p"
-        return f"{self.prefix}{level}:{cell}"
+    def _key(self, level: int, cell: str) -> str:
+        return f"{self.prefix}g{level}:{cell}"
 
     # writes
+    def _line(self, t: IndexedTech, keep_status: bool, keep_caps: bool) -> str:
+        cell = h3.latlng_to_cell(t.lat, t.lng, self.fine_res)
+        status = "" if keep_status else t.status
+        caps = "*" if keep_caps else ",".join(sorted(t.capabilities))
+        if status not in _CHECKED or (caps not in _CHECKED and not keep_caps):
+            _check_words(status, t.capabilities)
+            _CHECKED.add(status)
+            if not keep_caps:
+                _CHECKED.add(caps)
+        p = self.prefix
+        keys = " ".join(f"{p}g{lv}:{h3.cell_to_parent(cell, lv)}" for lv in self.levels[1:])
+        return (f"{t.id} {t.lat!r} {t.lng!r} {status} {caps} {t.ts or time.time()!r} {cell} "
+                f"{h3.cell_to_parent(cell, self.coarse_res)} {p}g{self.fine_res}:{cell} {keys}")
+
     def upsert(self, tech: IndexedTech, keep_status: bool = False, keep_caps: bool = False) -> bool:
         """Place or move a technician atomically; an older position than the stored one is ignored."""
-        cell = h3.latlng_to_cell(tech.lat, tech.lng, self.fine_res)
-        parent = h3.cell_to_parent(cell, self.coarse_res)
-        args = [
-            self.prefix, tech.id, repr(tech.lat), repr(tech.lng), cell, parent,
-            "" if keep_status else tech.status,
-            "*" if keep_caps else ",".join(sorted(tech.capabilities)),
-            repr(tech.ts or time.time()),
-        ]
-        return bool(self._upsert(keys=[self._h(tech.id)], args=args))
+        return bool(self._upsert_many(keys=[self._h(tech.id)], args=[self.prefix, self._line(tech, keep_status, keep_caps)]))
 
     def upsert_many(self, techs: Iterable[IndexedTech], keep_status: bool = False, batch: int = 500) -> int:
         """Many upserts, one script call per batch; each is atomic, as in `upsert`."""
         done = 0
         for chunk in _chunks(techs, batch):
-            args: list = [self.prefix]
-            for t in chunk:
-                cell = h3.latlng_to_cell(t.lat, t.lng, self.fine_res)
-                args += [t.id, repr(t.lat), repr(t.lng), cell, h3.cell_to_parent(cell, self.coarse_res),
-                         "" if keep_status else t.status, ",".join(sorted(t.capabilities)), repr(t.ts or time.time())]
-            done += int(self._upsert_many(keys=[], args=args))
+            lines = "\n".join([self._line(t, keep_status, False) for t in chunk])
+            done += int(self._upsert_many(keys=[], args=[self.prefix, lines]))
         return done
 
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool:
         """Set the status; with `expected`, only if the current status is that (compare-and-set)."""
-        return self._set_status(keys=[self._h(tech_id)], args=[status, expected or ""]) == 1
+        if not _NAME_OK.match(status):
+            raise ValueError(f"status must be a plain word: {status!r}")
+        return self._set_status(keys=[self._h(tech_id)], args=[status, expected or "", tech_id]) == 1
 
     def remove(self, tech_id: int) -> None:
         self._remove(keys=[self._h(tech_id)], args=[self.prefix, tech_id])
@@ -216,45 +336,76 @@ class RedisTechnicianIndex:
         n = 0
         for chunk in _chunks(techs, 2000):
             n += self.upsert_many(chunk)
-        self.r.set(f"{self.prefix}built", repr(time.time()))
+        self.r.set(f"{self.prefix}{_BUILT}", repr(time.time()))
         return n
 
     def is_built(self) -> bool:
-        """False after Redis lost its data (restart without persistence, flush)."""
-        return bool(self.r.exists(f"{self.prefix}built"))
+        """False after Redis lost its data (restart without persistence, flush) or holds an older layout."""
+        return bool(self.r.exists(f"{self.prefix}{_BUILT}"))
 
     # reads
-    def nearest_in_cells(
-        self, cells: list[str], lat: float, lng: float, count: int
-    ) -> dict[str, list[tuple[int, float]]]:
-        pipe = self.r.pipeline(transaction=False)
-        for c in cells:
-            pipe.execute_command(
-                "GEOSEARCH", self._cell_key(c), "FROMLONLAT", lng, lat,
-                "BYRADIUS", 20000, "km", "ASC", "COUNT", count, "WITHDIST",
-            )
-        out = {}
-        for c, rows in zip(cells, pipe.execute(), strict=True):
-            out[c] = [(int(m), float(d)) for m, d in rows]
-        return out
+    def _plan(self, lat: float, lng: float, max_km: float, steps: tuple) -> tuple[list[str], float]:
+        """One string per search step: the distance its disk surely covers around the point (m),
+        the key prefix, and each cell with a lower bound of its distance (m), nearest first."""
+        fine = h3.latlng_to_cell(lat, lng, self.fine_res)
+        disks = [(li, _disk(fine if li == 0 else h3.cell_to_parent(fine, self.levels[li]), k, li == 0))
+                 for li, k in steps]
+        gaps = _gaps(lat, lng, np.concatenate([d[1] for _, d in disks]), np.concatenate([d[2] for _, d in disks]),
+                     np.concatenate([d[3] for _, d in disks]))
+        out: list[str] = []
+        best = -1.0
+        at = 0
+        for li, (cells, _, _, reach, n_in) in disks:
+            g = gaps[at:at + len(reach)]
+            at += len(reach)
+            cover = float(g[n_in:].min())
+            if cover <= best:
+                continue  # covers no more than the step before
+            best = cover
+            lbs = np.maximum(g[:n_in], 0.0)
+            order = np.argsort(lbs, kind="stable")
+            metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:"]
+            for i in order.tolist():
+                parts += (cells[i], str(metres[i]))
+            out.append(" ".join(parts))
+            if cover >= max_km:
+                break
+        return out, best
 
-    def read_cells(
-        self, cells: list[str], lat: float, lng: float, count: int, f: TechFilter, now: float, want: int = 0
-    ) -> dict[str, CellAnswer]:
-        """One search step in one round trip: the filtering happens in Redis."""
-        want = want or count
-        args = [lng, lat, count, now, f.max_age_s, ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
-                ",".join(str(i) for i in f.exclude), self.prefix, want, *cells]
-        rows = self._read(keys=[self._cell_key(c) for c in cells], args=args)
-        *per_cell, best = rows
-        snaps = [
-            Snapshot(int(r[0]), float(r[1]), float(r[2]), "", "", r[3].decode(),
-                     frozenset(c for c in r[4].decode().split(",") if c), float(r[5]))
-            for r in best
-        ]
-        # The eligible ones are reported once, with the first cell; the search only needs them once.
-        out = {cell: CellAnswer(snaps if i == 0 else [], int(returned), float(last))
-               for i, (cell, (returned, last)) in enumerate(zip(cells, per_cell, strict=True))}
+    def nearest(
+        self, lat: float, lng: float, n: int, f: TechFilter, now: float | None = None,
+        stats: SearchStats | None = None,
+    ) -> list[Candidate]:
+        """The n eligible technicians nearest to (lat, lng), ranked by ETA; exact."""
+        if n <= 0:
+            return []
+        now = time.time() if now is None else now
+        common = [repr(lng), repr(lat), n, ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
+                  ",".join(str(i) for i in f.exclude), repr(now), f.max_age_s, f.max_km, self.prefix]
+        rows = b""
+        start = 0.0
+        for steps, last in ((_STEPS[:_FIRST_CALL], False), (_STEPS[_FIRST_CALL:], True)):
+            plan, reach = self._plan(lat, lng, f.max_km, steps)
+            last = last or reach >= f.max_km
+            probe = "-"
+            if start == 0.0:
+                mid = h3.cell_to_parent(h3.latlng_to_cell(lat, lng, self.fine_res), self.levels[1])
+                probe = f"{self.prefix}g{self.levels[1]}:{mid} {_area_km2(mid)!r}"
+            done, reads, reached, rows = self._nearest(keys=[], args=[*common, int(last), repr(start), probe, *plan])
+            if stats is not None:
+                stats.round_trips += 1
+                stats.cells_read += int(reads)
+            if done:
+                break
+            start = float(reached) * 2
+        out = []
+        for row in rows.decode().split(";") if rows else ():
+            tid, la, lo, status, caps, _ts, km = row.split(" ")
+            la, lo = float(la), float(lo)
+            out.append(Candidate(int(tid), la, lo, float(km), _DEFAULT_ETA.eta_minutes(la, lo, lat, lng),
+                                 status, frozenset(c for c in caps.split(",") if c)))
+        out.sort(key=lambda c: (c.eta_minutes, c.distance_km, c.technician_id))
         return out
 
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:
@@ -272,19 +423,18 @@ class RedisTechnicianIndex:
         vals = self.r.hmget(self._h(tech_id), _FIELDS)
         return None if vals[0] is None else _snapshot(tech_id, vals)
 
-    def nearest(
-        self, lat: float, lng: float, n: int, f: TechFilter, now: float | None = None,
-        stats: SearchStats | None = None,
-    ) -> list[Candidate]:
-        return search_nearest(self, lat, lng, n, f, now=now, stats=stats)
+    def memberships(self, tech_id: int) -> list[tuple[int, str, str]]:
+        """(level, cell, member name) of every cell set holding the id. Scans: for checks and repair."""
+        found = []
+        for lv in self.levels:
+            for key in self.r.scan_iter(match=f"{self.prefix}g{lv}:*", count=5000):
+                for member, _ in self.r.zscan_iter(key, match=f"{tech_id}|*"):
+                    found.append((lv, key.decode().rsplit(":", 1)[1], member.decode()))
+        return sorted(found)
 
     def cell_memberships(self, tech_id: int) -> list[str]:
-        """Every fine cell set holding the id (for checks and repair; scans, so not for the hot path)."""
-        found = []
-        for key in self.r.scan_iter(match=f"{self.prefix}c:*", count=5000):
-            if self.r.zscore(key, tech_id) is not None:
-                found.append(key.decode().rsplit(":", 1)[1])
-        return found
+        """Every fine cell set holding the id."""
+        return [cell for lv, cell, _ in self.memberships(tech_id) if lv == self.fine_res]
 
 
 def _snapshot(tech_id: int, vals: list[bytes | None]) -> Snapshot:

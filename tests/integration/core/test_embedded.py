@@ -40,7 +40,11 @@ def test_empty_folder_to_seeded_and_kept_across_restarts() -> None:
         engine.dispose()
         import redis
 
-        assert redis.Redis.from_url(redis_url2).exists("th:ix:built")  # Redis kept its data too
+        from core.index.redis_index import RedisTechnicianIndex
+
+        again = RedisTechnicianIndex(redis.Redis.from_url(redis_url2), prefix="th:ix:")
+        assert again.is_built()  # Redis kept its data too
+        assert again.get(1) is not None
     finally:
         embedded.stop_embedded(data)
         shutil.rmtree(data, ignore_errors=True)

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 
+import h3
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ def brute_force(techs: dict[int, IndexedTech], lat: float, lng: float, n: int, f
         (haversine_km(lat, lng, t.lat, t.lng), t.id)
         for t in techs.values()
         if t.status in f.statuses and f.capabilities <= t.capabilities and now - t.ts <= f.max_age_s
-        and haversine_km(lat, lng, t.lat, t.lng) <= f.max_km
+        and t.id not in f.exclude and haversine_km(lat, lng, t.lat, t.lng) <= f.max_km
     ]
     return [tid for _, tid in sorted(ok)[:n]]
 
@@ -39,14 +40,22 @@ fleet_s = st.lists(
     min_size=0,
     max_size=60,
 )
+query_s = st.tuples(
+    lat_s, lng_s, st.integers(1, 6), st.sets(st.sampled_from(CAPS), max_size=1),
+    st.sets(st.sampled_from(STATUSES), min_size=1, max_size=2), st.sets(st.integers(1, 60), max_size=5),
+    st.sampled_from([250.0, 250.0, 40.0, 3.0]),
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     fleet=fleet_s,
-    queries=st.lists(st.tuples(lat_s, lng_s, st.integers(1, 6), st.sets(st.sampled_from(CAPS), max_size=1)), min_size=1, max_size=5),
+    changes=st.lists(st.tuples(st.integers(1, 60), st.sampled_from([*STATUSES, "remove"])), max_size=10),
+    queries=st.lists(query_s, min_size=1, max_size=5),
 )
-def test_nearest_matches_brute_force(redis_client: redis.Redis, key_prefix: str, fleet, queries) -> None:
+def test_nearest_matches_brute_force(redis_client: redis.Redis, key_prefix: str, fleet, changes, queries) -> None:
+    """Same technicians as a scan with the same filters (status, capability, freshness, exclusions,
+    distance limit), after status changes and removals too."""
     idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
     idx.clear()
     now = 1_800_000_000.0
@@ -56,9 +65,20 @@ def test_nearest_matches_brute_force(redis_client: redis.Redis, key_prefix: str,
             lat, lng = 52.48 + (lat - 54) / 100, -1.89 + lng / 100
         t = IndexedTech(i, lat, lng, status, frozenset(caps), now - age)
         techs[i] = t
-        idx.upsert(t)
-    for lat, lng, n, caps in queries:
-        f = TechFilter(capabilities=frozenset(caps))
+    idx.upsert_many(list(techs.values()))
+    for tid, change in changes:
+        if tid not in techs:
+            continue
+        if change == "remove":
+            idx.remove(tid)
+            del techs[tid]
+        else:
+            assert idx.set_status(tid, change)
+            t = techs[tid]
+            techs[tid] = IndexedTech(t.id, t.lat, t.lng, change, t.capabilities, t.ts)
+    for lat, lng, n, caps, statuses, exclude, max_km in queries:
+        f = TechFilter(statuses=frozenset(statuses), capabilities=frozenset(caps), exclude=frozenset(exclude),
+                       max_km=max_km)
         got = [c.technician_id for c in idx.nearest(lat, lng, n, f, now=now)]
         want = brute_force(techs, lat, lng, n, f, now)
         got_d = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in got]
@@ -80,10 +100,13 @@ def test_moves_keep_exactly_one_cell_under_concurrency(redis_client: redis.Redis
         try:
             for k in range(150):
                 tid = rng.choice(ids)
-                local.upsert(
-                    IndexedTech(tid, 51.3 + rng.random(), -0.6 + rng.random(), "available", ts=time.time() + k),
-                    keep_status=True,
-                )
+                if k % 3 == 0:
+                    local.set_status(tid, rng.choice(STATUSES))
+                else:
+                    local.upsert(
+                        IndexedTech(tid, 51.3 + rng.random(), -0.6 + rng.random(), "available", ts=time.time() + k),
+                        keep_status=True,
+                    )
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -94,10 +117,15 @@ def test_moves_keep_exactly_one_cell_under_concurrency(redis_client: redis.Redis
         t.join()
     assert not errors
     for tid in ids:
-        cells = idx.cell_memberships(tid)
         snap = idx.get(tid)
         assert snap is not None
-        assert cells == [snap.cell], (tid, cells, snap.cell)
+        assert idx.cell_memberships(tid) == [snap.cell]
+        # Exactly one cell per level, each the fine cell's ancestor, named with the hash's status.
+        found = idx.memberships(tid)
+        assert [lv for lv, _, _ in found] == sorted(idx.levels), (tid, found)
+        for lv, cell, member in found:
+            assert cell == h3.cell_to_parent(snap.cell, lv)
+            assert member == f"{tid}|{snap.status}|", (tid, member, snap.status)
 
 
 def test_older_position_is_ignored(redis_client: redis.Redis, key_prefix: str) -> None:
