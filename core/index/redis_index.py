@@ -36,6 +36,9 @@ from core.index.search import SearchStats
 # (H3 children overhang their parent; measured over the UK). The margin keeps covers lower bounds.
 _COARSE_OVERHANG = 1.10
 _FINE_MARGIN = 1.01
+# The coarser levels' GEO positions are refreshed only once a technician strays this far from them
+# (most pings then write one GEO set, not three); their searches widen by as much.
+_COARSE_SLACK_KM = 0.5
 # (level, disk radius k): the fine disk (~2 km), the middle level (~20 and ~30 km), then the coarse
 # level widening until the cover reaches the filter's max_km. The first call holds the fine and
 # middle steps; most lookups end there.
@@ -61,28 +64,49 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
   local id, lat, lng, status, caps, ts, cell, parent, keys =
     string.match(line, '^(%S+) (%S+) (%S+) (%S*) (%S*) (%S+) (%S+) (%S+) (.+)$')
   local h = P .. 't:' .. id
-  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'keys')
+  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'keys', 'glat', 'glng')
   if not (old[1] and tonumber(old[1]) > tonumber(ts)) then
     if status == '' then status = old[2] or 'available' end
     if caps == '*' then caps = old[3] or '' end
-    if keys ~= old[4] or status ~= old[2] or caps ~= old[3] then
+    local changed = keys ~= old[4] or status ~= old[2] or caps ~= old[3]
+    if changed then
       -- A new cell, status or capability set: the old members go, new ones come in below.
       if old[2] then
         local oldname = id .. '|' .. old[2] .. '|' .. (old[3] or '')
-        for k in string.gmatch(old[4] or '', '%S+') do redis.call('ZREM', k, oldname) end
+        local renamed = status ~= old[2] or caps ~= old[3]
+        local now_in = {}
+        if not renamed then for k in string.gmatch(keys, '%S+') do now_in[k] = true end end
+        for k in string.gmatch(old[4] or '', '%S+') do
+          if renamed or not now_in[k] then redis.call('ZREM', k, oldname) end
+        end
       else
         redis.call('SADD', P .. 'all', id)
       end
       redis.call('HSET', h, 'cell', cell, 'parent', parent, 'status', status, 'caps', caps, 'keys', keys)
     end
     local name = id .. '|' .. status .. '|' .. caps
-    for k in string.gmatch(keys, '%S+') do redis.call('GEOADD', k, lng, lat, name) end
-    redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts)
+    -- The fine set always gets the exact position; the coarser ones only once the technician has
+    -- strayed from the position they hold (searches there allow for the slack).
+    local fine, coarser = string.match(keys, '^(%S+) ?(.*)$')
+    redis.call('GEOADD', fine, lng, lat, name)
+    local stray = true
+    if not changed and old[5] then
+      local la = tonumber(lat)
+      local dy = (la - tonumber(old[5])) * 111.1951
+      local dx = (tonumber(lng) - tonumber(old[6])) * 111.1951 * math.cos(la * math.pi / 180)
+      stray = dx * dx + dy * dy > STRAY_KM2
+    end
+    if stray then
+      for k in string.gmatch(coarser, '%S+') do redis.call('GEOADD', k, lng, lat, name) end
+      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts, 'glat', lat, 'glng', lng)
+    else
+      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts)
+    end
     done = done + 1
   end
 end
 return done
-"""
+""".replace("STRAY_KM2", repr((_COARSE_SLACK_KM * 0.9) ** 2))
 
 _REMOVE = """
 local h = KEYS[1]
@@ -111,7 +135,7 @@ if cur[1] ~= ARGV[1] then
     redis.call('ZREM', key, oldname)
     redis.call('GEOADD', key, cur[5], cur[4], name)
   end
-  redis.call('HSET', h, 'status', ARGV[1])
+  redis.call('HSET', h, 'status', ARGV[1], 'glat', cur[4], 'glng', cur[5])
 end
 return 1
 """
@@ -119,7 +143,8 @@ return 1
 # The lookup. ARGV: lng, lat, n, statuses, capabilities, excluded ids (comma lists), now, max age,
 # max km, hash prefix, last-call flag, start radius (km; 0: from the density probe), the probe (a
 # middle-level key and its cell's area in km2), then one string per step: "<cover m> <key prefix>
-# <cell> <m> <cell> <m> …", each cell with a lower bound of its members' distance, nearest first.
+# <slack km> <cell> <m> <cell> <m> …", each cell with a lower bound of its members' distance,
+# nearest first; slack is how far the level's GEO positions may lag the hash's.
 # Returns {resolved, cells read, reached km, rows}; rows "id lat lng status caps ts km;…", km exact.
 _NEAREST = """
 local lng, lat = ARGV[1], ARGV[2]
@@ -154,7 +179,7 @@ end
 local steps = {}
 for i = 14, #ARGV do
   local it = string.gmatch(ARGV[i], '%S+')
-  local st = {cover = tonumber(it()) / 1000, prefix = it(), cells = {}}
+  local st = {cover = tonumber(it()) / 1000, prefix = it(), slack = tonumber(it()), cells = {}}
   while true do
     local cell = it()
     if not cell then break end
@@ -206,18 +231,19 @@ while true do
   local within = math.min(r, st.cover, max_km)
   local radius = within
   if nth and nth + EPS < radius then radius = nth + EPS end
+  local slack = st.slack
   for _, cl in ipairs(st.cells) do
     if cl[2] <= radius then
       local key = st.prefix .. cl[1]
       local count, done_rows = n + 4, 0
       while true do
-        local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', radius * RATIO + EPS, 'km',
-                                'ASC', 'COUNT', count, 'WITHDIST')
+        local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', (radius + slack) * RATIO + EPS,
+                                'km', 'ASC', 'COUNT', count, 'WITHDIST')
         reads = reads + 1
         local stop = false
         for i = done_rows + 1, #rows do
           local row = rows[i]
-          if nth and tonumber(row[2]) / RATIO > nth + EPS then stop = true; break end
+          if nth and tonumber(row[2]) / RATIO > nth + EPS + slack then stop = true; break end
           local id, sts, caps = string.match(row[1], '^([^|]+)|([^|]*)|(.*)$')
           if id and statuses[sts] and not exclude[id] and fits(caps) then consider(id, key) end
         end
@@ -309,12 +335,33 @@ class RedisTechnicianIndex:
         return bool(self._upsert_many(keys=[self._h(tech.id)], args=[self.prefix, self._line(tech, keep_status, keep_caps)]))
 
     def upsert_many(self, techs: Iterable[IndexedTech], keep_status: bool = False, batch: int = 500) -> int:
-        """Many upserts, one script call per batch; each is atomic, as in `upsert`."""
+        """Many upserts, one script call per batch, each atomic as in `upsert`. Batches are pipelined
+        on one connection: the next one is prepared while Redis runs the one before."""
+        sent: list[str] = []  # batches sent and not yet answered, oldest first
         done = 0
-        for chunk in _chunks(techs, batch):
-            lines = "\n".join([self._line(t, keep_status, False) for t in chunk])
-            done += int(self._upsert_many(keys=[], args=[self.prefix, lines]))
+        conn = self.r.connection_pool.get_connection()
+        try:
+            for chunk in _chunks(techs, batch):
+                sent.append("\n".join([self._line(t, keep_status, False) for t in chunk]))
+                conn.send_command("EVALSHA", self._upsert_many.sha, 0, self.prefix, sent[-1])
+                if len(sent) > 1:
+                    done += self._answer(conn, sent)
+            while sent:
+                done += self._answer(conn, sent)
+        except BaseException:
+            conn.disconnect()  # replies may be left unread: never hand this connection out as is
+            raise
+        finally:
+            self.r.connection_pool.release(conn)
         return done
+
+    def _answer(self, conn, sent: list[str]) -> int:  # type: ignore[no-untyped-def]
+        """The reply to the oldest batch; one Redis does not know the script for is run as a plain EVAL."""
+        lines = sent.pop(0)
+        try:
+            return int(conn.read_response())
+        except redis.exceptions.NoScriptError:
+            return int(self.r.eval(_UPSERT_MANY, 0, self.prefix, lines))
 
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool:
         """Set the status; with `expected`, only if the current status is that (compare-and-set)."""
@@ -365,7 +412,7 @@ class RedisTechnicianIndex:
             lbs = np.maximum(g[:n_in], 0.0)
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:"]
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM)]
             for i in order.tolist():
                 parts += (cells[i], str(metres[i]))
             out.append(" ".join(parts))
@@ -400,7 +447,8 @@ class RedisTechnicianIndex:
                 break
             start = float(reached) * 2
         out = []
-        for row in rows.decode().split(";") if rows else ():
+        text = rows.decode() if isinstance(rows, bytes) else rows
+        for row in text.split(";") if text else ():
             tid, la, lo, status, caps, _ts, km = row.split(" ")
             la, lo = float(la), float(lo)
             out.append(Candidate(int(tid), la, lo, float(km), _DEFAULT_ETA.eta_minutes(la, lo, lat, lng),

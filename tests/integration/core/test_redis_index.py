@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -171,3 +172,55 @@ def test_exact_on_a_national_fleet(redis_client: redis.Redis, key_prefix: str) -
         got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, 5, f, now=now)]
         want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, 5, f, now)]
         assert sorted(got) == want, (lat, lng)
+
+
+def test_exact_after_many_small_moves(redis_client: redis.Redis, key_prefix: str) -> None:
+    """Coarse levels keep a position until a technician strays 0.5 km from it; searches there must
+    still match brute force after many moves shorter than that, and a few longer ones."""
+    rng = random.Random(7)
+    now = 1_800_000_000.0
+    techs = {}
+    for i in range(1, 3001):
+        lat, lng = rng.uniform(51.0, 53.5), rng.uniform(-3.0, 0.5)
+        techs[i] = IndexedTech(i, lat, lng, rng.choice(["available", "available", "assigned"]),
+                               frozenset(rng.sample(CAPS, rng.randint(0, 1))), now - 200)
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    idx.upsert_many(list(techs.values()))
+    for step in range(1, 6):
+        moved = []
+        for t in techs.values():
+            km = rng.uniform(0.0, 0.4) if rng.random() < 0.9 else rng.uniform(0.4, 3.0)
+            bearing = rng.uniform(0, 2 * math.pi)
+            lat = t.lat + km * math.cos(bearing) / 111.2
+            lng = t.lng + km * math.sin(bearing) / (111.2 * math.cos(math.radians(lat)))
+            moved.append(IndexedTech(t.id, lat, lng, t.status, t.capabilities, now - 200 + step * 30))
+        idx.upsert_many(moved, keep_status=True)
+        techs = {t.id: t for t in moved}
+    for q in range(120):
+        lat, lng = rng.uniform(50.8, 53.7), rng.uniform(-3.2, 0.7)
+        caps = frozenset(rng.sample(CAPS, 1)) if q % 3 == 0 else frozenset()
+        n = rng.choice([1, 5, 12])
+        f = TechFilter(capabilities=caps)
+        got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, n, f, now=now)]
+        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
+                for i in brute_force(techs, lat, lng, n, f, now)]
+        assert sorted(got) == want, (lat, lng, n, sorted(caps))
+
+
+def test_pipelined_batches_survive_a_flushed_script_cache() -> None:
+    """Batches already sent when Redis forgot the script (restart, SCRIPT FLUSH) are run again, and a
+    later position still wins over an older one whatever order the batches ran in."""
+    from tests.servers import RedisProcess
+
+    with RedisProcess() as own:
+        client = redis.Redis.from_url(own.url)
+        idx = RedisTechnicianIndex(client, prefix="t:")
+        first = [IndexedTech(i, 52.0 + i / 10_000, -1.0, "available", ts=100.0) for i in range(1, 1201)]
+        assert idx.upsert_many(first, batch=100) == 1200
+        client.script_flush()
+        later = [IndexedTech(i, 53.0, -2.0 + i / 10_000, "available", ts=200.0) for i in range(1, 1201)]
+        assert idx.upsert_many(later, batch=100) == 1200
+        assert idx.upsert_many(first, batch=100) == 0  # older than what is stored: ignored
+        assert all(idx.get(i).lat == 53.0 for i in range(1, 1201))  # type: ignore[union-attr]
+        assert client.ping()  # the connection is still usable
+        client.close()
