@@ -304,6 +304,7 @@ class H3Method:
         self.idx = RedisTechnicianIndex(r, prefix=H3_PREFIX)
         self.round_trips = 0
         self.cells_read = 0
+        self.max_cells = 0
 
     def load(self, fleet: Fleet) -> float:
         """Pipelined upsert_many in chunks; returns seconds spent inside upsert_many."""
@@ -323,6 +324,7 @@ class H3Method:
         got = self.idx.nearest(lat, lng, n, f, now=NOW, stats=st)
         self.round_trips += st.round_trips
         self.cells_read += st.cells_read
+        self.max_cells = max(self.max_cells, st.cells_read)
         return sorted((c.distance_km, c.technician_id) for c in got)
 
 
@@ -674,6 +676,7 @@ def report(results: list[dict], args) -> str:
                 r["size"],
                 t.extra["round_trips"],
                 t.extra["cells_read"],
+                t.extra["max_cells"],
                 t.pct(50, t.town),
                 t.pct(99, t.town),
                 t.pct(50, ~t.town),
@@ -686,6 +689,7 @@ def report(results: list[dict], args) -> str:
                 "fleet",
                 "round trips / lookup",
                 "cells read / lookup",
+                "most cells in one lookup",
                 "town p50 ms",
                 "town p99 ms",
                 "countryside p50 ms",
@@ -767,9 +771,10 @@ def run_size(r: redis.Redis, full: Fleet, q: Queries, size: int, args, gen_s: fl
             log(f"    e.g. {ex}")
 
     timings = []
-    h3m.round_trips = h3m.cells_read = 0
+    h3m.round_trips = h3m.cells_read = h3m.max_cells = 0
     t = time_method(h3m, q, size, args.budget_ours, args.min_queries)
-    t.extra = {"round_trips": h3m.round_trips / t.count, "cells_read": h3m.cells_read / t.count}
+    t.extra = {"round_trips": h3m.round_trips / t.count, "cells_read": h3m.cells_read / t.count,
+               "max_cells": h3m.max_cells}
     timings.append(t)
     for m in (geo_d, geo_f, bf):
         timings.append(time_method(m, q, size, args.budget, args.min_queries))

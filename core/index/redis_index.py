@@ -143,8 +143,9 @@ return 1
 # The lookup. ARGV: lng, lat, n, statuses, capabilities, excluded ids (comma lists), now, max age,
 # max km, hash prefix, last-call flag, start radius (km; 0: from the density probe), the probe (a
 # middle-level key and its cell's area in km2), then one string per step: "<cover m> <key prefix>
-# <slack km> <cell> <m> <cell> <m> …", each cell with a lower bound of its members' distance,
-# nearest first; slack is how far the level's GEO positions may lag the hash's.
+# <slack km> <growth> <cell> <m> <cell> <m> …", each cell with a lower bound of its members'
+# distance, nearest first; slack is how far the level's GEO positions may lag the hash's, growth
+# the radius factor after a round on this step (4 on the coarse level: fewer rereads far out).
 # Returns {resolved, cells read, reached km, rows}; rows "id lat lng status caps ts km;…", km exact.
 _NEAREST = """
 local lng, lat = ARGV[1], ARGV[2]
@@ -179,7 +180,7 @@ end
 local steps = {}
 for i = 14, #ARGV do
   local it = string.gmatch(ARGV[i], '%S+')
-  local st = {cover = tonumber(it()) / 1000, prefix = it(), slack = tonumber(it()), cells = {}}
+  local st = {cover = tonumber(it()) / 1000, prefix = it(), slack = tonumber(it()), growth = tonumber(it()), cells = {}}
   while true do
     local cell = it()
     if not cell then break end
@@ -221,8 +222,9 @@ local function answer(within)
   end
   return table.concat(out, ';')
 end
--- Radius doubling; each round reads the finest disk that covers the radius, only its cells that
--- can hold anything that near, and stops when n eligible technicians lie within the radius.
+-- Radius doubling (x4 on the coarse level); each round reads the finest disk that covers the
+-- radius, only its cells that can hold anything that near, and stops when n eligible technicians
+-- lie within the radius.
 while true do
   local st = steps[#steps]
   for _, s in ipairs(steps) do
@@ -260,7 +262,7 @@ while true do
     if last_call then return {1, reads, tostring(within), answer(within)} end
     return {0, reads, tostring(within), ''}
   end
-  r = within * 2
+  r = within * st.growth
 end
 """
 
@@ -412,7 +414,7 @@ class RedisTechnicianIndex:
             lbs = np.maximum(g[:n_in], 0.0)
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM)]
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM), "4" if li == 2 else "2"]
             for i in order.tolist():
                 parts += (cells[i], str(metres[i]))
             out.append(" ".join(parts))
