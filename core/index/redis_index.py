@@ -1,9 +1,8 @@
 """The technician index in Redis: a hash per technician (the authority) and, per H3 level, a GEO
 set per cell whose members are named `id|status|capabilities`.
 
-Levels are the fine resolution and two coarser ones, two resolutions apart (7, 5 and 3 by
-default): a technician sits in exactly one cell of each level, and one Lua script moves all of
-them with the hash. Because a member's name carries its status and capabilities, a lookup filters
+Levels are the fine resolution and three coarser ones (7, 5, 4 and 3 by default): a technician
+sits in exactly one cell of each level, and one Lua script moves all of them with the hash. Because a member's name carries its status and capabilities, a lookup filters
 without reading hashes; it reads the hash only of the few nearest candidates, to check freshness,
 exact position and that the cell agrees with the authority.
 
@@ -39,10 +38,12 @@ _FINE_MARGIN = 1.01
 # The coarser levels' GEO positions are refreshed only once a technician strays this far from them
 # (most pings then write one GEO set, not three); their searches widen by as much.
 _COARSE_SLACK_KM = 0.5
-# (level, disk radius k): the fine disk (~2 km), the middle level (~20 and ~30 km), then the coarse
-# level widening until the cover reaches the filter's max_km. The first call holds the fine and
-# middle steps; most lookups end there.
-_STEPS = ((0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6))
+# (level, disk radius k): the fine disk (~2 km), the middle level (~20 and ~30 km), resolution 4
+# (~35-115 km), then resolution 3 until the cover reaches the filter's max_km. Every `GEOSEARCH`
+# with a radius of a cell's size scans the whole cell, so the far steps use the smallest cells that
+# keep a lookup near ~100 keys; resolution 3 only comes in where the fleet is sparse. The first call
+# holds the fine and middle steps; most lookups end there.
+_STEPS = ((0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5))
 _FIRST_CALL = 3
 _NAME_OK = re.compile(r"^[A-Za-z0-9_\-]+$")
 _DEFAULT_ETA = StraightLineEta()
@@ -304,7 +305,7 @@ class RedisTechnicianIndex:
         self.prefix = prefix
         self.fine_res = fine_res
         self.coarse_res = coarse_res  # the hash's `parent`, as the PostgreSQL fallback stores it
-        self.levels = (fine_res, max(0, fine_res - 2), max(0, fine_res - 4))
+        self.levels = (fine_res, max(0, fine_res - 2), max(0, fine_res - 3), max(0, fine_res - 4))
         self._upsert_many = client.register_script(_UPSERT_MANY)
         self._remove = client.register_script(_REMOVE)
         self._set_status = client.register_script(_SET_STATUS)
@@ -414,7 +415,7 @@ class RedisTechnicianIndex:
             lbs = np.maximum(g[:n_in], 0.0)
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM), "4" if li == 2 else "2"]
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM), "4" if li == 3 else "2"]
             for i in order.tolist():
                 parts += (cells[i], str(metres[i]))
             out.append(" ".join(parts))
