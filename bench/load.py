@@ -2,28 +2,39 @@
 
     python -m bench.load [--rate 100] [--seconds 60] [--technicians 2000] [--workers 2]
 
-Starts the API (`uvicorn tyrehero_app.api.standalone:app`, the same code the app mounts) on a free
-loopback port against a fresh database (DATABASE_URL / REDIS_URL when set, else embedded servers
-in a temporary folder), with rate limits off. Open-loop traffic for `--seconds`:
-customers submit `--rate` requests/s and poll their tracking view every 5 s; every technician
-sends a position every 10 s; two dispatcher consoles poll live.geojson every 1.5 s and
-hexes.geojson every 5 s. Prints throughput and p50/p95/p99 per endpoint, errors, and then counts
-accepted == stored. Stops by itself.
+Starts the API (`uvicorn tyrehero_app.api.standalone:app`, the same code the app mounts, with its
+dispatch sweep) on a free loopback port against a fresh migrated database (DATABASE_URL /
+REDIS_URL when set, else embedded servers in a temporary folder), with rate limits off, and
+drives it with Locust, headless, in its own process (`bench/locustfile.py`, FastHttpUser):
+
+- customers submit `--rate` requests/s, each with a new phone number and a point drawn by
+  population; tracking pages poll recent requests at half that rate;
+- every technician (`--technicians`, all on shift) sends a position every `--ping-every` s;
+- `--consoles` dispatcher consoles poll live.geojson every 1.5 s and hexes.geojson every 5 s.
+
+Every user keeps a constant pace from a random phase. After the run it prints throughput and
+p50/p95/p99 per endpoint, errors, where the CPU went, and counts accepted (201s the driver saw)
+against stored (rows in PostgreSQL). Bounded: Locust stops after `--seconds`, in-flight calls get
+`--timeout` s, and the whole command gives up after `--hard-timeout` s.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
+import math
 import os
 import random
 import secrets
-import statistics
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections import defaultdict
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,231 +42,387 @@ import sqlalchemy as sa
 
 from bench.scratch import scratch_servers
 from core.auth import _token_hash
-from core.bootstrap import bootstrap
+from core.bootstrap import Core, bootstrap
 from core.config import Settings
 from core.demo import seed_if_empty
-from core.places import uk_places
+from core.geocode import OfflineGeocoder
+from core.places import random_point_near, uk_places
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+POST_REQUEST = "POST /api/v1/requests"
+NAME_PREFIX = "Load"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Endpoint:
+    name: str
+    calls: int
+    per_s: float
+    errors: int
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+@dataclass
+class LoadResult:
+    endpoints: list[Endpoint]
+    seconds: float
+    accepted: int  # 201s the driver saw
+    stored: int  # rows of this run in PostgreSQL
+    accepted_not_stored: int
+    stored_not_acknowledged: int
+    failures: list[str] = field(default_factory=list)  # "count x endpoint: error"
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds of CPU per part, over the run
+    statuses: dict[str, int] = field(default_factory=dict)  # stored requests by status after the run
+    redis_commands: dict[str, tuple[int, int]] = field(default_factory=dict)  # command -> (calls, server µs) in the run
+
+    @property
+    def errors(self) -> int:
+        return sum(e.errors for e in self.endpoints)
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.name == name), None)
+
+
+# --- setting up ------------------------------------------------------------------------------------
+
+
+def _sessions(core: Core, size: int) -> tuple[list[list], str]:
+    """Every technician on shift with a fresh position and a bearer token; a dispatcher token.
+
+    Straight into the database: logging 2,000 technicians in through Argon2 is not what we measure.
+    """
+    seed_if_empty(core, size=size, quiet=True)
+    disp_token = secrets.token_urlsafe(32)
+    with core.engine.begin() as c:
+        c.execute(sa.text("UPDATE technician SET status = 'available', position_at = now()"))
+        c.execute(sa.text(
+            "WITH u AS (INSERT INTO user_account (username, display_name, role, password_hash, active)"
+            " SELECT 'load-tech-' || id, name, 'technician', 'x', true FROM technician WHERE user_id IS NULL"
+            " RETURNING id, username)"
+            " UPDATE technician t SET user_id = u.id FROM u WHERE u.username = 'load-tech-' || t.id"))
+        techs = c.execute(sa.text("SELECT id, user_id, lat, lng FROM technician ORDER BY id")).all()
+        rows, plan = [], []
+        for tid, uid, lat, lng in techs:
+            tok = secrets.token_urlsafe(32)
+            rows.append({"h": _token_hash(tok), "u": uid})
+            plan.append([tid, tok, lat, lng])
+        duid = c.execute(sa.text("SELECT id FROM user_account WHERE username = 'dispatch'")).scalar_one()
+        rows.append({"h": _token_hash(disp_token), "u": duid})
+        c.execute(sa.text("INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
+                          " VALUES (:h, :u, 'bearer', now() + interval '1 day')"), rows)
+    core.index.ensure_built(force=True)
+    return plan, disp_token
+
+
+def _points(n: int, seed: int = 5) -> list[list[float]]:
+    """Where drivers break down: towns drawn by population, spread a few km."""
+    rng = random.Random(seed)
+    towns = uk_places()
+    weights = [max(p.population, 1) for p in towns]
+    return [[round(v, 6) for v in random_point_near(rng, t.lat, t.lng, 3.0)] for t in rng.choices(towns, weights, k=n)]
+
+
+@contextmanager
+def _api(url: str, redis_url: str, prefix: str, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, RATE_LIMITS_ENABLED="false",
+               DEMO_MODE="false", LOG_JSON="true", SLOW_QUERY_MS="1000")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+         # Longer than any user's pause, as behind a load balancer: idle pooled connections are not cut mid-reuse.
+         "--timeout-keep-alive", "75"],
+        cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            time.sleep(0.2)
+        yield base, proc
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _warm(base: str, techs: list[list], disp_token: str, workers: int) -> None:
+    """A few calls of each kind on fresh connections, so every worker has its pools and caches filled."""
+    auth = {"Authorization": f"Bearer {disp_token}"}
+    for i in range(4 * workers):
+        r = httpx.post(f"{base}/api/v1/requests", timeout=30, json={
+            "customer_name": f"Warm {i}", "phone": f"07401{i:06d}", "location": {"lat": 51.5, "lng": -0.12},
+            "vehicle": "Car", "issue": "flat"})
+        r.raise_for_status()
+        httpx.get(f"{base}/api/v1/requests/track/{r.json()['tracking_token']}", timeout=30).raise_for_status()
+        _tid, tok, lat, lng = techs[i % len(techs)]
+        httpx.post(f"{base}/api/v1/technicians/me/location", timeout=30, headers={"Authorization": f"Bearer {tok}"},
+                   json={"lat": lat, "lng": lng, "accuracy_m": 5,
+                         "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())}).raise_for_status()
+        httpx.get(f"{base}/api/v1/dispatch/live.geojson", headers=auth, timeout=30).raise_for_status()
+        httpx.get(f"{base}/api/v1/dispatch/hexes.geojson", headers=auth, timeout=30).raise_for_status()
+
+
+# --- CPU accounting ----------------------------------------------------------------------------------
+
+
+def _procs() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, command name, CPU ticks so far)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        f = raw[raw.rindex(")") + 2 :].split()
+        out[int(d)] = (int(f[1]), comm, int(f[11]) + int(f[12]))
+    return out
+
+
+def _tree_ticks(procs: dict[int, tuple[int, str, int]], root: int) -> int:
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _c, _t) in procs.items():
+        kids.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += procs.get(pid, (0, "", 0))[2]
+        todo += kids.get(pid, [])
+    return total
+
+
+def _servers_ticks(procs: dict[int, tuple[int, str, int]], name: str) -> int:
+    return sum(t for _p, comm, t in procs.values() if comm.startswith(name))
+
+
+def _redis_commands(core: Core) -> dict[str, tuple[int, int]]:
+    """Redis's own count of calls and microseconds per command, since it started."""
+    stats = core.redis.info("commandstats")
+    return {k.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for k, v in stats.items()}
+
+
+def _machine_busy() -> tuple[int, int]:
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def _plan(out: Path, base: str, args: argparse.Namespace, techs: list[list], disp_token: str) -> dict:
+    cust_users = max(1, round(args.rate))
+    track_rate = args.rate * args.track_ratio
+    track_users = max(1, round(track_rate)) if track_rate > 0 else 0
+    return {
+        "out_dir": str(out),
+        "base": base,
+        "timeout_s": args.timeout,
+        "driver_processes": args.driver_processes,
+        "name_prefix": NAME_PREFIX,
+        "points": _points(4000),
+        "customers": {"users": cust_users, "period_s": cust_users / args.rate},
+        "trackers": {"users": track_users, "period_s": track_users / track_rate if track_users else 1.0},
+        "technicians": techs,
+        "ping_every_s": args.ping_every,
+        "consoles": args.consoles,
+        "dispatcher_token": disp_token,
+        "live_every_s": 1.5,
+        "hexes_every_s": 5.0,
+    }
+
+
+def _locust(out: Path, base: str, plan: dict, seconds: float, processes: int) -> subprocess.Popen:
+    counts = {"Customer": plan["customers"]["users"], "Tracker": plan["trackers"]["users"],
+              "Technician": len(plan["technicians"]), "LiveLayer": plan["consoles"], "HexLayer": plan["consoles"]}
+    classes = [k for k, n in counts.items() if n > 0]
+    users = sum(counts.values())
+    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--host", base,
+           "-u", str(users), "-r", str(max(users, 1)), "--run-time", f"{seconds:g}s", "--stop-timeout", f"{int(plan['timeout_s']) + 5}s",
+           "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *classes]
+    if processes > 1:
+        cmd[4:4] = ["--processes", str(processes)]
+    log = open(out / "locust.log", "w")  # noqa: SIM115
+    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, TH_LOAD_PLAN=str(out / "plan.json")),
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _py_spy(api_pid: int, folder: str, seconds: float) -> list[subprocess.Popen]:
+    """Sample every API worker with py-spy (installed separately) for the run's middle, as folded stacks."""
+    exe = Path(sys.executable).with_name("py-spy")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    procs = _procs()
+    workers = [pid for pid, (ppid, _c, _t) in procs.items() if ppid == api_pid] or [api_pid]
+    return [subprocess.Popen([str(exe), "record", "-p", str(pid), "-o", f"{folder}/worker-{pid}.txt", "-f", "raw",
+                              "-r", "50", "-d", str(max(1, int(seconds) - 10)), "--nonblocking"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
 
 
 def _pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan")
+    """Nearest-rank percentile of sorted values."""
+    return xs[max(0, min(len(xs) - 1, math.ceil(p / 100 * len(xs)) - 1))] if xs else math.nan
 
 
-async def _run(base: str, args, tech_tokens: list[tuple[int, str, float, float]], disp_token: str) -> tuple:  # type: ignore[no-untyped-def]
-    lat_ms: dict[str, list[float]] = defaultdict(list)
-    errors: dict[str, int] = defaultdict(int)
-    accepted: set[int] = set()
-    tokens: list[str] = []
-    rng = random.Random(5)
-    towns = uk_places()
-    weights = [max(p.population, 1) for p in towns]
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+def _read_calls(out: Path, seconds: float) -> tuple[list[Endpoint], list[str]]:
+    """Per-endpoint figures from every call the driver's users made (bench/locustfile.py logs each)."""
+    times: dict[str, list[float]] = {}
+    errors: Counter[tuple[str, str]] = Counter()
+    for p in out.glob("calls-*.txt"):
+        for line in p.read_text().splitlines():
+            name, ms, error = line.split("\t", 2)
+            times.setdefault(name, []).append(float(ms))
+            if error:
+                errors[(name, error)] += 1
+    endpoints = []
+    for name, xs in sorted(times.items()):
+        xs.sort()
+        endpoints.append(Endpoint(name, len(xs), len(xs) / seconds, sum(n for (k, _e), n in errors.items() if k == name),
+                                  _pct(xs, 50), _pct(xs, 95), _pct(xs, 99), xs[-1]))
+    return endpoints, [f"{n} x {name}: {error}" for (name, error), n in errors.most_common()]
 
-        async def call(name: str, method: str, url: str, ok: tuple[int, ...] = (200,), **kw) -> httpx.Response | None:  # type: ignore[no-untyped-def]
-            t0 = time.perf_counter()
-            try:
-                r = await client.request(method, url, **kw)
-            except httpx.HTTPError:
-                errors[name] += 1
-                return None
-            lat_ms[name].append((time.perf_counter() - t0) * 1000)
-            if r.status_code not in ok:
-                errors[name] += 1
-            return r
 
-        async def customer(i: int) -> None:
-            town = rng.choices(towns, weights)[0]
-            body = {
-                "customer_name": f"Load {i}",
-                "phone": f"07911 {100000 + i:06d}",
-                "location": {"lat": town.lat + rng.uniform(-0.03, 0.03), "lng": town.lng + rng.uniform(-0.03, 0.03)},
-                "vehicle": "Ford Focus",
-                "issue": "puncture",
+def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-untyped-def]
+    """Set up, drive the API for `args.seconds`, count, tear down."""
+    prefix = f"load:{secrets.token_hex(3)}:"
+    with scratch_servers() as (url, redis_url), tempfile.TemporaryDirectory(prefix="th-load-") as tmp:
+        out = Path(tmp)
+        core = bootstrap(Settings(rate_limits_enabled=False), database_url=url, redis_url=redis_url, key_prefix=prefix,
+                         geocoder=OfflineGeocoder())
+        try:
+            techs, disp_token = _sessions(core, args.technicians)
+            with _api(url, redis_url, prefix, args.workers) as (base, api):
+                _warm(base, techs, disp_token, args.workers)
+                plan = _plan(out, base, args, techs, disp_token)
+                (out / "plan.json").write_text(json.dumps(plan))
+                log(f"running {args.seconds:g} s: {args.rate:g} requests/s, tracking {args.rate * args.track_ratio:g}/s,"
+                    f" {len(techs)} technicians every {args.ping_every:g} s, {args.consoles} consoles;"
+                    f" {args.workers} API workers, {args.driver_processes} driver process(es)")
+                before_redis = _redis_commands(core)
+                before_procs, before_busy = _procs(), _machine_busy()
+                before_children = os.times()
+                t0 = time.monotonic()
+                driver = _locust(out, base, plan, args.seconds, args.driver_processes)
+                spies = _py_spy(api.pid, args.py_spy, args.seconds) if args.py_spy else []
+                try:
+                    driver.wait(args.seconds + args.timeout + 30)
+                except subprocess.TimeoutExpired:
+                    _stop(driver)
+                    raise RuntimeError("the load driver did not stop in time") from None
+                wall = time.monotonic() - t0
+                for spy in spies:
+                    spy.wait(30)
+                after_procs, after_busy = _procs(), _machine_busy()
+                after_redis = _redis_commands(core)
+                after_children = os.times()
+                if driver.returncode != 0:
+                    raise RuntimeError(f"locust failed ({driver.returncode}):\n{(out / 'locust.log').read_text()[-3000:]}")
+            endpoints, failures = _read_calls(out, args.seconds)
+            accepted: set[int] = set()
+            for p in out.glob("accepted-*.txt"):
+                accepted |= {int(x) for x in p.read_text().split()}
+            with core.engine.connect() as c:
+                stored = {r[0] for r in c.execute(sa.text("SELECT id FROM service_request WHERE customer_name LIKE :p"),
+                                                  {"p": f"{NAME_PREFIX} %"})}
+                statuses = dict(c.execute(sa.text("SELECT status, count(*) FROM service_request"
+                                                  " WHERE customer_name LIKE :p GROUP BY status"), {"p": f"{NAME_PREFIX} %"}).all())
+            ticks = {
+                "machine (all cores, everything)": after_busy[0] - before_busy[0],
+                "API workers": _tree_ticks(after_procs, api.pid) - _tree_ticks(before_procs, api.pid),
+                "PostgreSQL (all its clients)": _servers_ticks(after_procs, "postgres") - _servers_ticks(before_procs, "postgres"),
+                "Redis (all its clients)": _servers_ticks(after_procs, "redis-server") - _servers_ticks(before_procs, "redis-server"),
             }
-            r = await call("POST /api/v1/requests", "POST", "/api/v1/requests", ok=(201,), json=body)
-            if r is not None and r.status_code == 201:
-                accepted.add(r.json()["id"])
-                tokens.append(r.json()["tracking_token"])
+            cpu = {k: v / TICK for k, v in ticks.items()}
+            cpu["load driver (Locust)"] = (after_children.children_user + after_children.children_system
+                                           - before_children.children_user - before_children.children_system)
+            cpu["wall"] = wall
+            redis_cmds = {k: (n - before_redis.get(k, (0, 0))[0], us - before_redis.get(k, (0, 0))[1])
+                          for k, (n, us) in after_redis.items()}
+            return LoadResult(endpoints, args.seconds, len(accepted), len(stored), len(accepted - stored),
+                              len(stored - accepted), failures, cpu, statuses,
+                              {k: v for k, v in redis_cmds.items() if v[0] > 0})
+        finally:
+            core.close()
 
-        async def tracker() -> None:
-            if tokens:
-                tok = rng.choice(tokens)
-                await call("GET /api/v1/requests/track/{token}", "GET", f"/api/v1/requests/track/{tok}")
 
-        async def ping(tid: int, token: str, lat: float, lng: float) -> None:
-            body = {
-                "lat": lat + rng.uniform(-0.002, 0.002),
-                "lng": lng + rng.uniform(-0.002, 0.002),
-                "accuracy_m": 8,
-                "recorded_at": datetime.now(UTC).isoformat(),
-            }
-            await call(
-                "POST /api/v1/technicians/me/location",
-                "POST",
-                "/api/v1/technicians/me/location",
-                json=body,
-                headers={"Authorization": f"Bearer {token}"},
-            )
+def report(r: LoadResult, args: argparse.Namespace, log=print) -> None:  # type: ignore[no-untyped-def]
+    log("\n| endpoint | calls | per s | errors | p50 ms | p95 ms | p99 ms | max ms |\n|---|--:|--:|--:|--:|--:|--:|--:|")
+    for e in r.endpoints:
+        log(f"| {e.name} | {e.calls:,} | {e.per_s:.1f} | {e.errors} | {e.p50:.1f} | {e.p95:.1f} | {e.p99:.1f} | {e.max:.0f} |")
+    total = sum(e.calls for e in r.endpoints)
+    log(f"| all | {total:,} | {total / r.seconds:.1f} | {r.errors} | | | | |")
+    for f in r.failures[:10]:
+        log(f"  error: {f}")
+    log(f"\naccepted (201 seen by the driver) = {r.accepted:,}; stored = {r.stored:,};"
+        f" accepted but not stored = {r.accepted_not_stored}; stored but not acknowledged = {r.stored_not_acknowledged}")
+    log("stored requests by status after the run: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.statuses.items())))
+    wall = r.cpu.get("wall", r.seconds)
+    log(f"\nCPU over the run ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} core-s):")
+    for k, v in r.cpu.items():
+        if k != "wall":
+            log(f"  {k}: {v:.1f} core-s ({v / wall:.2f} cores)")
+    top = sorted(r.redis_commands.items(), key=lambda kv: -kv[1][1])[:4]
+    if top:
+        log("  Redis server time by command (all its clients): " + ", ".join(
+            f"{k} {n:,} calls {us / 1e6:.1f} s" for k, (n, us) in top))
+    post = r.endpoint(POST_REQUEST)
+    offered = args.rate * args.seconds
+    if post:
+        log(f"\nPOST /api/v1/requests: {post.calls:,} sent of {offered:,.0f} scheduled ({post.calls / r.seconds:.1f}/s);"
+            f" p95 {post.p95:.1f} ms (target <= 50: {'met' if post.p95 <= 50 else 'NOT met'})")
+    log(f"errors: {r.errors} (target 0: {'met' if r.errors == 0 else 'NOT met'});"
+        f" accepted == stored: {'yes' if r.accepted == r.stored and not r.accepted_not_stored else 'NO'}")
 
-        async def console(path: str) -> None:
-            await call(
-                f"GET /api/v1/dispatch/{path}",
-                "GET",
-                f"/api/v1/dispatch/{path}",
-                headers={"Authorization": f"Bearer {disp_token}"},
-            )
 
-        tasks: set[asyncio.Task] = set()
-        start = time.monotonic()
-        n_cust = int(args.rate * args.seconds)
-        schedule: list[tuple[float, object]] = []
-        schedule += [(i / args.rate, (customer, (i,))) for i in range(n_cust)]
-        track_rate = args.rate / 2
-        schedule += [(i / track_rate, (tracker, ())) for i in range(int(track_rate * args.seconds))]
-        for k, t in enumerate(tech_tokens):
-            offset = (k / len(tech_tokens)) * 10
-            schedule += [(offset + 10 * j, (ping, t)) for j in range(int(args.seconds // 10))]
-        for d in range(2):
-            schedule += [(d * 0.7 + 1.5 * j, (console, ("live.geojson",))) for j in range(int(args.seconds / 1.5))]
-            schedule += [(d * 2.5 + 5 * j, (console, ("hexes.geojson",))) for j in range(int(args.seconds / 5))]
-        schedule.sort(key=lambda x: x[0])
-        for at, (fn, fargs) in schedule:
-            delay = start + at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.create_task(fn(*fargs))  # type: ignore[operator]
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-        wall = time.monotonic() - start
-    return lat_ms, errors, accepted, wall
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    ap.add_argument("--rate", type=float, default=100.0, help="new requests per second (default 100)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
+    ap.add_argument("--technicians", type=int, default=2000, help="technicians on shift, all pinging (default 2000)")
+    ap.add_argument("--ping-every", type=float, default=10.0, help="seconds between a technician's positions (default 10)")
+    ap.add_argument("--track-ratio", type=float, default=0.5, help="tracking polls per new request (default 0.5)")
+    ap.add_argument("--consoles", type=int, default=2, help="dispatcher consoles polling the map layers (default 2)")
+    ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the API (default 2)")
+    ap.add_argument("--driver-processes", type=int, default=1, help="Locust processes (default 1)")
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds a call may take before it counts as an error")
+    ap.add_argument("--py-spy", metavar="DIR", help="record the API workers with py-spy into DIR (folded stacks)")
+    ap.add_argument("--hard-timeout", type=int, default=300, help="the whole command gives up after this many seconds")
+    return ap
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rate", type=float, default=100.0)
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--technicians", type=int, default=2000)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
+    args = parser().parse_args()
 
-    proc = None
-    prefix = f"load:{secrets.token_hex(3)}:"
-    with scratch_servers() as (url, redis_url):
-        try:
-            core = bootstrap(Settings(), database_url=url, redis_url=redis_url, key_prefix=prefix)
-            seed_if_empty(core, size=args.technicians)
-            # Sessions straight into the database: logging 2,000 technicians in through Argon2 is not what we measure.
-            tech_tokens = []
-            disp_token = secrets.token_urlsafe(32)
-            with core.engine.begin() as c:
-                c.execute(sa.text("UPDATE technician SET status = 'available', position_at = now()"))
-                techs = c.execute(sa.text("SELECT id, lat, lng FROM technician ORDER BY id")).all()
-                for tid, lat, lng in techs:
-                    uid = c.execute(
-                        sa.text(
-                            "INSERT INTO user_account (username, display_name, role, password_hash, active)"
-                            " VALUES (:u, :u, 'technician', 'x', true) RETURNING id"
-                        ),
-                        {"u": f"load-tech-{tid}"},
-                    ).scalar_one()
-                    c.execute(sa.text("UPDATE technician SET user_id = :u WHERE id = :t"), {"u": uid, "t": tid})
-                    tok = secrets.token_urlsafe(32)
-                    c.execute(
-                        sa.text(
-                            "INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
-                            " VALUES (:h, :u, 'bearer', now() + interval '1 day')"
-                        ),
-                        {"h": _token_hash(tok), "u": uid},
-                    )
-                    tech_tokens.append((tid, tok, lat, lng))
-                duid = c.execute(sa.text("SELECT id FROM user_account WHERE username = 'dispatch'")).scalar_one()
-                c.execute(
-                    sa.text(
-                        "INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
-                        " VALUES (:h, :u, 'bearer', now() + interval '1 day')"
-                    ),
-                    {"h": _token_hash(disp_token), "u": duid},
-                )
-            core.index.ensure_built(force=True)
-            port = free_port()
-            env = dict(
-                os.environ,
-                DATABASE_URL=url,
-                REDIS_URL=redis_url,
-                REDIS_KEY_PREFIX=prefix,
-                RATE_LIMITS_ENABLED="false",
-                DEMO_MODE="false",
-                LOG_JSON="true",
-                SLOW_QUERY_MS="1000",
-            )
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "tyrehero_app.api.standalone:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    str(args.workers),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=env,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            httpx.post(
-                f"{base}/api/v1/requests",
-                timeout=30,
-                json={
-                    "customer_name": "Warm",
-                    "phone": "07911 999999",
-                    "location": {"lat": 51.5, "lng": -0.12},
-                    "vehicle": "Car",
-                    "issue": "flat",
-                },
-            )
-            print(
-                f"running {args.seconds:.0f} s: {args.rate:.0f} requests/s, {len(tech_tokens)} technicians pinging every 10 s,"
-                f" 2 consoles, {args.workers} API workers",
-                flush=True,
-            )
-            lat_ms, errors, accepted, wall = asyncio.run(_run(base, args, tech_tokens, disp_token))
-            with core.engine.connect() as c:
-                stored = {r[0] for r in c.execute(sa.text("SELECT id FROM service_request"))}
-            print("\n| endpoint | calls | per s | errors | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|")
-            for k in sorted(lat_ms):
-                xs = lat_ms[k]
-                print(
-                    f"| {k} | {len(xs)} | {len(xs) / wall:.1f} | {errors.get(k, 0)} | {statistics.median(xs):.1f} |"
-                    f" {_pct(xs, 95):.1f} | {_pct(xs, 99):.1f} |"
-                )
-            print(
-                f"\naccepted={len(accepted)} stored_of_accepted={len(accepted & stored)} lost={len(accepted - stored)}"
-                f" wall={wall:.1f}s errors={sum(errors.values())}"
-            )
-            core.close()
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+    def _expired(*_: object) -> None:
+        raise TimeoutError(f"bench.load: gave up after {args.hard_timeout} s")
+
+    signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(args.hard_timeout)
+    result = run(args)
+    signal.alarm(0)
+    report(result, args)
 
 
 if __name__ == "__main__":

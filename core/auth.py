@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from core.db import session_scope
+from core.db import autocommit, session_scope
 from core.errors import DomainError
 from core.metrics import LOGIN_FAILURES
 from core.models import AuthSession, LoginFailure, Technician, UserAccount, utcnow
@@ -116,21 +116,27 @@ def _principal(engine: sa.Engine, user: UserAccount) -> Principal:
     return Principal(user.id, user.username, user.display_name, user.role, tech_id)  # type: ignore[arg-type]
 
 
+# Built once: every staff call runs it.
+_PRINCIPAL = (
+    select(UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role, Technician.id)
+    .select_from(AuthSession)
+    .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
+    .outerjoin(Technician, col(Technician.user_id) == UserAccount.id)
+    .where(AuthSession.token_hash == sa.bindparam("token_hash"), col(AuthSession.revoked_at).is_(None),
+           AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
+)
+
+
 def principal_for(engine: sa.Engine, token: str | None) -> Principal | None:
     """The account behind a live session token, or None."""
     if not token or len(token) > 128:
         return None
-    now = utcnow()
-    with Session(engine) as s:
-        row = s.exec(
-            select(AuthSession, UserAccount)
-            .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
-            .where(AuthSession.token_hash == _token_hash(token), col(AuthSession.revoked_at).is_(None),
-                   AuthSession.expires_at > now, col(UserAccount.active))
-        ).first()
+    with autocommit(engine).connect() as c:
+        row = c.execute(_PRINCIPAL, {"token_hash": _token_hash(token), "now": utcnow()}).first()
     if row is None:
         return None
-    return _principal(engine, row[1])
+    user_id, username, name, role, tech_id = row
+    return Principal(user_id, username, name, role, tech_id if role == "technician" else None)
 
 
 def logout(engine: sa.Engine, token: str) -> None:

@@ -85,7 +85,7 @@ def bootstrap(
     redis_url: str | None = None,
     key_prefix: str | None = None,
     geocoder: Geocoder | None = None,
-    pool_size: int = 10,
+    pool_size: int | None = None,
 ) -> Core:
     """Build the core from settings; URLs given here win over the settings (tests, tools)."""
     settings = settings or get_settings()
@@ -93,7 +93,7 @@ def bootstrap(
     db_url, r_url = embedded.ensure_urls(
         database_url or settings.database_url, redis_url or settings.redis_url, settings.data_path
     )
-    engine = db.make_engine(db_url, pool_size=pool_size)
+    engine = db.make_engine(db_url, pool_size=pool_size or settings.db_pool_size)
     db.log_slow_queries(engine, settings.slow_query_ms)
     # One quick retry: a dead Redis must cost milliseconds, not redis-py's default back-off.
     client = redis.Redis.from_url(

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     rate_limit_tracking_per_ip: int = Field(120, ge=1)
     retention_days: int = Field(30, ge=1)  # closed requests are anonymised after this
     slow_query_ms: int = Field(100, ge=1)
+    # Per app process: PostgreSQL connections kept open, and threads running the API's blocking
+    # endpoints. Threads beyond the pool would wait for a connection, or open and close extra ones.
+    db_pool_size: int = Field(20, ge=1, le=200)
+    api_threads: int = Field(16, ge=1, le=400)
     log_json: bool = True
 
     @field_validator("database_url", "database_replica_url")

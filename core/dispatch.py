@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
-from core.bootstrap import Core, tech_to_indexed
-from core.db import session_scope
+from core.bootstrap import Core
+from core.db import autocommit
 from core.events import DomainEvent
-from core.index.base import Candidate, TechFilter
+from core.index.base import Candidate, IndexedTech, TechFilter
 from core.metrics import DISPATCH_LATENCY
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 
@@ -47,26 +47,51 @@ def dispatch_request(core: Core, request_id: int, exclude: frozenset[int] = froz
         return _dispatch(core, request_id, exclude)
 
 
+# Technicians who declined, or whom a dispatcher took off this job, are not offered it again.
+_NOT_AGAIN = ("declined", "unassigned")
+
+
+# The request and whom it must not go to again, in one statement.
+_DISPATCH_READ = select(
+    ServiceRequest.status, ServiceRequest.lat, ServiceRequest.lng, ServiceRequest.required_capabilities,
+    select(sa.func.array_agg(RequestEvent.data["technician_id"].as_integer()))
+    .where(col(RequestEvent.request_id) == ServiceRequest.id, col(RequestEvent.kind).in_(_NOT_AGAIN),
+           RequestEvent.data.has_key("technician_id"))  # type: ignore[attr-defined]
+    .scalar_subquery(),
+).where(col(ServiceRequest.id) == sa.bindparam("request_id"))
+
+
 def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | None:
-    with Session(core.engine) as s:
-        req = s.get(ServiceRequest, request_id)
-    if req is None or req.status != "pending":
+    with autocommit(core.engine).connect() as c:
+        row = c.execute(_DISPATCH_READ, {"request_id": request_id}).first()
+    if row is None or row[0] != "pending":
         return None
-    declined = _declined_by(core, request_id)
-    for cand in core.index.nearest(req.lat, req.lng, core.settings.dispatch_candidates, tech_filter(core, req, exclude | declined)):
+    _status, lat, lng, capabilities, not_again = row
+    f = TechFilter(capabilities=frozenset(capabilities), max_age_s=core.settings.position_max_age_s,
+                   exclude=exclude | frozenset(not_again or ()))
+    for cand in core.index.nearest(lat, lng, core.settings.dispatch_candidates, f):
         if claim(core, request_id, cand.technician_id, round(cand.eta_minutes)):
             return cand.technician_id
     return None
 
 
-def _declined_by(core: Core, request_id: int) -> frozenset[int]:
-    with Session(core.engine) as s:
-        rows = s.exec(
-            # Technicians who declined, or whom a dispatcher took off this job, are not offered it again.
-            select(RequestEvent.data).where(RequestEvent.request_id == request_id,
-                                            col(RequestEvent.kind).in_(("declined", "unassigned")))
-        ).all()
-    return frozenset(int(d["technician_id"]) for d in rows if "technician_id" in d)
+# The three statements of a claim, built once: a claim follows nearly every new request.
+_CLAIM_TECH = (
+    sa.update(Technician)
+    .where(col(Technician.id) == sa.bindparam("tech_id"), col(Technician.status) == "available", col(Technician.active))
+    .values(status="assigned", version=Technician.version + 1)
+    .returning(Technician.name)
+)
+_CLAIM_REQUEST = (
+    sa.update(ServiceRequest)
+    .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == "pending")
+    .values(status="assigned", technician_id=sa.bindparam("tech_id"), assigned_at=sa.bindparam("now"),
+            accepted_at=None, eta_minutes=sa.bindparam("eta"), version=ServiceRequest.version + 1)
+)
+_CLAIM_EVENT = sa.insert(RequestEvent).values(
+    request_id=sa.bindparam("request_id"), at=sa.bindparam("at"), kind="assigned", actor=sa.bindparam("actor"),
+    data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type),
+)
 
 
 def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, actor: str = "auto-dispatch") -> bool:
@@ -81,23 +106,13 @@ def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, ac
         return False
     now = utcnow()
     try:
-        with session_scope(core.engine) as s:
-            t = s.execute(
-                sa.update(Technician)
-                .where(col(Technician.id) == tech_id, col(Technician.status) == "available", col(Technician.active))
-                .values(status="assigned", version=Technician.version + 1)
-            )
-            r = s.execute(
-                sa.update(ServiceRequest)
-                .where(col(ServiceRequest.id) == request_id, col(ServiceRequest.status) == "pending")
-                .values(status="assigned", technician_id=tech_id, assigned_at=now, accepted_at=None,
-                        eta_minutes=eta_minutes, version=ServiceRequest.version + 1)
-            )
-            if t.rowcount != 1 or r.rowcount != 1:  # type: ignore[attr-defined]
+        with core.engine.begin() as c:
+            name = c.execute(_CLAIM_TECH, {"tech_id": tech_id}).scalar()
+            r = c.execute(_CLAIM_REQUEST, {"request_id": request_id, "tech_id": tech_id, "now": now, "eta": eta_minutes})
+            if name is None or r.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Lost
-            tech = s.get(Technician, tech_id)
-            s.add(RequestEvent(request_id=request_id, kind="assigned", actor=actor,
-                               data={"technician_id": tech_id, "technician": tech.name if tech else "", "eta_minutes": eta_minutes}))
+            c.execute(_CLAIM_EVENT, {"request_id": request_id, "at": utcnow(), "actor": actor,
+                                     "data": {"technician_id": tech_id, "technician": name, "eta_minutes": eta_minutes}})
     except (_Lost, IntegrityError):
         resync_technician(core, tech_id)
         return False
@@ -113,16 +128,30 @@ class _Lost(Exception):
     """Someone else changed the request or the technician first."""
 
 
+# What the index holds of a technician, in the order `index_row` reads it.
+INDEXED_COLUMNS = (Technician.id, Technician.status, Technician.active, Technician.lat, Technician.lng,
+                   Technician.capabilities, Technician.position_at)
+
+
+_RESYNC_READ = select(*INDEXED_COLUMNS).where(col(Technician.id) == sa.bindparam("tech_id"))
+
+
 def resync_technician(core: Core, tech_id: int) -> None:
     """Copy one technician's row into the index (the row is the truth)."""
-    with Session(core.engine) as s:
-        t = s.get(Technician, tech_id)
-    if t is None:
-        return
-    if t.status == "offline" or t.lat is None or not t.active:
+    with autocommit(core.engine).connect() as c:
+        row = c.execute(_RESYNC_READ, {"tech_id": tech_id}).first()
+    if row is not None:
+        index_row(core, row)
+
+
+def index_row(core: Core, row: sa.Row) -> None:
+    """Put a technician's row (INDEXED_COLUMNS) into the index, or take it out when off shift."""
+    tech_id, status, active, lat, lng, capabilities, position_at = row
+    if status == "offline" or lat is None or lng is None or not active:
         core.index.remove(tech_id)
     else:
-        core.index.upsert(tech_to_indexed(t))
+        ts = position_at.timestamp() if position_at else 0.0
+        core.index.upsert(IndexedTech(tech_id, lat, lng, status, frozenset(capabilities), ts))
 
 
 def after_release(core: Core, request_id: int | None, tech_id: int | None) -> None:

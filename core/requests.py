@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from core import places
 from core.bootstrap import Core
-from core.db import session_scope
+from core.db import autocommit, session_scope
 from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
 from core.geo import cell_of
@@ -48,6 +48,33 @@ class ResolvedLocation:
     label: str
     approximate: bool
     postcode: str | None = None
+
+
+# What the submitter is answered with (RequestPublic), read in one statement; built once, as they run per request.
+PUBLIC_COLUMNS = (
+    ServiceRequest.id, ServiceRequest.public_id, ServiceRequest.reference, ServiceRequest.status,
+    ServiceRequest.priority, ServiceRequest.quote_pence, ServiceRequest.eta_minutes, ServiceRequest.location_label,
+    ServiceRequest.location_approximate,
+)
+_PUBLIC_VIEW = (
+    select(*PUBLIC_COLUMNS, Technician.name.label("tech_name"), Technician.van_label.label("tech_van_label"),  # type: ignore[attr-defined]
+           Technician.van_reg.label("tech_van_reg"))  # type: ignore[attr-defined]
+    .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
+    .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
+)
+_BY_IDEMPOTENCY_KEY = select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key"))
+_PHONE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)")
+_RECENT_OPEN = (
+    select(*PUBLIC_COLUMNS)
+    .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
+           col(ServiceRequest.created_at) >= sa.bindparam("since"))
+    .order_by(col(ServiceRequest.created_at).desc())
+    .limit(1)
+)
+_CREATED_EVENT = sa.insert(RequestEvent).values(
+    request_id=sa.bindparam("request_id"), at=sa.bindparam("at"), kind="created", actor="customer",
+    data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type),  # type: ignore[attr-defined]
+)
 
 
 def tracking_token(core: Core, public_id: uuid.UUID) -> str:
@@ -130,32 +157,29 @@ def _store(
     phone: str,
     phone_hash: str,
     now: datetime,
-) -> tuple[ServiceRequest, bool]:
+) -> tuple[sa.Row, bool]:
+    """The stored request (PUBLIC_COLUMNS) and whether it was there already."""
     from core.admin import price_table
 
     prices = price_table(core)
     for _attempt in range(3):
         try:
-            with session_scope(core.engine) as s:
+            with core.engine.begin() as c:
                 if key is not None:
-                    found = s.exec(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
+                    found = c.execute(_BY_IDEMPOTENCY_KEY, {"key": key}).first()
                     if found:
                         return found, True
                 # Same phone submitting twice at once: one waits for the other.
-                s.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(phone_hash.encode())})
-                recent = s.exec(
-                    select(ServiceRequest)
-                    .where(
-                        ServiceRequest.phone_hash == phone_hash,
-                        col(ServiceRequest.status).in_(OPEN_STATUSES),
-                        ServiceRequest.created_at >= now - timedelta(seconds=core.settings.duplicate_window_s),
-                    )
-                    .order_by(col(ServiceRequest.created_at).desc())
-                ).first()
+                c.execute(_PHONE_LOCK, {"k": zlib.crc32(phone_hash.encode())})
+                recent = c.execute(_RECENT_OPEN, {
+                    "phone_hash": phone_hash, "since": now - timedelta(seconds=core.settings.duplicate_window_s),
+                }).first()
                 if recent:
                     return recent, True
                 public_id = uuid.uuid4()
-                req = ServiceRequest(
+                prio = priority(data.issue, data.on_motorway, data.vulnerable)
+                quote = quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now, prices)
+                req = c.execute(sa.insert(ServiceRequest).values(
                     public_id=public_id,
                     reference=_new_reference(),
                     tracking_token_hash=token_hash(tracking_token(core, public_id)),
@@ -178,14 +202,14 @@ def _store(
                     vulnerable=data.vulnerable,
                     notes=data.notes,
                     required_capabilities=data.required_capabilities(),
-                    priority=priority(data.issue, data.on_motorway, data.vulnerable),
-                    quote_pence=quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now, prices),
+                    priority=prio,
+                    quote_pence=quote,
+                    status=RequestStatus.PENDING.value,
+                    version=0,
                     created_at=now,
-                )
-                s.add(req)
-                s.flush()
-                s.add(RequestEvent(request_id=req.id, kind="created", actor="customer",
-                                   data={"priority": req.priority, "quote_pence": req.quote_pence}))
+                ).returning(*PUBLIC_COLUMNS)).one()
+                c.execute(_CREATED_EVENT, {"request_id": req.id, "at": utcnow(),
+                                           "data": {"priority": prio, "quote_pence": quote}})
                 return req, False
         except IntegrityError:
             continue  # same idempotency key at the same moment, or a reference collision: look again
@@ -197,24 +221,26 @@ def _first_name(name: str) -> str:
 
 
 def public_view(core: Core, request_id: int, duplicate: bool = False) -> RequestPublic:
-    with Session(core.engine) as s:
-        req = s.get(ServiceRequest, request_id)
-        if req is None:
-            raise NotFound("no such request")
-        tech = s.get(Technician, req.technician_id) if req.technician_id else None
-    return _public(core, req, tech, duplicate)
+    with autocommit(core.engine).connect() as c:
+        row = c.execute(_PUBLIC_VIEW, {"request_id": request_id}).first()
+    if row is None:
+        raise NotFound("no such request")
+    return _public(core, row, row, duplicate)
 
 
-def _public(core: Core, req: ServiceRequest, tech: Technician | None, duplicate: bool) -> RequestPublic:
+def _public(core: Core, req, tech, duplicate: bool) -> RequestPublic:  # type: ignore[no-untyped-def]
+    """From rows or models: `req` with PUBLIC_COLUMNS, `tech` with tech_name / tech_van_label / tech_van_reg or None."""
     return RequestPublic(
-        id=req.id,  # type: ignore[arg-type]
+        id=req.id,
         reference=req.reference,
         tracking_token=tracking_token(core, req.public_id),
         status=req.status,
         priority=req.priority,
         quote_pence=req.quote_pence,
         eta_minutes=req.eta_minutes,
-        technician=TechnicianPublic(first_name=_first_name(tech.name), van=tech.van_label or tech.van_reg) if tech else None,
+        technician=TechnicianPublic(first_name=_first_name(tech.tech_name), van=tech.tech_van_label or tech.tech_van_reg)
+        if tech is not None and tech.tech_name is not None
+        else None,
         duplicate=duplicate,
         location_label=req.location_label,
         location_approximate=req.location_approximate,
@@ -264,7 +290,7 @@ def remaining_eta(core: Core, req: ServiceRequest, tech: Technician | None, now:
 def track(core: Core, token: str) -> TrackingView:
     """The customer's view of their request."""
     now = utcnow()
-    with Session(core.engine) as s:
+    with Session(autocommit(core.engine)) as s:
         req = _by_token(s, token)
         tech = s.get(Technician, req.technician_id) if req.technician_id else None
         events = s.exec(

@@ -15,6 +15,19 @@ from tyrehero_app.runtime import get_core
 log = logging.getLogger("tyrehero.lifespan")
 
 
+async def api_threads() -> None:
+    """Size the thread pool that runs the API's blocking endpoints (anyio's default is 40).
+
+    With two cores, 40 threads mostly queue for the GIL and for pooled connections; a pool about
+    the size of the database pool keeps latency low and connections steady.
+    """
+    import anyio.to_thread
+
+    from core.config import get_settings
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
+
+
 async def dispatch_sweeper() -> None:
     """Reconcile once, then keep the index built and retry waiting requests, every few seconds."""
     core = await asyncio.to_thread(get_core)
