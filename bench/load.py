@@ -364,6 +364,9 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                               len(stored - accepted), failures, cpu, statuses,
                               {k: v for k, v in redis_cmds.items() if v[0] > 0})
         finally:
+            keys = list(core.redis.scan_iter(match=f"{prefix}*", count=10000))  # this run's keys only
+            for i in range(0, len(keys), 5000):
+                core.redis.unlink(*keys[i : i + 5000])
             core.close()
 
 
