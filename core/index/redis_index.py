@@ -79,10 +79,15 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
         if not renamed then for k in string.gmatch(keys, '%S+') do now_in[k] = true end end
         for k in string.gmatch(old[4] or '', '%S+') do
           if renamed or not now_in[k] then redis.call('ZREM', k, oldname) end
+          redis.call('HINCRBY', k .. ':n', old[2], -1)
         end
+        redis.call('HINCRBY', P .. 'n', old[2], -1)
       else
         redis.call('SADD', P .. 'all', id)
       end
+      -- Head counts by status, per cell and overall: a search skips cells with nobody it could use.
+      for k in string.gmatch(keys, '%S+') do redis.call('HINCRBY', k .. ':n', status, 1) end
+      redis.call('HINCRBY', P .. 'n', status, 1)
       redis.call('HSET', h, 'cell', cell, 'parent', parent, 'status', status, 'caps', caps, 'keys', keys)
     end
     local name = id .. '|' .. status .. '|' .. caps
@@ -115,7 +120,11 @@ local P, id = ARGV[1], ARGV[2]
 local cur = redis.call('HMGET', h, 'status', 'caps', 'keys')
 if cur[1] then
   local name = id .. '|' .. cur[1] .. '|' .. (cur[2] or '')
-  for key in string.gmatch(cur[3] or '', '%S+') do redis.call('ZREM', key, name) end
+  for key in string.gmatch(cur[3] or '', '%S+') do
+    redis.call('ZREM', key, name)
+    redis.call('HINCRBY', key .. ':n', cur[1], -1)
+  end
+  redis.call('HINCRBY', P .. 'n', cur[1], -1)
 end
 redis.call('DEL', h)
 redis.call('SREM', P .. 'all', id)
@@ -135,7 +144,11 @@ if cur[1] ~= ARGV[1] then
   for key in string.gmatch(cur[3] or '', '%S+') do
     redis.call('ZREM', key, oldname)
     redis.call('GEOADD', key, cur[5], cur[4], name)
+    redis.call('HINCRBY', key .. ':n', cur[1], -1)
+    redis.call('HINCRBY', key .. ':n', ARGV[1], 1)
   end
+  redis.call('HINCRBY', ARGV[4] .. 'n', cur[1], -1)
+  redis.call('HINCRBY', ARGV[4] .. 'n', ARGV[1], 1)
   redis.call('HSET', h, 'status', ARGV[1], 'glat', cur[4], 'glng', cur[5])
 end
 return 1
@@ -152,8 +165,8 @@ _NEAREST = """
 local lng, lat = ARGV[1], ARGV[2]
 local qlat, qlng = tonumber(lat), tonumber(lng)
 local n = tonumber(ARGV[3])
-local statuses, need, exclude = {}, {}, {}
-for x in string.gmatch(ARGV[4], '[^,]+') do statuses[x] = true end
+local statuses, status_list, need, exclude = {}, {}, {}, {}
+for x in string.gmatch(ARGV[4], '[^,]+') do statuses[x] = true; table.insert(status_list, x) end
 for x in string.gmatch(ARGV[5], '[^,]+') do table.insert(need, ',' .. x .. ',') end
 for x in string.gmatch(ARGV[6], '[^,]+') do exclude[x] = true end
 local now, max_age, max_km, P = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
@@ -178,6 +191,14 @@ local function before(a, b)
   if a[1] ~= b[1] then return a[1] < b[1] end
   return tonumber(a[2]) < tonumber(b[2])
 end
+-- How many technicians of the wanted statuses a count hash holds.
+local function wanted(key)
+  if #status_list == 0 then return 0 end
+  local c = 0
+  for _, v in ipairs(redis.call('HMGET', key, unpack(status_list))) do c = c + (tonumber(v) or 0) end
+  return c
+end
+if wanted(P .. 'n') <= 0 then return {1, 0, '0', ''} end  -- nobody anywhere: no search at all
 local steps = {}
 for i = 14, #ARGV do
   local it = string.gmatch(ARGV[i], '%S+')
@@ -236,8 +257,9 @@ while true do
   if nth and nth + EPS < radius then radius = nth + EPS end
   local slack = st.slack
   for _, cl in ipairs(st.cells) do
-    if cl[2] <= radius then
-      local key = st.prefix .. cl[1]
+    local key = st.prefix .. cl[1]
+    -- A coarse cell's set is large: skip it when its head count says nobody there could do.
+    if cl[2] <= radius and (slack == 0 or wanted(key .. ':n') > 0) then
       local count, done_rows = n + 4, 0
       while true do
         local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', (radius + slack) * RATIO + EPS,
@@ -268,7 +290,7 @@ end
 """
 
 _FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
-_BUILT = "built:v2"  # bumped with the key layout, so an older layout is rebuilt at start
+_BUILT = "built:v3"  # bumped with the key layout, so an older layout is rebuilt at start
 
 
 @lru_cache(maxsize=100_000)
@@ -370,7 +392,7 @@ class RedisTechnicianIndex:
         """Set the status; with `expected`, only if the current status is that (compare-and-set)."""
         if not _NAME_OK.match(status):
             raise ValueError(f"status must be a plain word: {status!r}")
-        return self._set_status(keys=[self._h(tech_id)], args=[status, expected or "", tech_id]) == 1
+        return self._set_status(keys=[self._h(tech_id)], args=[status, expected or "", tech_id, self.prefix]) == 1
 
     def remove(self, tech_id: int) -> None:
         self._remove(keys=[self._h(tech_id)], args=[self.prefix, tech_id])
@@ -479,6 +501,8 @@ class RedisTechnicianIndex:
         found = []
         for lv in self.levels:
             for key in self.r.scan_iter(match=f"{self.prefix}g{lv}:*", count=5000):
+                if key.endswith(b":n"):
+                    continue  # the cell's head counts
                 for member, _ in self.r.zscan_iter(key, match=f"{tech_id}|*"):
                     found.append((lv, key.decode().rsplit(":", 1)[1], member.decode()))
         return sorted(found)

@@ -85,6 +85,22 @@ def test_nearest_matches_brute_force(redis_client: redis.Redis, key_prefix: str,
         got_d = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in got]
         want_d = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in want]
         assert got_d == want_d, (got, want)
+    assert_head_counts(redis_client, key_prefix)
+
+
+def test_nobody_available_costs_no_search(redis_client: redis.Redis, key_prefix: str) -> None:
+    from core.index.search import SearchStats
+
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    idx.upsert_many([IndexedTech(i, 52.0 + i / 1000, -1.5, "assigned", ts=1e9) for i in range(1, 300)])
+    stats = SearchStats()
+    assert idx.nearest(52.1, -1.5, 5, TechFilter(max_age_s=1e12), now=1e9, stats=stats) == []
+    assert stats.cells_read == 0
+    assert idx.set_status(7, "available")
+    assert [c.technician_id for c in idx.nearest(52.1, -1.5, 5, TechFilter(max_age_s=1e12), now=1e9)] == [7]
+    idx.remove(7)
+    assert idx.nearest(52.1, -1.5, 5, TechFilter(max_age_s=1e12), now=1e9) == []
+    assert_head_counts(redis_client, key_prefix)
 
 
 def test_moves_keep_exactly_one_cell_under_concurrency(redis_client: redis.Redis, key_prefix: str) -> None:
@@ -127,6 +143,29 @@ def test_moves_keep_exactly_one_cell_under_concurrency(redis_client: redis.Redis
         for lv, cell, member in found:
             assert cell == h3.cell_to_parent(snap.cell, lv)
             assert member == f"{tid}|{snap.status}|", (tid, member, snap.status)
+    assert_head_counts(redis_client, key_prefix)
+
+
+def assert_head_counts(client: redis.Redis, prefix: str) -> None:
+    """Every cell's head counts by status, and the overall ones, match its members."""
+    overall: dict[str, int] = {}
+    seen = set()
+    for key in client.scan_iter(match=f"{prefix}g*", count=1000):
+        if key.endswith(b":n"):
+            continue
+        counts: dict[str, int] = {}
+        for member, _ in client.zscan_iter(key):
+            status = member.decode().split("|")[1]
+            counts[status] = counts.get(status, 0) + 1
+            if key.decode().startswith(f"{prefix}g7:"):
+                overall[status] = overall.get(status, 0) + 1
+        stored = {k.decode(): int(v) for k, v in client.hgetall(key + b":n").items() if int(v)}
+        assert stored == counts, key
+        seen.add(key + b":n")
+    for key in client.scan_iter(match=f"{prefix}g*:n", count=1000):
+        if key not in seen:  # a count left for a cell nobody is in any more must be all zeros
+            assert not any(int(v) for v in client.hvals(key)), key
+    assert {k.decode(): int(v) for k, v in client.hgetall(f"{prefix}n").items() if int(v)} == overall
 
 
 def test_older_position_is_ignored(redis_client: redis.Redis, key_prefix: str) -> None:
