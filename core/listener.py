@@ -30,11 +30,15 @@ class EventListener:
             self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 2.0) -> None:
+        """Stop and wait for the thread, so it is not reading while the client closes."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(wait_s)
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            pubsub = None
             try:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
@@ -45,8 +49,16 @@ class EventListener:
                             self.recent.append(DomainEvent.from_json(msg["data"]))
                         except (ValueError, TypeError):
                             log.warning("unreadable event ignored")
-            except (redis.RedisError, OSError):
-                time.sleep(1.0)  # Redis away: try again shortly
+            except (redis.RedisError, OSError, ValueError):
+                # Redis away (or its connection closed under us at shutdown): try again shortly.
+                if not self._stop.wait(1.0):
+                    continue
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except (redis.RedisError, OSError, ValueError):
+                        pass
 
     def since(self, after_iso: str | None = None) -> list[DomainEvent]:
         return [e for e in list(self.recent) if after_iso is None or e.at > after_iso]
