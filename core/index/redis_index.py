@@ -157,9 +157,10 @@ return 1
 # The lookup. ARGV: lng, lat, n, statuses, capabilities, excluded ids (comma lists), now, max age,
 # max km, hash prefix, last-call flag, start radius (km; 0: from the density probe), the probe (a
 # middle-level key and its cell's area in km2), then one string per step: "<cover m> <key prefix>
-# <slack km> <growth> <cell> <m> <cell> <m> …", each cell with a lower bound of its members'
-# distance, nearest first; slack is how far the level's GEO positions may lag the hash's, growth
-# the radius factor after a round on this step (4 on the coarse level: fewer rereads far out).
+# <slack km> <growth> <counted> <cell> <m> <cell> <m> …", each cell with a lower bound of its
+# members' distance, nearest first; slack is how far the level's GEO positions may lag the hash's,
+# growth the radius factor after a round on this step (4 on the coarsest level: fewer rereads far
+# out), counted 1 where a cell's head count is worth reading before its (large) set.
 # Returns {resolved, cells read, reached km, rows}; rows "id lat lng status caps ts km;…", km exact.
 _NEAREST = """
 local lng, lat = ARGV[1], ARGV[2]
@@ -202,7 +203,8 @@ if wanted(P .. 'n') <= 0 then return {1, 0, '0', ''} end  -- nobody anywhere: no
 local steps = {}
 for i = 14, #ARGV do
   local it = string.gmatch(ARGV[i], '%S+')
-  local st = {cover = tonumber(it()) / 1000, prefix = it(), slack = tonumber(it()), growth = tonumber(it()), cells = {}}
+  local st = {cover = tonumber(it()) / 1000, prefix = it(), slack = tonumber(it()), growth = tonumber(it()),
+              counted = it() == '1', cells = {}}
   while true do
     local cell = it()
     if not cell then break end
@@ -259,7 +261,7 @@ while true do
   for _, cl in ipairs(st.cells) do
     local key = st.prefix .. cl[1]
     -- A coarse cell's set is large: skip it when its head count says nobody there could do.
-    if cl[2] <= radius and (slack == 0 or wanted(key .. ':n') > 0) then
+    if cl[2] <= radius and (not st.counted or wanted(key .. ':n') > 0) then
       local count, done_rows = n + 4, 0
       while true do
         local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', (radius + slack) * RATIO + EPS,
@@ -437,7 +439,7 @@ class RedisTechnicianIndex:
             lbs = np.maximum(g[:n_in], 0.0)
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM), "4" if li == 3 else "2"]
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM), "4" if li == 3 else "2", "1" if li >= 2 else "0"]
             for i in order.tolist():
                 parts += (cells[i], str(metres[i]))
             out.append(" ".join(parts))
