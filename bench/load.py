@@ -9,7 +9,10 @@ drives it with Locust, headless, in its own process (`bench/locustfile.py`, Fast
 
 - customers submit `--rate` requests/s, each with a new phone number and a point drawn by
   population; tracking pages poll recent requests at half that rate;
-- every technician (`--technicians`, all on shift) sends a position every `--ping-every` s;
+- every technician (`--technicians`, all on shift) sends a position every `--ping-every` s and,
+  while free, asks for its job after each one; a job offered is worked as the phone app does it
+  (accept, en route, arrived, complete, through the technician API) over `--job-seconds` s, so the
+  fleet turns over instead of running dry (`--no-jobs`: pings only);
 - `--consoles` dispatcher consoles poll live.geojson every 1.5 s and hexes.geojson every 5 s.
 
 Every user keeps a constant pace from a random phase. After the run it prints throughput and
@@ -248,11 +251,18 @@ def _plan(out: Path, base: str, args: argparse.Namespace, techs: list[list], dis
         "trackers": {"users": track_users, "period_s": track_users / track_rate if track_users else 1.0},
         "technicians": techs,
         "ping_every_s": args.ping_every,
+        "jobs": args.jobs,
+        "job_s": _job_seconds(args.job_seconds),
         "consoles": args.consoles,
         "dispatcher_token": disp_token,
         "live_every_s": 1.5,
         "hexes_every_s": 5.0,
     }
+
+
+def _job_seconds(text: str) -> list[float]:
+    lo, _, hi = text.partition(",")
+    return sorted([float(lo), float(hi or lo)])
 
 
 def _locust(out: Path, base: str, plan: dict, seconds: float, processes: int) -> subprocess.Popen:
@@ -317,8 +327,9 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                 _warm(base, techs, disp_token, args.workers)
                 plan = _plan(out, base, args, techs, disp_token)
                 (out / "plan.json").write_text(json.dumps(plan))
+                jobs = f", working jobs of {args.job_seconds.replace(',', '-')} s" if args.jobs else ", not working jobs"
                 log(f"running {args.seconds:g} s: {args.rate:g} requests/s, tracking {args.rate * args.track_ratio:g}/s,"
-                    f" {len(techs)} technicians every {args.ping_every:g} s, {args.consoles} consoles;"
+                    f" {len(techs)} technicians every {args.ping_every:g} s{jobs}, {args.consoles} consoles;"
                     f" {args.workers} API workers, {args.driver_processes} driver process(es)")
                 before_redis = _redis_commands(core)
                 before_procs, before_busy = _procs(), _machine_busy()
@@ -405,6 +416,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
     ap.add_argument("--technicians", type=int, default=2000, help="technicians on shift, all pinging (default 2000)")
     ap.add_argument("--ping-every", type=float, default=10.0, help="seconds between a technician's positions (default 10)")
+    ap.add_argument("--jobs", action=argparse.BooleanOptionalAction, default=True,
+                    help="technicians work the jobs they are given (default on)")
+    ap.add_argument("--job-seconds", default="20,40", metavar="LO,HI",
+                    help="a job's length from offer to completion, drawn uniformly (default 20,40)")
     ap.add_argument("--track-ratio", type=float, default=0.5, help="tracking polls per new request (default 0.5)")
     ap.add_argument("--consoles", type=int, default=2, help="dispatcher consoles polling the map layers (default 2)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the API (default 2)")

@@ -30,6 +30,8 @@ TIMEOUTS = {"network_timeout": PLAN["timeout_s"], "connection_timeout": PLAN["ti
 POST_REQUEST = "POST /api/v1/requests"
 GET_TRACK = "GET /api/v1/requests/track/{token}"
 POST_LOCATION = "POST /api/v1/technicians/me/location"
+GET_JOB = "GET /api/v1/technicians/me/job"
+JOB_STEP = "POST /api/v1/jobs/{id}/"  # + accept, en-route, arrived, complete
 GET_LIVE = "GET /api/v1/dispatch/live.geojson"
 GET_HEXES = "GET /api/v1/dispatch/hexes.geojson"
 
@@ -133,7 +135,13 @@ class Tracker(_Paced):
 
 
 class Technician(_Paced):
-    """A technician's phone on shift: its position every `ping_every_s`."""
+    """A technician's phone on shift: its position every `ping_every_s`, and its job worked as the app does.
+
+    While free, the app asks for its job after each position report. An offer is accepted after a
+    moment, then the van goes en route, arrives and completes, with the job's length drawn from
+    `job_s` and split over the steps as on the road (think, set off, drive, fit). Steps run in their
+    own greenlet so the position reports keep their pace; on site, the van reports the job's point.
+    """
 
     fixed_count = len(PLAN["technicians"])
     period_s = PLAN["ping_every_s"]
@@ -144,6 +152,7 @@ class Technician(_Paced):
         techs = PLAN["technicians"]
         _tid, token, self.lat, self.lng = techs[_slot(self, _tech_seq) % len(techs)]
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.working = False
         super().on_start()
 
     @task
@@ -155,6 +164,44 @@ class Technician(_Paced):
             "recorded_at": datetime.now(UTC).isoformat(),
         }
         self.client.post("/api/v1/technicians/me/location", json=body, headers=self.headers, name=POST_LOCATION)
+        if PLAN["jobs"] and not self.working:
+            self.check_job()
+
+    def check_job(self) -> None:
+        with self.client.get("/api/v1/technicians/me/job", headers=self.headers, name=GET_JOB,
+                             catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}: {(r.text or '')[:120]}")
+                return
+            job = r.json()["job"]
+        if job is not None:
+            self.working = True
+            gevent.spawn(self.work, job)
+
+    def work(self, job: dict[str, Any]) -> None:
+        try:
+            lo, hi = PLAN["job_s"]
+            total = _rng.uniform(lo, hi)
+            # Shares of the job's length before each step: read the offer, set off, drive, fit.
+            steps = [("accept", 0.08), ("en-route", 0.05), ("arrived", 0.45), ("complete", 0.42)]
+            if job["accepted"] or job["status"] != "assigned":
+                steps = [s for s in steps if s[0] != "accept"]
+            if job["status"] in ("en_route", "on_site"):
+                steps = [s for s in steps if s[0] != "en-route"]
+            if job["status"] == "on_site":
+                steps = [s for s in steps if s[0] != "arrived"]
+            for action, share in steps:
+                gevent.sleep(total * share)
+                body = {"fitted": "1 x 205/55 R16", "note": ""} if action == "complete" else None
+                with self.client.post(f"/api/v1/jobs/{job['id']}/{action}", json=body, headers=self.headers,
+                                      name=JOB_STEP + action, catch_response=True) as r:
+                    if r.status_code != 200:
+                        r.failure(f"HTTP {r.status_code}: {(r.text or '')[:120]}")
+                        return
+                if action == "arrived":
+                    self.lat, self.lng = job["lat"], job["lng"]
+        finally:
+            self.working = False
 
 
 class LiveLayer(_Paced):
