@@ -82,6 +82,8 @@ _CLAIM_TECH = (
     .values(status="assigned", version=Technician.version + 1)
     .returning(Technician.name)
 )
+# The same claim of the technician, returning what the submitter's answer shows (core.requests).
+CLAIM_TECH_FOR_ANSWER = _CLAIM_TECH.returning(Technician.van_label, Technician.van_reg)
 _CLAIM_REQUEST = (
     sa.update(ServiceRequest)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == "pending")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 
 import redis
 import structlog
@@ -20,7 +19,9 @@ class EventListener:
     def __init__(self, client: redis.Redis, channel: str, keep: int = 500) -> None:
         self.client = client
         self.channel = channel
-        self.recent: collections.deque[DomainEvent] = collections.deque(maxlen=keep)
+        # Raw messages: every process hears every event (hundreds a second under load), and only the
+        # few that a reader asks for are parsed, in `since`.
+        self.recent: collections.deque[bytes | str] = collections.deque(maxlen=keep)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -45,10 +46,7 @@ class EventListener:
                 while not self._stop.is_set():
                     msg = pubsub.get_message(timeout=1.0)
                     if msg and msg["type"] == "message":
-                        try:
-                            self.recent.append(DomainEvent.from_json(msg["data"]))
-                        except (ValueError, TypeError):
-                            log.warning("unreadable event ignored")
+                        self.recent.append(msg["data"])
             except (redis.RedisError, OSError, ValueError):
                 # Redis away (or its connection closed under us at shutdown): try again shortly.
                 if not self._stop.wait(1.0):
@@ -61,4 +59,13 @@ class EventListener:
                         pass
 
     def since(self, after_iso: str | None = None) -> list[DomainEvent]:
-        return [e for e in list(self.recent) if after_iso is None or e.at > after_iso]
+        events = []
+        for raw in list(self.recent):
+            try:
+                e = DomainEvent.from_json(raw)
+            except (ValueError, TypeError):
+                log.warning("unreadable event ignored")
+                continue
+            if after_iso is None or e.at > after_iso:
+                events.append(e)
+        return events

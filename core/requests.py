@@ -22,7 +22,8 @@ from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFail
 from core.events import DomainEvent
 from core.geo import cell_of
 from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
-from core.metrics import REQUESTS_ACCEPTED
+from core.index.base import TechFilter
+from core.metrics import DISPATCH_LATENCY, REQUESTS_ACCEPTED
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.pricing import quote_pence
 from core.priority import priority
@@ -71,11 +72,6 @@ _RECENT_OPEN = (
     .order_by(col(ServiceRequest.created_at).desc())
     .limit(1)
 )
-_CREATED_EVENT = sa.insert(RequestEvent).values(
-    request_id=sa.bindparam("request_id"), at=sa.bindparam("at"), kind="created", actor="customer",
-    data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type),  # type: ignore[attr-defined]
-)
-
 
 def tracking_token(core: Core, public_id: uuid.UUID) -> str:
     """Unguessable without the server's secret; derivable, so a retried submission gets it again."""
@@ -130,23 +126,78 @@ def submit_request(
     now = utcnow()
     phone_hash = core.vault.lookup_hash(phone)
     try:
-        req, duplicate = _store(core, data, idempotency_key, loc, phone, phone_hash, now)
+        stored = _store(core, data, idempotency_key, loc, phone, phone_hash, now)
     except OperationalError as e:
         raise Unavailable("We cannot take requests online right now.") from e
-    if not duplicate:
-        REQUESTS_ACCEPTED.inc()
-        core.bus.publish(DomainEvent("request_created", request_id=req.id, data={"priority": req.priority}))
+    req = stored.row
+    if stored.duplicate:
+        try:
+            return public_view(core, req.id, duplicate=True)
+        except OperationalError:
+            # Stored already: answer from what we hold rather than tell the driver it failed.
+            return _public(core, req, None, True)
+    REQUESTS_ACCEPTED.inc()
+    core.bus.publish(DomainEvent("request_created", request_id=req.id, data={"priority": req.priority}))
+    if stored.tech is not None:
+        core.bus.publish(DomainEvent("technician_assigned", request_id=req.id, technician_id=stored.tech.id,
+                                     data={"eta_minutes": req.eta_minutes, "actor": _AUTO}))
+    elif stored.dispatch_after:
         from core.dispatch import dispatch_request
 
         try:
-            dispatch_request(core, req.id)  # type: ignore[arg-type]
+            dispatch_request(core, req.id)
         except OperationalError:
             pass  # stored and pending: the sweep will dispatch it
-    try:
-        return public_view(core, req.id, duplicate=duplicate)  # type: ignore[arg-type]
-    except OperationalError:
-        # Stored already: answer from what we hold rather than tell the driver it failed.
-        return _public(core, req, None, duplicate)
+        try:
+            return public_view(core, req.id)
+        except OperationalError:
+            pass
+    # The answer from what the transaction returned: the request's row and the claimed technician's.
+    return _public(core, req, stored.tech, False)
+
+
+_AUTO = "auto-dispatch"
+
+# Every column a new request is stored with, as bind parameters of one statement built once.
+_NEW_REQUEST_FIELDS = (
+    "public_id", "reference", "tracking_token_hash", "idempotency_key", "customer_name", "phone_enc", "phone_hash",
+    "lat", "lng", "h3_cell", "location_label", "location_approximate", "postcode", "vehicle", "vehicle_reg",
+    "vehicle_type", "tyre_size", "issue", "on_motorway", "vulnerable", "notes", "required_capabilities", "priority",
+    "quote_pence", "status", "technician_id", "assigned_at", "eta_minutes", "version", "created_at",
+)
+_EVENT_DATA = RequestEvent.__table__.c.data.type  # type: ignore[attr-defined]
+# The request and its first timeline entries in one statement: "created", and "assigned" when a technician
+# was claimed in the same transaction (entries in this order, so the timeline reads created -> assigned).
+_INSERT_REQUEST_WITH_EVENTS = sa.text(
+    "WITH r AS (INSERT INTO service_request (" + ", ".join(_NEW_REQUEST_FIELDS) + ") VALUES ("
+    + ", ".join("CAST(:required_capabilities AS varchar[])" if f == "required_capabilities" else f":{f}"
+                for f in _NEW_REQUEST_FIELDS)
+    + ") RETURNING " + ", ".join(c.name for c in PUBLIC_COLUMNS) + "),"  # type: ignore[attr-defined]
+    " e AS (INSERT INTO request_event (request_id, at, kind, actor, data)"
+    " SELECT r.id, v.at, v.kind, v.actor, v.data FROM r CROSS JOIN (VALUES"
+    " (1, CAST(:event_at AS timestamptz), 'created', 'customer', :created_data),"
+    f" (2, CAST(:event_at AS timestamptz), 'assigned', '{_AUTO}', :assigned_data)) AS v(n, at, kind, actor, data)"
+    " WHERE v.n = 1 OR :assigned ORDER BY v.n)"
+    " SELECT * FROM r"
+).bindparams(sa.bindparam("created_data", type_=_EVENT_DATA), sa.bindparam("assigned_data", type_=_EVENT_DATA))
+
+
+@dataclass(frozen=True)
+class _ClaimedTech:
+    """The technician a new request was assigned to as it was stored (tech_* names as in _PUBLIC_VIEW)."""
+
+    id: int
+    tech_name: str
+    tech_van_label: str
+    tech_van_reg: str
+
+
+@dataclass(frozen=True)
+class _Stored:
+    row: sa.Row  # PUBLIC_COLUMNS
+    duplicate: bool
+    tech: _ClaimedTech | None = None
+    dispatch_after: bool = False  # stored pending without trying dispatch: do it the usual way
 
 
 def _store(
@@ -157,63 +208,114 @@ def _store(
     phone: str,
     phone_hash: str,
     now: datetime,
-) -> tuple[sa.Row, bool]:
-    """The stored request (PUBLIC_COLUMNS) and whether it was there already."""
+) -> _Stored:
+    """Store the request and, in the same transaction, claim the nearest free technician for it.
+
+    One transaction instead of three (store, read back, claim): the request is never visible as
+    pending to the sweep, and the answer comes from what the statements returned. The claim is the
+    one of `core.dispatch.claim` (Redis compare-and-set, then the technician row only if still
+    available); a technician whose row says no is set back in Redis and the next one is tried.
+    If the transaction fails after a technician was claimed in Redis, that technician is resynced.
+    """
     from core.admin import price_table
+    from core.dispatch import CLAIM_TECH_FOR_ANSWER, resync_technician
 
     prices = price_table(core)
+    prio = priority(data.issue, data.on_motorway, data.vulnerable)
+    quote = quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now, prices)
+    capabilities = data.required_capabilities()
+    dispatch_now = True
     for _attempt in range(3):
+        won: int | None = None  # technician claimed in Redis during this attempt
         try:
             with core.engine.begin() as c:
                 if key is not None:
                     found = c.execute(_BY_IDEMPOTENCY_KEY, {"key": key}).first()
                     if found:
-                        return found, True
+                        return _Stored(found, True)
                 # Same phone submitting twice at once: one waits for the other.
                 c.execute(_PHONE_LOCK, {"k": zlib.crc32(phone_hash.encode())})
                 recent = c.execute(_RECENT_OPEN, {
                     "phone_hash": phone_hash, "since": now - timedelta(seconds=core.settings.duplicate_window_s),
                 }).first()
                 if recent:
-                    return recent, True
+                    return _Stored(recent, True)
+                tech: _ClaimedTech | None = None
+                eta: int | None = None
+                if dispatch_now:
+                    with DISPATCH_LATENCY.time():
+                        tech, eta, won = _claim_nearest(core, c, loc, capabilities, CLAIM_TECH_FOR_ANSWER)
                 public_id = uuid.uuid4()
-                prio = priority(data.issue, data.on_motorway, data.vulnerable)
-                quote = quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now, prices)
-                req = c.execute(sa.insert(ServiceRequest).values(
-                    public_id=public_id,
-                    reference=_new_reference(),
-                    tracking_token_hash=token_hash(tracking_token(core, public_id)),
-                    idempotency_key=key,
-                    customer_name=data.customer_name,
-                    phone_enc=core.vault.encrypt(phone),
-                    phone_hash=phone_hash,
-                    lat=loc.lat,
-                    lng=loc.lng,
-                    h3_cell=cell_of(loc.lat, loc.lng, core.settings.h3_resolution),
-                    location_label=loc.label[:120],
-                    location_approximate=loc.approximate,
-                    postcode=loc.postcode,
-                    vehicle=data.vehicle,
-                    vehicle_reg=data.vehicle_reg,
-                    vehicle_type=data.vehicle_type.value,
-                    tyre_size=data.tyre_size,
-                    issue=data.issue.value,
-                    on_motorway=data.on_motorway,
-                    vulnerable=data.vulnerable,
-                    notes=data.notes,
-                    required_capabilities=data.required_capabilities(),
-                    priority=prio,
-                    quote_pence=quote,
-                    status=RequestStatus.PENDING.value,
-                    version=0,
-                    created_at=now,
-                ).returning(*PUBLIC_COLUMNS)).one()
-                c.execute(_CREATED_EVENT, {"request_id": req.id, "at": utcnow(),
-                                           "data": {"priority": prio, "quote_pence": quote}})
-                return req, False
+                req = c.execute(_INSERT_REQUEST_WITH_EVENTS, {
+                    "public_id": public_id,
+                    "reference": _new_reference(),
+                    "tracking_token_hash": token_hash(tracking_token(core, public_id)),
+                    "idempotency_key": key,
+                    "customer_name": data.customer_name,
+                    "phone_enc": core.vault.encrypt(phone),
+                    "phone_hash": phone_hash,
+                    "lat": loc.lat,
+                    "lng": loc.lng,
+                    "h3_cell": cell_of(loc.lat, loc.lng, core.settings.h3_resolution),
+                    "location_label": loc.label[:120],
+                    "location_approximate": loc.approximate,
+                    "postcode": loc.postcode,
+                    "vehicle": data.vehicle,
+                    "vehicle_reg": data.vehicle_reg,
+                    "vehicle_type": data.vehicle_type.value,
+                    "tyre_size": data.tyre_size,
+                    "issue": data.issue.value,
+                    "on_motorway": data.on_motorway,
+                    "vulnerable": data.vulnerable,
+                    "notes": data.notes,
+                    "required_capabilities": capabilities,
+                    "priority": prio,
+                    "quote_pence": quote,
+                    # Stored already assigned when a technician was claimed: version 1, as after a claim.
+                    "status": (RequestStatus.ASSIGNED if tech else RequestStatus.PENDING).value,
+                    "technician_id": tech.id if tech else None,
+                    "assigned_at": utcnow() if tech else None,
+                    "eta_minutes": eta,
+                    "version": 1 if tech else 0,
+                    "created_at": now,
+                    "event_at": utcnow(),
+                    "created_data": {"priority": prio, "quote_pence": quote},
+                    "assigned": tech is not None,
+                    "assigned_data": {"technician_id": tech.id, "technician": tech.tech_name, "eta_minutes": eta}
+                    if tech else {},
+                }).one()
+            return _Stored(req, False, tech, dispatch_after=not dispatch_now)
         except IntegrityError:
+            if won is not None:
+                resync_technician(core, won)
+                dispatch_now = False  # e.g. that technician's row is out of step: store, then dispatch apart
             continue  # same idempotency key at the same moment, or a reference collision: look again
+        except BaseException:
+            if won is not None:
+                resync_technician(core, won)
+            raise
     raise Unavailable("Could not store the request, please try again.")
+
+
+def _claim_nearest(core: Core, c: sa.Connection, loc: ResolvedLocation, capabilities: list[str],
+                   claim_tech: sa.Update) -> tuple[_ClaimedTech | None, int | None, int | None]:
+    """The best candidates in turn, as `core.dispatch.claim` does, inside the caller's transaction.
+
+    Returns (technician, ETA minutes, id claimed in Redis that the caller must resync if it rolls back).
+    """
+    from core.dispatch import resync_technician
+
+    f = TechFilter(capabilities=frozenset(capabilities), max_age_s=core.settings.position_max_age_s)
+    for cand in core.index.nearest(loc.lat, loc.lng, core.settings.dispatch_candidates, f):
+        tid = cand.technician_id
+        if core.index.try_claim(tid) is False:
+            continue
+        row = c.execute(claim_tech, {"tech_id": tid}).first()
+        if row is None:  # no longer available in PostgreSQL: Redis is set back from the row
+            resync_technician(core, tid)
+            continue
+        return _ClaimedTech(tid, row[0], row[1], row[2]), round(cand.eta_minutes), tid
+    return None, None, None
 
 
 def _first_name(name: str) -> str:

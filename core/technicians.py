@@ -136,32 +136,51 @@ def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: st
         s.add(req)
         s.add(RequestEvent(request_id=req.id, kind=kind, actor=actor or tech.name,
                            data={"technician_id": tech_id, **(data or {})}))
+        s.flush()
+        # What the index holds of the technician, from the row as this transaction leaves it (locked).
+        indexed = (tech.id, tech.status, tech.active, tech.lat, tech.lng, tech.capabilities, tech.position_at)
     core.bus.publish(DomainEvent("request_status_changed", request_id=request_id, technician_id=tech_id,
                                  data={"status": req.status, "action": action}))
     if action in ("complete", "decline"):
         after_release(core, request_id if action == "decline" else None, tech_id)
     else:
-        resync_technician(core, tech_id)
+        index_row(core, indexed)  # type: ignore[arg-type]
     return req
 
 
 
+# The technician's active job and their own position, in one statement: phones ask for it all the time.
+_JOB_COLUMNS = (
+    ServiceRequest.id, ServiceRequest.reference, ServiceRequest.status, ServiceRequest.accepted_at,
+    ServiceRequest.assigned_at, ServiceRequest.customer_name, ServiceRequest.phone_enc, ServiceRequest.issue,
+    ServiceRequest.vehicle, ServiceRequest.vehicle_reg, ServiceRequest.vehicle_type, ServiceRequest.tyre_size,
+    ServiceRequest.on_motorway, ServiceRequest.vulnerable, ServiceRequest.notes, ServiceRequest.location_label,
+    ServiceRequest.location_approximate, ServiceRequest.lat, ServiceRequest.lng,
+    Technician.lat.label("tech_lat"), Technician.lng.label("tech_lng"),  # type: ignore[union-attr]
+)
+_JOB_VIEW = (
+    select(*_JOB_COLUMNS)
+    .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
+    .where(col(ServiceRequest.technician_id) == sa.bindparam("tech_id"), col(ServiceRequest.status).in_(ACTIVE))
+    .limit(1)
+)
+
+
 def job_view(core: Core, tech_id: int) -> JobView | None:
     """The technician's active job with what they need on the road: where, who, what, how to get there."""
-    req = current_job(core, tech_id)
+    with autocommit(core.engine).connect() as c:
+        req = c.execute(_JOB_VIEW, {"tech_id": tech_id}).first()
     if req is None:
         return None
-    with Session(core.engine) as s:
-        tech = s.get(Technician, tech_id)
     distance = eta = None
-    if tech and tech.lat is not None and tech.lng is not None:
-        distance = round(haversine_km(tech.lat, tech.lng, req.lat, req.lng), 1)
-        eta = round(core.eta.eta_minutes(tech.lat, tech.lng, req.lat, req.lng))
+    if req.tech_lat is not None and req.tech_lng is not None:
+        distance = round(haversine_km(req.tech_lat, req.tech_lng, req.lat, req.lng), 1)
+        eta = round(core.eta.eta_minutes(req.tech_lat, req.tech_lng, req.lat, req.lng))
     expires = None
     if req.status == "assigned" and req.accepted_at is None and req.assigned_at is not None:
         expires = (req.assigned_at + timedelta(seconds=core.settings.offer_timeout_s)).isoformat()
     return JobView(
-        id=req.id, reference=req.reference, status=req.status, accepted=req.accepted_at is not None,  # type: ignore[arg-type]
+        id=req.id, reference=req.reference, status=req.status, accepted=req.accepted_at is not None,
         customer_first_name=req.customer_name.split()[0] if req.customer_name.split() else req.customer_name,
         customer_phone=core.vault.decrypt(req.phone_enc), issue=ISSUE_LABELS[Issue(req.issue)], vehicle=req.vehicle,
         vehicle_reg=req.vehicle_reg, vehicle_type=req.vehicle_type, tyre_size=req.tyre_size,

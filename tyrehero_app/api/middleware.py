@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 
@@ -72,4 +73,10 @@ class EdgeMiddleware:
             route = scope.get("route")
             # Route templates only (bounded label values); pages and assets share one label.
             path = route.path if isinstance(route, APIRoute) else "pages"
-            HTTP_LATENCY.labels(scope["method"], path, str(status["code"])).observe(time.perf_counter() - start)
+            _latency(scope["method"], path, status["code"]).observe(time.perf_counter() - start)
+
+
+@functools.cache
+def _latency(method: str, route: str, status: int):  # type: ignore[no-untyped-def]
+    """The histogram's child for one label set, looked up once (labels() takes a lock and builds keys each call)."""
+    return HTTP_LATENCY.labels(method, route, str(status))

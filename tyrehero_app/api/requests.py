@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
+from starlette.responses import Response
 
 from core import requests as svc
 from core.ratelimit import Limit
 from core.schemas import RequestCreate, RequestPublic, TrackingView
 from tyrehero_app.api.deps import client_ip
+from tyrehero_app.api.responses import model_response
 from tyrehero_app.runtime import get_core
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
@@ -21,9 +23,9 @@ def create_request(
     body: RequestCreate,
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
-) -> RequestPublic:
+) -> Response:
     """Ask for help. A retry with the same Idempotency-Key returns the same request."""
-    return svc.submit_request(get_core(), body, idempotency_key, client=client_ip(request))
+    return model_response(svc.submit_request(get_core(), body, idempotency_key, client=client_ip(request)), 201)
 
 
 def _tracking_allowed(request: Request) -> None:
@@ -33,10 +35,10 @@ def _tracking_allowed(request: Request) -> None:
 
 
 @router.get("/track/{tracking_token}", response_model=TrackingView, responses={404: {}})
-def track_request(tracking_token: Token, request: Request) -> TrackingView:
+def track_request(tracking_token: Token, request: Request) -> Response:
     """The customer's view: status, ETA, technician, position, timeline."""
     _tracking_allowed(request)
-    return svc.track(get_core(), tracking_token)
+    return model_response(svc.track(get_core(), tracking_token))
 
 
 @router.get("/track/{tracking_token}/live.geojson", include_in_schema=False)

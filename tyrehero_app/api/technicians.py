@@ -6,12 +6,14 @@ from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
 from core import technicians as svc
 from core.errors import NotFound
 from core.schemas import JobView, PositionReport, StatusIn
 from core.states import TechStatus
 from tyrehero_app.api.deps import CurrentTechnician
+from tyrehero_app.api.responses import model_response
 from tyrehero_app.runtime import get_core
 
 router = APIRouter(tags=["technicians"])
@@ -41,7 +43,7 @@ def _tech_id(who) -> int:  # type: ignore[no-untyped-def]
 
 
 @router.post("/api/v1/technicians/me/location", response_model=Accepted, responses={401: {}, 403: {}, 422: {}})
-def post_location(body: PositionReport | list[PositionReport], who: CurrentTechnician) -> Accepted:
+def post_location(body: PositionReport | list[PositionReport], who: CurrentTechnician) -> Response:
     """One position, or a batch queued while the phone was offline; older than the stored one is kept as history only."""
     reports = body if isinstance(body, list) else [body]
     if len(reports) > 500:
@@ -49,7 +51,7 @@ def post_location(body: PositionReport | list[PositionReport], who: CurrentTechn
 
         raise ValidationFailed({"body": "send at most 500 positions at once"})
     positions = [svc.PositionIn(r.lat, r.lng, r.recorded_at, r.accuracy_m) for r in reports]
-    return Accepted(accepted=svc.record_positions(get_core(), _tech_id(who), positions))
+    return model_response(Accepted(accepted=svc.record_positions(get_core(), _tech_id(who), positions)))
 
 
 @router.post("/api/v1/technicians/me/status", response_model=StatusOut, responses={401: {}, 403: {}, 409: {}})
@@ -60,9 +62,9 @@ def post_status(body: StatusIn, who: CurrentTechnician) -> StatusOut:
 
 
 @router.get("/api/v1/technicians/me/job", response_model=JobOut, responses={401: {}, 403: {}})
-def get_job(who: CurrentTechnician) -> JobOut:
+def get_job(who: CurrentTechnician) -> Response:
     """The current job, or null."""
-    return JobOut(job=svc.job_view(get_core(), _tech_id(who)))
+    return model_response(JobOut(job=svc.job_view(get_core(), _tech_id(who))))
 
 
 @router.post("/api/v1/jobs/{job_id}/{action}", response_model=JobOut, responses={401: {}, 403: {}, 404: {}, 409: {}})
@@ -71,8 +73,8 @@ def post_job_action(
     action: Literal["accept", "decline", "en-route", "arrived", "complete"],
     who: CurrentTechnician,
     body: JobStepIn | None = None,
-) -> JobOut:
+) -> Response:
     """One step of the job workflow, on the caller's own job only."""
     data = body.model_dump() if body and action == "complete" else None
     svc.job_action(get_core(), _tech_id(who), job_id, action, actor=who.name, data=data)
-    return JobOut(job=svc.job_view(get_core(), _tech_id(who)))
+    return model_response(JobOut(job=svc.job_view(get_core(), _tech_id(who))))
