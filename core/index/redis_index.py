@@ -72,22 +72,27 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
     local changed = keys ~= old[4] or status ~= old[2] or caps ~= old[3]
     if changed then
       -- A new cell, status or capability set: the old members go, new ones come in below.
+      -- Head counts by status, per cell and overall, move with the members: a search skips cells
+      -- with nobody it could use.
+      local moved = status ~= old[2]  -- a new status (or a new technician) counts everywhere anew
+      local now_in, was_in = {}, {}
+      for k in string.gmatch(keys, '%S+') do now_in[k] = true end
       if old[2] then
         local oldname = id .. '|' .. old[2] .. '|' .. (old[3] or '')
-        local renamed = status ~= old[2] or caps ~= old[3]
-        local now_in = {}
-        if not renamed then for k in string.gmatch(keys, '%S+') do now_in[k] = true end end
+        local renamed = moved or caps ~= old[3]
         for k in string.gmatch(old[4] or '', '%S+') do
+          was_in[k] = true
           if renamed or not now_in[k] then redis.call('ZREM', k, oldname) end
-          redis.call('HINCRBY', k .. ':n', old[2], -1)
+          if moved or not now_in[k] then redis.call('HINCRBY', k .. ':n', old[2], -1) end
         end
-        redis.call('HINCRBY', P .. 'n', old[2], -1)
+        if moved then redis.call('HINCRBY', P .. 'n', old[2], -1) end
       else
         redis.call('SADD', P .. 'all', id)
       end
-      -- Head counts by status, per cell and overall: a search skips cells with nobody it could use.
-      for k in string.gmatch(keys, '%S+') do redis.call('HINCRBY', k .. ':n', status, 1) end
-      redis.call('HINCRBY', P .. 'n', status, 1)
+      for k in pairs(now_in) do
+        if moved or not was_in[k] then redis.call('HINCRBY', k .. ':n', status, 1) end
+      end
+      if moved then redis.call('HINCRBY', P .. 'n', status, 1) end
       redis.call('HSET', h, 'cell', cell, 'parent', parent, 'status', status, 'caps', caps, 'keys', keys)
     end
     local name = id .. '|' .. status .. '|' .. caps
