@@ -204,29 +204,32 @@ class Technician(_Paced):
             self.working = False
 
 
-class LiveLayer(_Paced):
-    """A dispatcher console's live layer (vans and requests), polled like the map's Realtime layer."""
+class _ConsoleLayer(_Paced):
+    """A dispatcher console polling one map layer, as the map's Realtime layer does."""
 
+    abstract = True
     fixed_count = PLAN["consoles"]
+    path = ""
+    label = ""
+
+    @task
+    def poll(self) -> None:
+        self.client.get(self.path, headers={"Authorization": f"Bearer {PLAN['dispatcher_token']}"}, name=self.label)
+
+
+class LiveLayer(_ConsoleLayer):
+    """The live layer (vans and requests)."""
+
     period_s = PLAN["live_every_s"]
     wait_time = constant_pacing(period_s)
     client_pool = _pool(PLAN["consoles"])
-
-    @task
-    def live(self) -> None:
-        self.client.get("/api/v1/dispatch/live.geojson", headers={"Authorization": f"Bearer {PLAN['dispatcher_token']}"},
-                        name=GET_LIVE)
+    path, label = "/api/v1/dispatch/live.geojson", GET_LIVE
 
 
-class HexLayer(_Paced):
-    """A dispatcher console's H3 supply/demand layer."""
+class HexLayer(_ConsoleLayer):
+    """The H3 supply/demand layer."""
 
-    fixed_count = PLAN["consoles"]
     period_s = PLAN["hexes_every_s"]
     wait_time = constant_pacing(period_s)
     client_pool = _pool(PLAN["consoles"])
-
-    @task
-    def hexes(self) -> None:
-        self.client.get("/api/v1/dispatch/hexes.geojson", headers={"Authorization": f"Bearer {PLAN['dispatcher_token']}"},
-                        name=GET_HEXES)
+    path, label = "/api/v1/dispatch/hexes.geojson", GET_HEXES
