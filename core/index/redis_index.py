@@ -2,8 +2,10 @@
 set per cell whose members are named `id|status|capabilities`.
 
 Levels are the fine resolution and three coarser ones (7, 5, 4 and 3 by default): a technician
-sits in exactly one cell of each level, and one Lua script moves all of them with the hash. Because a member's name carries its status and capabilities, a lookup filters
-without reading hashes; it reads the hash only of the few nearest candidates, to check freshness,
+sits in exactly one cell of each level, and one Lua script moves all of them with the hash. The
+fine set holds the exact position; a coarser level holds the centre of the technician's cell two
+resolutions finer, so a ping writes one set unless the van crossed into another such cell.
+Because a member's name carries its status and capabilities, a lookup filters without reading hashes; it reads the hash only of the few nearest candidates, to check freshness,
 exact position and that the cell agrees with the authority.
 
 A lookup is one script call (a second one only beyond ~30 km). The client plans disks of cells,
@@ -30,14 +32,15 @@ import redis
 from core.geo import EARTH_RADIUS_KM, StraightLineEta, cell_radius_km
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
 from core.index.search import SearchStats
+from core.places import EAST, NORTH, SOUTH, WEST
 
 # A point of a coarse cell's descendants lies within 1.053 x the cell's circumradius of its centre
 # (H3 children overhang their parent; measured over the UK). The margin keeps covers lower bounds.
 _COARSE_OVERHANG = 1.10
 _FINE_MARGIN = 1.01
-# The coarser levels' GEO positions are refreshed only once a technician strays this far from them
-# (most pings then write one GEO set, not three); their searches widen by as much.
-_COARSE_SLACK_KM = 0.5
+# A coarser level holds a technician at a cell's centre (see `snap_res`); its searches widen by that
+# resolution's circumradius: the largest over the service area, times this.
+_CENTRE_MARGIN = 1.01
 # (level, disk radius k): the fine disk (~2 km), the middle level (~20 and ~30 km), resolution 4
 # (~35-115 km), then resolution 3 until the cover reaches the filter's max_km. Every `GEOSEARCH`
 # with a radius of a cell's size scans the whole cell, so the far steps use the smallest cells that
@@ -55,69 +58,68 @@ def _check_words(status: str, caps: Iterable[str]) -> None:
     if (status and not _NAME_OK.match(status)) or not all(_NAME_OK.match(c) for c in caps):
         raise ValueError(f"status and capabilities must be plain words: {status!r} {sorted(caps)}")
 
-# Place or move technicians. ARGV: prefix, then one line per technician: "id lat lng status caps ts
-# fine-cell parent key key key" (status '' keeps the stored one, caps '*' too). An older position
-# than the stored one is ignored. One string per batch: packing is the client's largest cost.
+# Place or move technicians. ARGV: prefix, then one line per technician: "id lat lng score status
+# caps ts fine-cell parent cscore,cscore,cscore fine-key key key key" (status '' keeps the stored
+# one, caps '*' too). The fine set holds the exact position (score: its 52-bit GEO score, computed
+# by the client so the sets take a plain ZADD). A coarser level holds the technician at the centre
+# of its cell two resolutions finer than the level (cscore, one per coarser level), so most pings
+# write the fine set alone and a coarse set only when the van crosses into another such cell; a
+# search there allows for that cell's radius. An older position than the stored one is ignored.
+# One string per batch: packing is the client's largest cost.
 _UPSERT_MANY = """
 local P = ARGV[1]
 local done = 0
+local function words(s, sep)
+  local out = {}
+  for w in string.gmatch(s or '', sep) do table.insert(out, w) end
+  return out
+end
 for line in string.gmatch(ARGV[2], '[^\\n]+') do
-  local id, lat, lng, status, caps, ts, cell, parent, keys =
-    string.match(line, '^(%S+) (%S+) (%S+) (%S*) (%S*) (%S+) (%S+) (%S+) (.+)$')
+  local id, lat, lng, score, status, caps, ts, cell, parent, cs, keys =
+    string.match(line, '^(%S+) (%S+) (%S+) (%S+) (%S*) (%S*) (%S+) (%S+) (%S+) (%S+) (.+)$')
   local h = P .. 't:' .. id
-  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'keys', 'glat', 'glng')
+  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'keys', 'cs')
   if not (old[1] and tonumber(old[1]) > tonumber(ts)) then
     if status == '' then status = old[2] or 'available' end
     if caps == '*' then caps = old[3] or '' end
-    local changed = keys ~= old[4] or status ~= old[2] or caps ~= old[3]
-    if changed then
-      -- A new cell, status or capability set: the old members go, new ones come in below.
-      -- Head counts by status, per cell and overall, move with the members: a search skips cells
-      -- with nobody it could use.
-      local moved = status ~= old[2]  -- a new status (or a new technician) counts everywhere anew
-      local now_in, was_in = {}, {}
-      for k in string.gmatch(keys, '%S+') do now_in[k] = true end
-      if old[2] then
-        local oldname = id .. '|' .. old[2] .. '|' .. (old[3] or '')
-        local renamed = moved or caps ~= old[3]
-        for k in string.gmatch(old[4] or '', '%S+') do
-          was_in[k] = true
-          if renamed or not now_in[k] then redis.call('ZREM', k, oldname) end
-          if moved or not now_in[k] then redis.call('HINCRBY', k .. ':n', old[2], -1) end
-        end
-        if moved then redis.call('HINCRBY', P .. 'n', old[2], -1) end
-      else
-        redis.call('SADD', P .. 'all', id)
-      end
-      for k in pairs(now_in) do
-        if moved or not was_in[k] then redis.call('HINCRBY', k .. ':n', status, 1) end
-      end
-      if moved then redis.call('HINCRBY', P .. 'n', status, 1) end
-      redis.call('HSET', h, 'cell', cell, 'parent', parent, 'status', status, 'caps', caps, 'keys', keys)
-    end
     local name = id .. '|' .. status .. '|' .. caps
-    -- The fine set always gets the exact position; the coarser ones only once the technician has
-    -- strayed from the position they hold (searches there allow for the slack).
-    local fine, coarser = string.match(keys, '^(%S+) ?(.*)$')
-    redis.call('GEOADD', fine, lng, lat, name)
-    local stray = true
-    if not changed and old[5] then
-      local la = tonumber(lat)
-      local dy = (la - tonumber(old[5])) * 111.1951
-      local dx = (tonumber(lng) - tonumber(old[6])) * 111.1951 * math.cos(la * math.pi / 180)
-      stray = dx * dx + dy * dy > STRAY_KM2
-    end
-    if stray then
-      for k in string.gmatch(coarser, '%S+') do redis.call('GEOADD', k, lng, lat, name) end
-      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts, 'glat', lat, 'glng', lng)
+    if keys ~= old[4] or status ~= old[2] or caps ~= old[3] then
+      -- A new cell, status or capability set. Level by level (same place in both key lists): the
+      -- old member goes where the cell or the name changes, the new one comes in where the cell,
+      -- the name or the position held changes. Head counts by status, per cell and overall, move
+      -- with the members: a search skips cells with nobody it could use.
+      local moved = status ~= old[2]  -- a new status (or a new technician) counts everywhere anew
+      local renamed = moved or caps ~= old[3]
+      local nk, ns, ok, os = words(keys, '%S+'), words(cs, '[^,]+'), words(old[4], '%S+'), words(old[5], '[^,]+')
+      local oldname = old[2] and (id .. '|' .. old[2] .. '|' .. (old[3] or ''))
+      if not old[2] then redis.call('SADD', P .. 'all', id) end
+      for i, k in ipairs(nk) do
+        local was = ok[i]
+        if was and (renamed or was ~= k) then redis.call('ZREM', was, oldname) end
+        if was and (moved or was ~= k) then redis.call('HINCRBY', was .. ':n', old[2], -1) end
+        if moved or was ~= k then redis.call('HINCRBY', k .. ':n', status, 1) end
+        if i == 1 then
+          redis.call('ZADD', k, score, name)
+        elseif renamed or was ~= k or os[i - 1] ~= ns[i - 1] then
+          redis.call('ZADD', k, ns[i - 1], name)
+        end
+      end
+      if moved then
+        if old[2] then redis.call('HINCRBY', P .. 'n', old[2], -1) end
+        redis.call('HINCRBY', P .. 'n', status, 1)
+      end
+      redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts, 'cell', cell, 'parent', parent,
+                 'status', status, 'caps', caps, 'keys', keys, 'cs', cs)
     else
+      -- Same fine cell, status and capabilities (most pings): only the exact position moves.
+      redis.call('ZADD', string.match(keys, '^%S+'), score, name)
       redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts)
     end
     done = done + 1
   end
 end
 return done
-""".replace("STRAY_KM2", repr((_COARSE_SLACK_KM * 0.9) ** 2))
+"""
 
 _REMOVE = """
 local h = KEYS[1]
@@ -147,14 +149,15 @@ if cur[1] ~= ARGV[1] then
   local caps = cur[2] or ''
   local oldname, name = ARGV[3] .. '|' .. cur[1] .. '|' .. caps, ARGV[3] .. '|' .. ARGV[1] .. '|' .. caps
   for key in string.gmatch(cur[3] or '', '%S+') do
+    local score = redis.call('ZSCORE', key, oldname)
     redis.call('ZREM', key, oldname)
-    redis.call('GEOADD', key, cur[5], cur[4], name)
+    if score then redis.call('ZADD', key, score, name) else redis.call('GEOADD', key, cur[5], cur[4], name) end
     redis.call('HINCRBY', key .. ':n', cur[1], -1)
     redis.call('HINCRBY', key .. ':n', ARGV[1], 1)
   end
   redis.call('HINCRBY', ARGV[4] .. 'n', cur[1], -1)
   redis.call('HINCRBY', ARGV[4] .. 'n', ARGV[1], 1)
-  redis.call('HSET', h, 'status', ARGV[1], 'glat', cur[4], 'glng', cur[5])
+  redis.call('HSET', h, 'status', ARGV[1])
 end
 return 1
 """
@@ -163,7 +166,7 @@ return 1
 # max km, hash prefix, last-call flag, start radius (km; 0: from the density probe), the probe (a
 # middle-level key and its cell's area in km2), then one string per step: "<cover m> <key prefix>
 # <slack km> <growth> <counted> <cell> <m> <cell> <m> …", each cell with a lower bound of its
-# members' distance, nearest first; slack is how far the level's GEO positions may lag the hash's,
+# members' distance, nearest first; slack is how far the level's GEO positions may lie from the hash's,
 # growth the radius factor after a round on this step (4 on the coarsest level: fewer rereads far
 # out), counted 1 where a cell's head count is worth reading before its (large) set.
 # Returns {resolved, cells read, reached km, rows}; rows "id lat lng status caps ts km;…", km exact.
@@ -267,20 +270,22 @@ while true do
     local key = st.prefix .. cl[1]
     -- A coarse cell's set is large: skip it when its head count says nobody there could do.
     if cl[2] <= radius and (not st.counted or wanted(key .. ':n') > 0) then
-      local count, done_rows = n + 4, 0
+      local count = n + 4
       while true do
         local rows = redis.call('GEOSEARCH', key, 'FROMLONLAT', lng, lat, 'BYRADIUS', (radius + slack) * RATIO + EPS,
                                 'km', 'ASC', 'COUNT', count, 'WITHDIST')
         reads = reads + 1
         local stop = false
-        for i = done_rows + 1, #rows do
+        -- All rows again after a wider COUNT: members of one fine cell share a position in the
+        -- coarser sets, and Redis orders equal distances differently from one call to the next.
+        for i = 1, #rows do
           local row = rows[i]
           if nth and tonumber(row[2]) / RATIO > nth + EPS + slack then stop = true; break end
           local id, sts, caps = string.match(row[1], '^([^|]+)|([^|]*)|(.*)$')
           if id and statuses[sts] and not exclude[id] and fits(caps) then consider(id, key) end
         end
         if stop or #rows < count then break end
-        done_rows, count = #rows, count * 4
+        count = count * 4
         if nth and nth + EPS < radius then radius = nth + EPS end
       end
     end
@@ -297,7 +302,7 @@ end
 """
 
 _FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
-_BUILT = "built:v3"  # bumped with the key layout, so an older layout is rebuilt at start
+_BUILT = "built:v4"  # bumped with the key layout, so an older layout is rebuilt at start
 
 
 @lru_cache(maxsize=100_000)
@@ -317,6 +322,56 @@ def _disk(cell: str, k: int, fine: bool) -> tuple[tuple[str, ...], np.ndarray, n
 @lru_cache(maxsize=100_000)
 def _area_km2(cell: str) -> float:
     return float(h3.cell_area(cell, "km^2"))
+
+
+# Redis's GEO encoding (geohash.c): 26 bits of latitude in the even bits, 26 of longitude in the odd.
+_GEO_LAT_MIN, _GEO_LAT_MAX = -85.05112878, 85.05112878
+
+
+def _spread(x: int) -> int:
+    x = (x | (x << 16)) & 0x0000FFFF0000FFFF
+    x = (x | (x << 8)) & 0x00FF00FF00FF00FF
+    x = (x | (x << 4)) & 0x0F0F0F0F0F0F0F0F
+    x = (x | (x << 2)) & 0x3333333333333333
+    return (x | (x << 1)) & 0x5555555555555555
+
+
+def geo_score(lat: float, lng: float) -> int:
+    """The score `GEOADD` gives a position: the sets then take a plain ZADD, which costs Redis less."""
+    if not (_GEO_LAT_MIN <= lat <= _GEO_LAT_MAX and -180.0 <= lng <= 180.0):
+        raise ValueError(f"position outside what Redis GEO sets hold: {lat!r}, {lng!r}")
+    la = int((lat - _GEO_LAT_MIN) / (_GEO_LAT_MAX - _GEO_LAT_MIN) * 67108864.0)
+    lo = int((lng + 180.0) / 360.0 * 67108864.0)
+    return _spread(la) | (_spread(lo) << 1)
+
+
+def snap_res(level: int, fine_res: int) -> int:
+    """The resolution whose cell centre stands for a technician in a level's sets."""
+    return min(fine_res, level + 2)
+
+
+@lru_cache(maxsize=1 << 18)
+def _cell_part(prefix: str, levels: tuple[int, ...], parent_res: int, cell: str) -> str:
+    """What a line says of a fine cell: "cell parent cscore,… fine-key key …"."""
+    scores = []
+    for lv in levels[1:]:
+        snap = h3.cell_to_parent(cell, snap_res(lv, levels[0]))
+        if cell_radius_km(snap) > centre_slack_km(snap_res(lv, levels[0])):
+            raise ValueError(f"cell {cell} lies outside the area the index is sized for")
+        scores.append(str(geo_score(*h3.cell_to_latlng(snap))))
+    keys = " ".join(f"{prefix}g{lv}:{h3.cell_to_parent(cell, lv)}" for lv in levels)
+    return f"{cell} {h3.cell_to_parent(cell, parent_res)} {','.join(scores)} {keys}"
+
+
+@lru_cache(maxsize=16)
+def centre_slack_km(res: int) -> float:
+    """How far a technician may be from the centre of its cell of a resolution: the largest
+    circumradius of that resolution's cells over the service area and a degree around it (sampled
+    every 0.1 degree; neighbouring cells differ in size by under 0.1 %), with a margin."""
+    lats = np.arange(SOUTH - 1.0, NORTH + 1.0, 0.1)
+    lngs = np.arange(WEST - 1.0, EAST + 1.0, 0.1)
+    cells = {h3.latlng_to_cell(float(a), float(b), res) for a in lats for b in lngs}
+    return max(cell_radius_km(c) for c in cells) * _CENTRE_MARGIN
 
 
 def _gaps(lat: float, lng: float, clat: np.ndarray, clng: np.ndarray, reach: np.ndarray) -> np.ndarray:
@@ -357,10 +412,8 @@ class RedisTechnicianIndex:
             _CHECKED.add(status)
             if not keep_caps:
                 _CHECKED.add(caps)
-        p = self.prefix
-        keys = " ".join(f"{p}g{lv}:{h3.cell_to_parent(cell, lv)}" for lv in self.levels[1:])
-        return (f"{t.id} {t.lat!r} {t.lng!r} {status} {caps} {t.ts or time.time()!r} {cell} "
-                f"{h3.cell_to_parent(cell, self.coarse_res)} {p}g{self.fine_res}:{cell} {keys}")
+        tail = _cell_part(self.prefix, self.levels, self.coarse_res, cell)
+        return f"{t.id} {t.lat!r} {t.lng!r} {geo_score(t.lat, t.lng)} {status} {caps} {t.ts or time.time()!r} {tail}"
 
     def upsert(self, tech: IndexedTech, keep_status: bool = False, keep_caps: bool = False) -> bool:
         """Place or move a technician atomically; an older position than the stored one is ignored."""
@@ -444,7 +497,7 @@ class RedisTechnicianIndex:
             lbs = np.maximum(g[:n_in], 0.0)
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(_COARSE_SLACK_KM), "4" if li == 3 else "2", "1" if li >= 2 else "0"]
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(centre_slack_km(snap_res(self.levels[li], self.fine_res))), "4" if li == 3 else "2", "1" if li >= 2 else "0"]
             for i in order.tolist():
                 parts += (cells[i], str(metres[i]))
             out.append(" ".join(parts))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from core.geo import haversine_km
 from core.index import IndexedTech, TechFilter
-from core.index.redis_index import RedisTechnicianIndex
+from core.index.redis_index import RedisTechnicianIndex, geo_score
 
 CAPS = ["run_flat", "suv_4x4", "van"]
 STATUSES = ["available", "assigned", "break", "en_route"]
@@ -214,8 +214,9 @@ def test_exact_on_a_national_fleet(redis_client: redis.Redis, key_prefix: str) -
 
 
 def test_exact_after_many_small_moves(redis_client: redis.Redis, key_prefix: str) -> None:
-    """Coarse levels keep a position until a technician strays 0.5 km from it; searches there must
-    still match brute force after many moves shorter than that, and a few longer ones."""
+    """Coarse levels hold a technician at a cell centre and are rewritten only when it crosses into
+    another such cell; searches there must still match brute force after many short moves and a
+    few longer ones."""
     rng = random.Random(7)
     now = 1_800_000_000.0
     techs = {}
@@ -244,6 +245,38 @@ def test_exact_after_many_small_moves(redis_client: redis.Redis, key_prefix: str
         want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
                 for i in brute_force(techs, lat, lng, n, f, now)]
         assert sorted(got) == want, (lat, lng, n, sorted(caps))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lat=st.floats(-85.05112878, 85.05112878), lng=st.floats(-180.0, 180.0))
+def test_geo_score_is_the_score_geoadd_gives(redis_client: redis.Redis, key_prefix: str, lat: float, lng: float) -> None:
+    """The client computes GEO scores so the sets take a plain ZADD: they must be Redis's own."""
+    key = f"{key_prefix}score"
+    redis_client.geoadd(key, (lng, lat, "m"))
+    redis_client.zadd(key, {"ours": geo_score(lat, lng)})  # a double, as Redis holds it (exact below 2**53)
+    assert redis_client.zscore(key, "ours") == redis_client.zscore(key, "m")
+
+
+def test_crowded_cells_far_away_are_exact(redis_client: redis.Redis, key_prefix: str) -> None:
+    """Members of one cell share a position in the coarse sets, so Redis returns them in ties whose
+    order changes between calls; a search that must widen its COUNT through them still finds the
+    nearest by their exact positions."""
+    rng = random.Random(11)
+    now = 1_800_000_000.0
+    techs = {}
+    for i in range(1, 401):  # four crowded fine cells, 20-60 km from the queries
+        clat, clng = [(55.0, -3.0), (55.2, -3.3), (54.8, -2.6), (55.4, -2.5)][i % 4]
+        techs[i] = IndexedTech(i, clat + rng.uniform(-0.004, 0.004), clng + rng.uniform(-0.006, 0.006),
+                               rng.choice(["available", "assigned"]), frozenset(rng.sample(CAPS, rng.randint(0, 1))), now)
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    idx.upsert_many(list(techs.values()))
+    for q in range(60):
+        lat, lng = 55.1 + rng.uniform(-0.5, 0.5), -2.9 + rng.uniform(-0.9, 0.9)
+        f = TechFilter(capabilities=frozenset(rng.sample(CAPS, 1)) if q % 3 == 0 else frozenset())
+        n = rng.choice([1, 5, 30])
+        got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, n, f, now=now)]
+        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, n, f, now)]
+        assert sorted(got) == want, (lat, lng, n)
 
 
 def test_pipelined_batches_survive_a_flushed_script_cache() -> None:
