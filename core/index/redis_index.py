@@ -162,24 +162,27 @@ end
 return 1
 """
 
-# The lookup. ARGV: lng, lat, n, statuses, capabilities, excluded ids (comma lists), now, max age,
-# max km, hash prefix, last-call flag, start radius (km; 0: from the density probe), the probe (a
-# middle-level key and its cell's area in km2), then one string per step: "<cover m> <key prefix>
-# <slack km> <growth> <counted> <cell> <m> <cell> <m> …", each cell with a lower bound of its
-# members' distance, nearest first; slack is how far the level's GEO positions may lie from the hash's,
-# growth the radius factor after a round on this step (4 on the coarsest level: fewer rereads far
-# out), counted 1 where a cell's head count is worth reading before its (large) set.
+# The lookup. ARGV[1]: tab-separated lng, lat, n, statuses, capabilities, excluded ids (comma
+# lists), now, max age, max km, hash prefix, last-call flag, start radius (km; 0: from the density
+# probe), the probe (a middle-level key and its cell's area in km2). ARGV[2]: one line per step:
+# "<cover m> <key prefix> <slack km> <growth> <counted> <cell> <m> <cell> <m> …", each cell with a
+# lower bound of its members' distance, nearest first, only cells the step can reach; slack is how
+# far the level's GEO positions may lie from the hash's, growth the radius factor after a round on
+# this step (4 on the coarsest level: fewer rereads far out), counted 1 where a cell's head count
+# is worth reading before its (large) set. Few arguments: packing each costs the client.
 # Returns {resolved, cells read, reached km, rows}; rows "id lat lng status caps ts km;…", km exact.
 _NEAREST = """
-local lng, lat = ARGV[1], ARGV[2]
+local A = {}
+for x in string.gmatch(ARGV[1], '([^\\t]*)\\t?') do table.insert(A, x) end
+local lng, lat = A[1], A[2]
 local qlat, qlng = tonumber(lat), tonumber(lng)
-local n = tonumber(ARGV[3])
+local n = tonumber(A[3])
 local statuses, status_list, need, exclude = {}, {}, {}, {}
-for x in string.gmatch(ARGV[4], '[^,]+') do statuses[x] = true; table.insert(status_list, x) end
-for x in string.gmatch(ARGV[5], '[^,]+') do table.insert(need, ',' .. x .. ',') end
-for x in string.gmatch(ARGV[6], '[^,]+') do exclude[x] = true end
-local now, max_age, max_km, P = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]
-local last_call, r = ARGV[11] == '1', tonumber(ARGV[12])
+for x in string.gmatch(A[4], '[^,]+') do statuses[x] = true; table.insert(status_list, x) end
+for x in string.gmatch(A[5], '[^,]+') do table.insert(need, ',' .. x .. ',') end
+for x in string.gmatch(A[6], '[^,]+') do exclude[x] = true end
+local now, max_age, max_km, P = tonumber(A[7]), tonumber(A[8]), tonumber(A[9]), A[10]
+local last_call, r = A[11] == '1', tonumber(A[12])
 -- Redis measures on a slightly larger sphere; its quantised positions are within a metre.
 local RATIO, EPS = 6372.797560856 / 6371.0088, 0.002
 local rad = math.pi / 180
@@ -209,8 +212,8 @@ local function wanted(key)
 end
 if wanted(P .. 'n') <= 0 then return {1, 0, '0', ''} end  -- nobody anywhere: no search at all
 local steps = {}
-for i = 14, #ARGV do
-  local it = string.gmatch(ARGV[i], '%S+')
+for line in string.gmatch(ARGV[2], '[^\\n]+') do
+  local it = string.gmatch(line, '%S+')
   local st = {cover = tonumber(it()) / 1000, prefix = it(), slack = tonumber(it()), growth = tonumber(it()),
               counted = it() == '1', cells = {}}
   while true do
@@ -222,7 +225,7 @@ for i = 14, #ARGV do
 end
 if r <= 0 then
   -- Start where the middle-level cell's density says about 2n technicians lie.
-  local pk, area = string.match(ARGV[13], '^(%S+) (%S+)$')
+  local pk, area = string.match(A[13], '^(%S+) (%S+)$')
   local c = redis.call('ZCARD', pk)
   if c == 0 then r = steps[#steps].cover else r = math.sqrt(2 * n * tonumber(area) / (math.pi * c)) end
   if r < 0.05 then r = 0.05 end
@@ -236,10 +239,11 @@ local function consider(id, key)
   local h = redis.call('HMGET', P .. 't:' .. id, 'lat', 'lng', 'status', 'caps', 'ts', 'keys')
   local ts = tonumber(h[5])
   if h[1] and statuses[h[3]] and ts and now - ts <= max_age and fits(h[4] or '')
-     and string.find(' ' .. (h[6] or '') .. ' ', ' ' .. key .. ' ', 1, true) then
+     and string.find(h[6] or '', key, 1, true) then  -- a key never lies inside another one
     v = {km_to(tonumber(h[1]), tonumber(h[2])), id, h[1], h[2], h[3], h[4] or '', h[5]}
-    table.insert(good, v)
-    table.sort(good, before)
+    local at = #good + 1
+    while at > 1 and before(v, good[at - 1]) do good[at] = good[at - 1]; at = at - 1 end
+    good[at] = v
     if #good >= n then nth = good[n][1] end
   end
   checked[id] = v
@@ -497,9 +501,11 @@ class RedisTechnicianIndex:
             lbs = np.maximum(g[:n_in], 0.0)
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", "0" if li == 0 else repr(centre_slack_km(snap_res(self.levels[li], self.fine_res))), "4" if li == 3 else "2", "1" if li >= 2 else "0"]
-            for i in order.tolist():
-                parts += (cells[i], str(metres[i]))
+            slack = "0" if li == 0 else repr(centre_slack_km(snap_res(self.levels[li], self.fine_res)))
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", slack, "4" if li == 3 else "2",
+                     "1" if li >= 2 else "0"]
+            for i in order[:int(np.searchsorted(lbs[order], cover, side="right"))].tolist():
+                parts += (cells[i], str(metres[i]))  # farther than the cover: the step never reads it
             out.append(" ".join(parts))
             if cover >= max_km:
                 break
@@ -513,8 +519,8 @@ class RedisTechnicianIndex:
         if n <= 0:
             return []
         now = time.time() if now is None else now
-        common = [repr(lng), repr(lat), n, ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
-                  ",".join(str(i) for i in f.exclude), repr(now), f.max_age_s, f.max_km, self.prefix]
+        common = "\t".join([repr(lng), repr(lat), str(n), ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
+                            ",".join(str(i) for i in f.exclude), repr(now), repr(f.max_age_s), repr(f.max_km), self.prefix])
         rows = b""
         start = 0.0
         for steps, last in ((_STEPS[:_FIRST_CALL], False), (_STEPS[_FIRST_CALL:], True)):
@@ -524,7 +530,8 @@ class RedisTechnicianIndex:
             if start == 0.0:
                 mid = h3.cell_to_parent(h3.latlng_to_cell(lat, lng, self.fine_res), self.levels[1])
                 probe = f"{self.prefix}g{self.levels[1]}:{mid} {_area_km2(mid)!r}"
-            done, reads, reached, rows = self._nearest(keys=[], args=[*common, int(last), repr(start), probe, *plan])
+            head = f"{common}\t{int(last)}\t{start!r}\t{probe}"
+            done, reads, reached, rows = self._nearest(keys=[], args=[head, "\n".join(plan)])
             if stats is not None:
                 stats.round_trips += 1
                 stats.cells_read += int(reads)
