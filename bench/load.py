@@ -9,8 +9,8 @@ drives it with Locust, headless, in its own process (`bench/locustfile.py`, Fast
 
 - customers submit `--rate` requests/s, each with a new phone number and a point drawn by
   population; tracking pages poll recent requests at half that rate;
-- every technician (`--technicians`, all on shift) sends a position every `--ping-every` s and,
-  while free, asks for its job after each one; a job offered is worked as the phone app does it
+- every technician (`--technicians`, all on shift) sends a position every `--ping-every` s; when
+  the answer names a job and the phone is free, it reads the job; a job offered is worked as the phone app does it
   (accept, en route, arrived, complete, through the technician API) over `--job-seconds` s, so the
   fleet turns over instead of running dry (`--no-jobs`: pings only);
 - `--consoles` dispatcher consoles poll live.geojson every 1.5 s and hexes.geojson every 5 s.

@@ -137,7 +137,8 @@ class Tracker(_Paced):
 class Technician(_Paced):
     """A technician's phone on shift: its position every `ping_every_s`, and its job worked as the app does.
 
-    While free, the app asks for its job after each position report. An offer is accepted after a
+    A position report's answer names the technician's job; when it names one and the phone is free,
+    the app reads the job (`GET /api/v1/technicians/me/job`). An offer is accepted after a
     moment, then the van goes en route, arrives and completes, with the job's length drawn from
     `job_s` and split over the steps as on the road (think, set off, drive, fit). Steps run in their
     own greenlet so the position reports keep their pace; on site, the van reports the job's point.
@@ -163,8 +164,14 @@ class Technician(_Paced):
             "accuracy_m": 8,
             "recorded_at": datetime.now(UTC).isoformat(),
         }
-        self.client.post("/api/v1/technicians/me/location", json=body, headers=self.headers, name=POST_LOCATION)
-        if PLAN["jobs"] and not self.working:
+        with self.client.post("/api/v1/technicians/me/location", json=body, headers=self.headers, name=POST_LOCATION,
+                              catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}: {(r.text or '')[:120]}")
+                return
+            job_id = r.json().get("job_id")
+        # The answer names the technician's job: the phone asks for the job itself only when it has one.
+        if PLAN["jobs"] and not self.working and job_id is not None:
             self.check_job()
 
     def check_job(self) -> None:

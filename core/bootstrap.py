@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import redis
@@ -43,6 +43,8 @@ class Core:
     eta: EtaModel
     limiter: RateLimiter
     _listener: EventListener | None = None
+    # Set by a process that runs a sweeper loop: asks it for a sweep soon instead of sweeping in the caller.
+    sweep_soon: Callable[[], None] | None = None
 
     def listener(self) -> EventListener:
         """This process's listener of domain events from every process (started on first use)."""

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     service_area_east: float = 1.9
 
     dispatch_sweep_s: float = Field(10.0, gt=0)
+    # A freed technician wakes the process's sweeper, which waits this long so that one sweep serves
+    # every van freed meanwhile (apps with a sweeper; without one the release sweeps at once).
+    dispatch_coalesce_s: float = Field(0.3, ge=0)
     offer_timeout_s: int = Field(120, gt=0)  # no answer from the technician -> declined, next one
     dispatch_candidates: int = Field(5, ge=1, le=50)
     # "batch": when 2+ requests wait, assign them all at once (core.batch); "greedy": one by one, oldest first.

@@ -166,6 +166,18 @@ def after_release(core: Core, request_id: int | None, tech_id: int | None) -> No
         if req and req.technician_id and req.technician_id != tech_id:
             resync_technician(core, req.technician_id)
         core.bus.publish(DomainEvent("request_changed", request_id=request_id, technician_id=tech_id))
+    request_sweep(core)
+
+
+def request_sweep(core: Core) -> None:
+    """Dispatch waiting requests soon: the process's sweeper does it (one sweep for every van freed
+    within a moment, off the caller's request), or, where no sweeper runs, the caller does it now."""
+    if core.sweep_soon is not None:
+        try:
+            core.sweep_soon()
+            return
+        except RuntimeError:  # the sweeper's event loop has closed (shutting down)
+            core.sweep_soon = None
     sweep_pending(core)
 
 

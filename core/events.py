@@ -14,6 +14,10 @@ import redis
 log = logging.getLogger(__name__)
 
 CHANNEL = "tyrehero:events"
+# Position reports arrive hundreds a second: they go to a channel of their own (CHANNEL + this), for
+# a consumer that wants live positions, so the request and status events on the main channel, which
+# every process hears and the consoles follow, are not drowned by them.
+HIGH_RATE = {"technician_moved": ":positions"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class RedisEventBus:
 
     def publish(self, event: DomainEvent) -> None:
         try:
-            self.client.publish(self.channel, event.to_json())
+            self.client.publish(self.channel + HIGH_RATE.get(event.kind, ""), event.to_json())
         except redis.RedisError as e:
             log.warning("event not published (%s): %s", e.__class__.__name__, event.kind)
 

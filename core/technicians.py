@@ -52,22 +52,34 @@ def set_shift_status(core: Core, tech_id: int, status: TechStatus, actor: str = 
 
 
 # One statement per report, whatever the batch size: the history rows ride along in a WITH (arrays
-# unnested), so there is no transaction round trip and the SQL is prepared once per connection.
+# unnested), so there is no transaction round trip and the SQL is prepared once per connection. The
+# same statement says which job the technician holds, so a phone learns of an offer from the answer
+# to its position report instead of asking for its job after every one.
 _RECORD_POSITIONS = sa.text(
     "WITH history AS ("
     " INSERT INTO location_ping (technician_id, lat, lng, accuracy_m, recorded_at)"
     " SELECT :tech_id, * FROM unnest(CAST(:lats AS float8[]), CAST(:lngs AS float8[]),"
-    " CAST(:accuracies AS float8[]), CAST(:times AS timestamptz[])))"
+    " CAST(:accuracies AS float8[]), CAST(:times AS timestamptz[]))),"
+    " moved AS ("
     " UPDATE technician SET lat = :lat, lng = :lng, h3_cell = :cell, h3_parent = :parent, position_at = :at"
     " WHERE id = :tech_id AND (position_at IS NULL OR position_at < :at)"
-    " RETURNING id, status, active, lat, lng, capabilities, position_at"  # INDEXED_COLUMNS
+    " RETURNING id, status, active, lat, lng, capabilities, position_at)"  # INDEXED_COLUMNS
+    " SELECT moved.*, (SELECT r.id FROM service_request r WHERE r.technician_id = :tech_id"
+    " AND r.status IN ('assigned', 'en_route', 'on_site')) AS job_id"
+    " FROM (SELECT 1) AS one LEFT JOIN moved ON true"
 )
 
 
-def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> int:
+@dataclass(frozen=True)
+class PositionsRecorded:
+    accepted: int
+    job_id: int | None  # the technician's active job (offered or under way), if any
+
+
+def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> PositionsRecorded:
     """Store a batch of positions; the newest becomes current unless the stored one is newer."""
     if not positions:
-        return 0
+        return PositionsRecorded(0, current_job_id(core, tech_id))
     positions = sorted(positions, key=lambda p: p.recorded_at)
     newest = positions[-1]
     cell = h3.latlng_to_cell(newest.lat, newest.lng, core.settings.h3_resolution)
@@ -77,12 +89,19 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> i
             "tech_id": tech_id, "lats": [p.lat for p in positions], "lngs": [p.lng for p in positions],
             "accuracies": [p.accuracy_m for p in positions], "times": [p.recorded_at for p in positions],
             "lat": newest.lat, "lng": newest.lng, "cell": cell, "parent": parent, "at": newest.recorded_at,
-        }).first()
-    if row is not None:
-        index_row(core, row)
+        }).one()
+    if row.id is not None:
+        index_row(core, row[:7])
         core.bus.publish(DomainEvent("technician_moved", technician_id=tech_id,
                                      data={"lat": newest.lat, "lng": newest.lng}))
-    return len(positions)
+    return PositionsRecorded(len(positions), row.job_id)
+
+
+def current_job_id(core: Core, tech_id: int) -> int | None:
+    with autocommit(core.engine).connect() as c:
+        return c.execute(
+            select(ServiceRequest.id).where(ServiceRequest.technician_id == tech_id, col(ServiceRequest.status).in_(ACTIVE))
+        ).scalar()
 
 
 def current_job(core: Core, tech_id: int) -> ServiceRequest | None:

@@ -29,21 +29,35 @@ async def api_threads() -> None:
 
 
 async def dispatch_sweeper() -> None:
-    """Reconcile once, then keep the index built and retry waiting requests, every few seconds."""
+    """Reconcile once, then keep the index built and retry waiting requests: every few seconds, and
+    soon after a technician is freed (a completed or declined job, back on shift). Releases within
+    `dispatch_coalesce_s` share one sweep, so a busy fleet does not pay a batch sweep per completion
+    and the technician's call returns without waiting for one."""
     core = await asyncio.to_thread(get_core)
     core.listener()  # hear other processes' events from the start
     try:
         await asyncio.to_thread(reconcile, core)
     except Exception:
         log.exception("start-up reconciliation failed")
-    while True:
-        try:
-            await asyncio.to_thread(core.index.ensure_built)
-            await asyncio.to_thread(expire_unanswered_offers, core)
-            await asyncio.to_thread(sweep_pending, core)
-        except Exception:  # the loop must survive a database or Redis outage
-            log.exception("dispatch sweep failed; retrying")
-        await asyncio.sleep(core.settings.dispatch_sweep_s)
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    core.sweep_soon = lambda: loop.call_soon_threadsafe(wake.set)
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(core.index.ensure_built)
+                await asyncio.to_thread(expire_unanswered_offers, core)
+                await asyncio.to_thread(sweep_pending, core)
+            except Exception:  # the loop must survive a database or Redis outage
+                log.exception("dispatch sweep failed; retrying")
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=core.settings.dispatch_sweep_s)
+                await asyncio.sleep(core.settings.dispatch_coalesce_s)
+            except TimeoutError:
+                pass
+            wake.clear()
+    finally:
+        core.sweep_soon = None
 
 
 async def maintenance() -> None:

@@ -21,6 +21,8 @@ router = APIRouter(tags=["technicians"])
 
 class Accepted(BaseModel):
     accepted: int
+    job_id: int | None = Field(None, description="the technician's active job (offered or under way): "
+                                                 "GET /api/v1/technicians/me/job when it is new")
 
 
 class JobOut(BaseModel):
@@ -51,7 +53,8 @@ def post_location(body: PositionReport | list[PositionReport], who: CurrentTechn
 
         raise ValidationFailed({"body": "send at most 500 positions at once"})
     positions = [svc.PositionIn(r.lat, r.lng, r.recorded_at, r.accuracy_m) for r in reports]
-    return model_response(Accepted(accepted=svc.record_positions(get_core(), _tech_id(who), positions)))
+    done = svc.record_positions(get_core(), _tech_id(who), positions)
+    return model_response(Accepted(accepted=done.accepted, job_id=done.job_id))
 
 
 @router.post("/api/v1/technicians/me/status", response_model=StatusOut, responses={401: {}, 403: {}, 409: {}})

@@ -42,12 +42,19 @@ def test_technician_runs_own_job_only(core: Core, api_server) -> None:
     job = httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=owner).json()["job"]
     assert job["id"] == made["id"] and job["customer_phone"].startswith("+447") and "google.com/maps" in job["navigate_url"]
     assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/accept", headers=other).status_code == 404
+    # A position report tells each phone which job it holds, so it need not ask after every one.
+    here = {"lat": 51.45, "lng": -0.97, "recorded_at": datetime.now(UTC).isoformat()}
+    for h, want in ((owner, made["id"]), (other, None)):
+        r = httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=here)
+        assert r.status_code == 200 and r.json() == {"accepted": 1, "job_id": want}
     assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/arrived", headers=owner).status_code == 409
     for step in ("accept", "en-route", "arrived"):
         assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/{step}", headers=owner).status_code == 200
     done = httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/complete", headers=owner,
                       json={"fitted": "1 x 205/55 R16", "note": "nail in tread"})
     assert done.status_code == 200 and done.json()["job"] is None
+    later = {**here, "recorded_at": datetime.now(UTC).isoformat()}
+    assert httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=owner, json=later).json()["job_id"] is None
     assert httpx.get(f"{api_server.url}/api/v1/requests/track/{made['tracking_token']}").json()["status"] == "completed"
 
 
@@ -62,7 +69,7 @@ def test_position_batch_out_of_order_keeps_newest(core: Core, api_server) -> Non
         {"lat": 52.1, "lng": -1.1, "accuracy_m": 5, "recorded_at": (t0 - timedelta(seconds=20)).isoformat()},
     ]
     r = httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=batch)
-    assert r.status_code == 200 and r.json() == {"accepted": 3}
+    assert r.status_code == 200 and r.json() == {"accepted": 3, "job_id": None}
     late = {"lat": 53.0, "lng": -2.0, "recorded_at": (t0 - timedelta(seconds=60)).isoformat()}
     assert httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=late).status_code == 200
     with core.engine.connect() as c:

@@ -1,0 +1,40 @@
+"""Domain events over Redis pub/sub: every process hears request and status events; position
+reports go to their own channel so they do not drown them."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from core.events import CHANNEL, DomainEvent, RedisEventBus
+from core.listener import EventListener
+
+
+def test_position_reports_go_to_their_own_channel(redis_client: redis.Redis, key_prefix: str) -> None:
+    channel = f"{key_prefix}{CHANNEL}"
+    bus = RedisEventBus(redis_client, channel)
+    listener = EventListener(redis_client, channel).start()
+    positions = redis_client.pubsub(ignore_subscribe_messages=True)
+    positions.subscribe(f"{channel}:positions")
+    try:
+        deadline = time.time() + 5
+        while redis_client.pubsub_numsub(channel)[0][1] < 1 and time.time() < deadline:
+            time.sleep(0.02)
+        for i in range(300):
+            bus.publish(DomainEvent("technician_moved", technician_id=i, data={"lat": 52.0, "lng": -1.0}))
+        bus.publish(DomainEvent("technician_assigned", request_id=7, technician_id=3))
+        deadline = time.time() + 5
+        while not listener.since() and time.time() < deadline:
+            time.sleep(0.02)
+        heard = listener.since()
+        assert [(e.kind, e.request_id) for e in heard] == [("technician_assigned", 7)]
+        moves = []
+        while len(moves) < 300 and time.time() < deadline:
+            msg = positions.get_message(timeout=0.5)
+            if msg:
+                moves.append(DomainEvent.from_json(msg["data"]))
+        assert [e.technician_id for e in moves] == list(range(300))
+    finally:
+        positions.close()
+        listener.stop()
