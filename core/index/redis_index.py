@@ -64,7 +64,8 @@ def _check_words(status: str, caps: Iterable[str]) -> None:
 # by the client so the sets take a plain ZADD). A coarser level holds the technician at the centre
 # of its cell two resolutions finer than the level (cscore, one per coarser level), so most pings
 # write the fine set alone and a coarse set only when the van crosses into another such cell; a
-# search there allows for that cell's radius. An older position than the stored one is ignored.
+# search there allows for that cell's radius ('=' instead: the exact position, on every ping, for a
+# van abroad, where cells outgrow that allowance). An older position than the stored one is ignored.
 # One string per batch: packing is the client's largest cost.
 _UPSERT_MANY = """
 local P = ARGV[1]
@@ -83,7 +84,7 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
     if status == '' then status = old[2] or 'available' end
     if caps == '*' then caps = old[3] or '' end
     local name = id .. '|' .. status .. '|' .. caps
-    if keys ~= old[4] or status ~= old[2] or caps ~= old[3] then
+    if keys ~= old[4] or status ~= old[2] or caps ~= old[3] or string.find(cs, '=', 1, true) then
       -- A new cell, status or capability set. Level by level (same place in both key lists): the
       -- old member goes where the cell or the name changes, the new one comes in where the cell,
       -- the name or the position held changes. Head counts by status, per cell and overall, move
@@ -99,6 +100,8 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
         if was and (moved or was ~= k) then redis.call('HINCRBY', was .. ':n', old[2], -1) end
         if moved or was ~= k then redis.call('HINCRBY', k .. ':n', status, 1) end
         if i == 1 then
+          redis.call('ZADD', k, score, name)
+        elseif ns[i - 1] == '=' then
           redis.call('ZADD', k, score, name)
         elseif renamed or was ~= k or os[i - 1] ~= ns[i - 1] then
           redis.call('ZADD', k, ns[i - 1], name)
@@ -340,6 +343,10 @@ def _spread(x: int) -> int:
     return (x | (x << 1)) & 0x5555555555555555
 
 
+def _geo_ok(t: IndexedTech) -> bool:
+    return _GEO_LAT_MIN <= t.lat <= _GEO_LAT_MAX and -180.0 <= t.lng <= 180.0
+
+
 def geo_score(lat: float, lng: float) -> int:
     """The score `GEOADD` gives a position: the sets then take a plain ZADD, which costs Redis less."""
     if not (_GEO_LAT_MIN <= lat <= _GEO_LAT_MAX and -180.0 <= lng <= 180.0):
@@ -361,8 +368,9 @@ def _cell_part(prefix: str, levels: tuple[int, ...], parent_res: int, cell: str)
     for lv in levels[1:]:
         snap = h3.cell_to_parent(cell, snap_res(lv, levels[0]))
         if cell_radius_km(snap) > centre_slack_km(snap_res(lv, levels[0])):
-            raise ValueError(f"cell {cell} lies outside the area the index is sized for")
-        scores.append(str(geo_score(*h3.cell_to_latlng(snap))))
+            scores.append("=")  # a larger cell than the service area's (abroad): the exact position, every ping
+        else:
+            scores.append(str(geo_score(*h3.cell_to_latlng(snap))))
     keys = " ".join(f"{prefix}g{lv}:{h3.cell_to_parent(cell, lv)}" for lv in levels)
     return f"{cell} {h3.cell_to_parent(cell, parent_res)} {','.join(scores)} {keys}"
 
@@ -420,7 +428,11 @@ class RedisTechnicianIndex:
         return f"{t.id} {t.lat!r} {t.lng!r} {geo_score(t.lat, t.lng)} {status} {caps} {t.ts or time.time()!r} {tail}"
 
     def upsert(self, tech: IndexedTech, keep_status: bool = False, keep_caps: bool = False) -> bool:
-        """Place or move a technician atomically; an older position than the stored one is ignored."""
+        """Place or move a technician atomically; an older position than the stored one is ignored,
+        and so is one Redis GEO sets cannot hold (beyond 85.05 degrees: a GPS glitch), whose
+        technician then ages out of the freshness filter."""
+        if not _geo_ok(tech):
+            return False
         return bool(self._upsert_many(keys=[self._h(tech.id)], args=[self.prefix, self._line(tech, keep_status, keep_caps)]))
 
     def upsert_many(self, techs: Iterable[IndexedTech], keep_status: bool = False, batch: int = 500) -> int:
@@ -431,7 +443,10 @@ class RedisTechnicianIndex:
         conn = self.r.connection_pool.get_connection()
         try:
             for chunk in _chunks(techs, batch):
-                sent.append("\n".join([self._line(t, keep_status, False) for t in chunk]))
+                lines = [self._line(t, keep_status, False) for t in chunk if _geo_ok(t)]
+                if not lines:
+                    continue
+                sent.append("\n".join(lines))
                 conn.send_command("EVALSHA", self._upsert_many.sha, 0, self.prefix, sent[-1])
                 if len(sent) > 1:
                     done += self._answer(conn, sent)

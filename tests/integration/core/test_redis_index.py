@@ -279,6 +279,33 @@ def test_crowded_cells_far_away_are_exact(redis_client: redis.Redis, key_prefix:
         assert sorted(got) == want, (lat, lng, n)
 
 
+def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(redis_client: redis.Redis, key_prefix: str) -> None:
+    """Cells beyond the area the coarse levels are sized for hold exact positions; a fix Redis GEO
+    sets cannot hold (a GPS glitch past 85 degrees) is left out and the van ages out of offers."""
+    rng = random.Random(5)
+    now = 1_800_000_000.0
+    techs = {}
+    for i in range(1, 301):  # Spain, Portugal and France, far outside the service area
+        techs[i] = IndexedTech(i, rng.uniform(37.0, 47.0), rng.uniform(-9.0, 4.0), "available", frozenset(), now)
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
+    assert idx.upsert_many(list(techs.values())) == 300
+    for step in range(3):  # pings that stay inside their cells
+        moved = [IndexedTech(t.id, t.lat + rng.uniform(-0.002, 0.002), t.lng + rng.uniform(-0.002, 0.002),
+                             t.status, t.capabilities, now + step + 1) for t in techs.values()]
+        idx.upsert_many(moved)
+        techs = {t.id: t for t in moved}
+    for _ in range(40):
+        lat, lng = rng.uniform(36.0, 48.0), rng.uniform(-10.0, 5.0)
+        n = rng.choice([1, 5])
+        got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, n, TechFilter(), now=now + 10)]
+        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
+                for i in brute_force(techs, lat, lng, n, TechFilter(), now + 10)]
+        assert sorted(got) == want, (lat, lng, n)
+    glitch = IndexedTech(1, 89.9, 10.0, "available", frozenset(), now + 100)
+    assert idx.upsert(glitch) is False and idx.upsert_many([glitch]) == 0
+    assert idx.get(1) is not None and idx.get(1).lat == techs[1].lat  # kept where it was, ageing
+
+
 def test_pipelined_batches_survive_a_flushed_script_cache() -> None:
     """Batches already sent when Redis forgot the script (restart, SCRIPT FLUSH) are run again, and a
     later position still wins over an older one whatever order the batches ran in."""
