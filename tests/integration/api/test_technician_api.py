@@ -98,3 +98,18 @@ def test_status_toggle_and_illegal_move(core: Core, api_server) -> None:
     assert httpx.post(url, headers=h, json={"status": "offline"}).json() == {"status": "offline"}
     assert core.index.primary.get(tech) is None  # off shift: out of the index
     assert httpx.post(url, headers=h, json={"status": "en_route"}).status_code == 422
+
+
+def test_a_glitched_fix_is_stored_as_history_and_never_fails(core: Core, api_server) -> None:
+    """A fix the index cannot hold (past 85 degrees) is kept in the history; the index keeps the
+    last good position, which ages out of offers; the phone gets a 200, not a 500."""
+    tech = add_technicians(core, 1, seed=8)[0]
+    add_staff(core, "gus", "technician", tech_id=tech)
+    h = bearer(api_server.url, "gus")
+    good = core.index.primary.get(tech)
+    glitch = {"lat": 89.9, "lng": 10.0, "recorded_at": datetime.now(UTC).isoformat()}
+    r = httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=h, json=glitch)
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    snap = core.index.primary.get(tech)
+    assert good is not None and snap is not None and (snap.lat, snap.lng) == (good.lat, good.lng)
+    assert core.index.redis_ok  # not taken for a Redis outage
