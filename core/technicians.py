@@ -121,51 +121,57 @@ _ACTIONS: dict[str, tuple[RequestStatus, TechStatus | None, str]] = {
 _STAMP = {"accepted": "accepted_at", "en_route": "en_route_at", "on_site": "on_site_at", "completed": "completed_at"}
 
 
+# The job and its technician, both rows locked, in one statement; the technician's columns are what
+# the index holds of them (INDEXED_COLUMNS).
+_LOCK_JOB = (
+    select(ServiceRequest.status, ServiceRequest.accepted_at, Technician.name, Technician.id, Technician.status,
+           Technician.active, Technician.lat, Technician.lng, Technician.capabilities, Technician.position_at)
+    .join(Technician, col(Technician.id) == ServiceRequest.technician_id)
+    .where(col(ServiceRequest.id) == sa.bindparam("rid"), col(ServiceRequest.technician_id) == sa.bindparam("tid"))
+    .with_for_update()
+)
+
+
 def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
-               data: dict | None = None) -> ServiceRequest:
-    """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job."""
+               data: dict | None = None) -> str:
+    """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job.
+
+    One transaction: lock the job and its technician, check both state machines, then the request's
+    update, the technician's and the timeline entry. Returns the request's new status."""
     if action not in _ACTIONS:
         raise NotFound(f"unknown action '{action}'")
     new_req, new_tech, kind = _ACTIONS[action]
-    with session_scope(core.engine) as s:
-        req = s.exec(select(ServiceRequest).where(ServiceRequest.id == request_id).with_for_update()).first()
-        if req is None or req.technician_id != tech_id or req.status not in ACTIVE:
+    with core.engine.begin() as c:
+        row = c.execute(_LOCK_JOB, {"rid": request_id, "tid": tech_id}).first()
+        if row is None or row[0] not in ACTIVE:
             raise NotFound("This job is not yours, or it is no longer active.")
-        tech = s.exec(select(Technician).where(Technician.id == tech_id).with_for_update()).first()
-        assert tech is not None
-        if action == "accept" and req.status != "assigned":
+        req_status, accepted_at, tech_name, *indexed = row
+        if action == "accept" and req_status != "assigned":
             raise IllegalTransition("this job was already accepted")
-        if action == "en-route" and req.accepted_at is None:
-            req.accepted_at = utcnow()  # going en route accepts the job
-        request_transition(req.status, new_req)
-        if new_tech is not None:
-            tech_transition(tech.status, new_tech)
-            tech.status = new_tech.value
-            tech.version += 1
-            s.add(tech)
-        req.status = new_req.value
+        request_transition(req_status, new_req)
+        now = utcnow()
+        values: dict = {"status": new_req.value, "version": ServiceRequest.version + 1}
         if kind in _STAMP:
-            setattr(req, _STAMP[kind], utcnow())
+            values[_STAMP[kind]] = now
+        if action == "en-route" and accepted_at is None:
+            values["accepted_at"] = now  # going en route accepts the job
         if action == "decline":
-            req.technician_id = None
-            req.assigned_at = None
-            req.accepted_at = None
-            req.eta_minutes = None
-        req.version += 1
-        s.add(req)
-        s.add(RequestEvent(request_id=req.id, kind=kind, actor=actor or tech.name,
-                           data={"technician_id": tech_id, **(data or {})}))
-        s.flush()
-        # What the index holds of the technician, from the row as this transaction leaves it (locked).
-        indexed = (tech.id, tech.status, tech.active, tech.lat, tech.lng, tech.capabilities, tech.position_at)
+            values.update(technician_id=None, assigned_at=None, accepted_at=None, eta_minutes=None)
+        if new_tech is not None:
+            tech_transition(indexed[1], new_tech)
+            c.execute(sa.update(Technician).where(col(Technician.id) == tech_id)
+                      .values(status=new_tech.value, version=Technician.version + 1))
+            indexed[1] = new_tech.value  # the row as this transaction leaves it (locked)
+        c.execute(sa.update(ServiceRequest).where(col(ServiceRequest.id) == request_id).values(**values))
+        c.execute(sa.insert(RequestEvent).values(request_id=request_id, at=now, kind=kind, actor=actor or tech_name,
+                                                 data={"technician_id": tech_id, **(data or {})}))
     core.bus.publish(DomainEvent("request_status_changed", request_id=request_id, technician_id=tech_id,
-                                 data={"status": req.status, "action": action}))
+                                 data={"status": new_req.value, "action": action}))
     if action in ("complete", "decline"):
         after_release(core, request_id if action == "decline" else None, tech_id)
     else:
-        index_row(core, indexed)  # type: ignore[arg-type]
-    return req
-
+        index_row(core, tuple(indexed))  # type: ignore[arg-type]
+    return new_req.value
 
 
 # The technician's active job and their own position, in one statement: phones ask for it all the time.
