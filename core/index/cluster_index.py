@@ -397,8 +397,9 @@ class RedisClusterTechnicianIndex:
             self.r.unlink(*batch)  # split by slot and pipelined by redis-py
 
     @_cluster_errors_as_redis_errors
-    def rebuild(self, techs: Iterable[IndexedTech]) -> int:
-        """Replace the index content with `techs` (from PostgreSQL, the source of truth)."""
+    def rebuild(self, techs: Iterable[IndexedTech], unless_built_after: float | None = None) -> int:
+        """Replace the index content with `techs` (from PostgreSQL, the source of truth). It keeps no
+        head counts and checks each member against its hash, so concurrent rebuilds need no lock here."""
         self.clear()
         n = 0
         for chunk in _chunks(techs, 2000):

@@ -33,6 +33,7 @@ class FailoverTechnicianIndex:
         self.load_all = load_all
         self._down_until = 0.0
         self._needs_rebuild = True
+        self._need_since = time.time()  # when the current need for a rebuild arose
         self._lock = threading.Lock()
         self.lookups = 0
         self.fallbacks = 0
@@ -44,6 +45,8 @@ class FailoverTechnicianIndex:
     def _failed(self, e: Exception) -> None:
         log.warning("technician index: Redis unavailable (%s); using PostgreSQL", e.__class__.__name__)
         self._down_until = time.monotonic() + self.RETRY_AFTER_S
+        if not self._needs_rebuild:
+            self._need_since = time.time()
         self._needs_rebuild = True
 
     def ensure_built(self, force: bool = False) -> bool:
@@ -53,7 +56,9 @@ class FailoverTechnicianIndex:
         with self._lock:
             try:
                 if force or self._needs_rebuild or not self.primary.is_built():
-                    n = self.primary.rebuild(self.load_all())
+                    # Unless forced, a rebuild another process finished since the need arose will do.
+                    since = None if force else (self._need_since if self._needs_rebuild else time.time())
+                    n = self.primary.rebuild(self.load_all(), unless_built_after=since)
                     log.info("technician index rebuilt from PostgreSQL: %d technicians", n)
                 self._needs_rebuild = False
                 return True

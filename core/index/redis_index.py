@@ -481,14 +481,28 @@ class RedisTechnicianIndex:
         for batch in _chunks(self.r.scan_iter(match=f"{self.prefix}*", count=5000), 5000):
             self.r.unlink(*batch)
 
-    def rebuild(self, techs: Iterable[IndexedTech]) -> int:
-        """Replace the index content with `techs` (from PostgreSQL, the source of truth)."""
-        self.clear()
-        n = 0
-        for chunk in _chunks(techs, 2000):
-            n += self.upsert_many(chunk)
-        self.r.set(f"{self.prefix}{_BUILT}", repr(time.time()))
-        return n
+    def rebuild(self, techs: Iterable[IndexedTech], unless_built_after: float | None = None) -> int:
+        """Replace the index content with `techs` (from PostgreSQL, the source of truth).
+
+        One process at a time (a Redis lock outside the index's keys): two rebuilds interleaving
+        their clears and writes would leave the head counts short, and a lookup trusts them to skip
+        a search. With `unless_built_after`, a rebuild that another process finished after that
+        moment (workers starting together, say) is taken as this one's."""
+        # Held for a minute at a time and renewed while the rebuild makes progress, so a process
+        # that died mid-rebuild holds up the others for a minute at most.
+        lock = self.r.lock(f"{self.prefix.rstrip(':')}-rebuild", timeout=60, blocking_timeout=300)
+        with lock:
+            if unless_built_after is not None:
+                done = self.r.get(f"{self.prefix}{_BUILT}")
+                if done is not None and float(done) >= unless_built_after:
+                    return 0
+            self.clear()
+            n = 0
+            for chunk in _chunks(techs, 2000):
+                n += self.upsert_many(chunk)
+                lock.extend(60, replace_ttl=True)
+            self.r.set(f"{self.prefix}{_BUILT}", repr(time.time()))
+            return n
 
     def is_built(self) -> bool:
         """False after Redis lost its data (restart without persistence, flush) or holds an older layout."""
