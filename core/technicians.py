@@ -79,7 +79,8 @@ class PositionsRecorded:
 def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> PositionsRecorded:
     """Store a batch of positions; the newest becomes current unless the stored one is newer."""
     if not positions:
-        return PositionsRecorded(0, current_job_id(core, tech_id))
+        job = current_job(core, tech_id)
+        return PositionsRecorded(0, job.id if job else None)
     positions = sorted(positions, key=lambda p: p.recorded_at)
     newest = positions[-1]
     cell = h3.latlng_to_cell(newest.lat, newest.lng, core.settings.h3_resolution)
@@ -95,13 +96,6 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> P
         core.bus.publish(DomainEvent("technician_moved", technician_id=tech_id,
                                      data={"lat": newest.lat, "lng": newest.lng}))
     return PositionsRecorded(len(positions), row.job_id)
-
-
-def current_job_id(core: Core, tech_id: int) -> int | None:
-    with autocommit(core.engine).connect() as c:
-        return c.execute(
-            select(ServiceRequest.id).where(ServiceRequest.technician_id == tech_id, col(ServiceRequest.status).in_(ACTIVE))
-        ).scalar()
 
 
 def current_job(core: Core, tech_id: int) -> ServiceRequest | None:

@@ -343,13 +343,14 @@ def _spread(x: int) -> int:
     return (x | (x << 1)) & 0x5555555555555555
 
 
-def _geo_ok(t: IndexedTech) -> bool:
-    return _GEO_LAT_MIN <= t.lat <= _GEO_LAT_MAX and -180.0 <= t.lng <= 180.0
+def _geo_holds(lat: float, lng: float) -> bool:
+    """Whether Redis GEO sets can hold the position."""
+    return _GEO_LAT_MIN <= lat <= _GEO_LAT_MAX and -180.0 <= lng <= 180.0
 
 
 def geo_score(lat: float, lng: float) -> int:
     """The score `GEOADD` gives a position: the sets then take a plain ZADD, which costs Redis less."""
-    if not (_GEO_LAT_MIN <= lat <= _GEO_LAT_MAX and -180.0 <= lng <= 180.0):
+    if not _geo_holds(lat, lng):
         raise ValueError(f"position outside what Redis GEO sets hold: {lat!r}, {lng!r}")
     la = int((lat - _GEO_LAT_MIN) / (_GEO_LAT_MAX - _GEO_LAT_MIN) * 67108864.0)
     lo = int((lng + 180.0) / 360.0 * 67108864.0)
@@ -431,7 +432,7 @@ class RedisTechnicianIndex:
         """Place or move a technician atomically; an older position than the stored one is ignored,
         and so is one Redis GEO sets cannot hold (beyond 85.05 degrees: a GPS glitch), whose
         technician then ages out of the freshness filter."""
-        if not _geo_ok(tech):
+        if not _geo_holds(tech.lat, tech.lng):
             return False
         return bool(self._upsert_many(keys=[self._h(tech.id)], args=[self.prefix, self._line(tech, keep_status, keep_caps)]))
 
@@ -443,7 +444,7 @@ class RedisTechnicianIndex:
         conn = self.r.connection_pool.get_connection()
         try:
             for chunk in _chunks(techs, batch):
-                lines = [self._line(t, keep_status, False) for t in chunk if _geo_ok(t)]
+                lines = [self._line(t, keep_status, False) for t in chunk if _geo_holds(t.lat, t.lng)]
                 if not lines:
                     continue
                 sent.append("\n".join(lines))
