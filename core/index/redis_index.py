@@ -407,6 +407,10 @@ class RedisTechnicianIndex:
         self._remove = client.register_script(_REMOVE)
         self._set_status = client.register_script(_SET_STATUS)
         self._nearest = client.register_script(_NEAREST)
+        # The coarse levels' slack bounds (about a second of H3 work per process, cached): at start-up
+        # rather than inside the first position report or the first rebuild.
+        for lv in self.levels[1:]:
+            centre_slack_km(snap_res(lv, fine_res))
 
     # keys
     def _h(self, tech_id: int) -> str:
