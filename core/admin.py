@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.auth import ROLES, hash_password, new_account
+from core.auth import ROLES, hash_password, new_account, sessions_revoked
 from core.bootstrap import Core
 from core.db import session_scope
 from core.dispatch import resync_technician
@@ -146,6 +146,7 @@ def reset_password(core: Core, user_id: int, password: str, actor: str) -> None:
         s.add(user)
         s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
                   .values(revoked_at=utcnow()))
+    sessions_revoked(core, user_id=user_id)
     audit(core, actor, "password_reset", target=str(user_id))
 
 
@@ -158,6 +159,8 @@ def set_staff_active(core: Core, user_id: int, active: bool, actor: str) -> None
         s.add(user)
         if not active:
             s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id).values(revoked_at=utcnow()))
+    if not active:
+        sessions_revoked(core, user_id=user_id)
     audit(core, actor, "account_active", target=str(user_id), active=active)
 
 

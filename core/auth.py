@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
+import threading
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -16,6 +20,11 @@ from core.db import autocommit, session_scope
 from core.errors import DomainError
 from core.metrics import LOGIN_FAILURES
 from core.models import AuthSession, LoginFailure, Technician, UserAccount, utcnow
+
+if TYPE_CHECKING:
+    from core.bootstrap import Core
+    from core.events import DomainEvent
+    from core.listener import EventListener
 
 ROLES = ("admin", "dispatcher", "technician")
 SESSION_TTL = {"cookie": timedelta(hours=12), "bearer": timedelta(hours=12)}
@@ -118,7 +127,8 @@ def _principal(engine: sa.Engine, user: UserAccount) -> Principal:
 
 # Built once: every staff call runs it.
 _PRINCIPAL = (
-    select(UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role, Technician.id)
+    select(UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role, Technician.id,
+           AuthSession.expires_at)
     .select_from(AuthSession)
     .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
     .outerjoin(Technician, col(Technician.user_id) == UserAccount.id)
@@ -126,21 +136,118 @@ _PRINCIPAL = (
            AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
 )
 
+# Published when sessions end early (logout, password reset, account deactivated): every process
+# evicts them from its PrincipalCache.
+SESSIONS_REVOKED = "sessions_revoked"
 
-def principal_for(engine: sa.Engine, token: str | None) -> Principal | None:
+
+class PrincipalCache:
+    """Who is behind a session token, remembered per process for at most `ttl_s`.
+
+    Every staff call names its session, and each technician's phone calls every 10 s, so the
+    session lookup would be one statement in three under load. An entry never outlives its
+    session; a revocation evicts at once in the revoking process and, through the
+    `sessions_revoked` event, in every process that listens; a listener that (re)subscribes
+    clears the cache, as it may have missed one. So a revoked session stops working at once, and
+    within `ttl_s` even in a process that cannot hear events (Redis away). Unknown or revoked tokens
+    are never cached. `ttl_s` 0 turns the cache off.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 50_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, float]] = {}  # token hash -> (who, monotonic deadline)
+        self._generation = itertools.count()
+        self.generation = next(self._generation)  # moves on at every eviction
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Principal | None:
+        hit = self._entries.get(token_hash)
+        if hit is None:
+            return None
+        if hit[1] <= time.monotonic():
+            self._entries.pop(token_hash, None)
+            return None
+        return hit[0]
+
+    def put(self, token_hash: str, who: Principal, expires_at: datetime, generation: int) -> None:
+        """Remember `who`, read from the database when the cache was at `generation` (a revocation since: not kept)."""
+        if self.ttl_s <= 0:
+            return
+        left = (expires_at - utcnow()).total_seconds()
+        with self._lock:
+            if generation != self.generation:
+                return
+            if len(self._entries) >= self.max_entries:
+                now = time.monotonic()
+                self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+            self._entries[token_hash] = (who, time.monotonic() + min(self.ttl_s, left))
+
+    def evict(self, token_hash: str | None = None, user_id: int | None = None) -> None:
+        """Forget one token, every token of one account, or (neither given) everything."""
+        with self._lock:
+            self.generation = next(self._generation)
+            if token_hash is None and user_id is None:
+                self._entries.clear()
+            elif token_hash is not None:
+                self._entries.pop(token_hash, None)
+            else:
+                self._entries = {k: v for k, v in self._entries.items() if v[0].user_id != user_id}
+
+
+def principal_for(engine: sa.Engine, token: str | None, cache: PrincipalCache | None = None) -> Principal | None:
     """The account behind a live session token, or None."""
     if not token or len(token) > 128:
         return None
+    h = _token_hash(token)
+    if cache is not None:
+        hit = cache.get(h)
+        if hit is not None:
+            return hit
+        generation = cache.generation
     with autocommit(engine).connect() as c:
-        row = c.execute(_PRINCIPAL, {"token_hash": _token_hash(token), "now": utcnow()}).first()
+        row = c.execute(_PRINCIPAL, {"token_hash": h, "now": utcnow()}).first()
     if row is None:
         return None
-    user_id, username, name, role, tech_id = row
-    return Principal(user_id, username, name, role, tech_id if role == "technician" else None)
+    user_id, username, name, role, tech_id, expires_at = row
+    who = Principal(user_id, username, name, role, tech_id if role == "technician" else None)
+    if cache is not None:
+        cache.put(h, who, expires_at, generation)
+    return who
 
 
-def logout(engine: sa.Engine, token: str) -> None:
-    """Revoke a session server-side: the token stops working at once."""
-    with session_scope(engine) as s:
+def cached_principal(cache: PrincipalCache, token: str | None) -> Principal | None:
+    """The cache's answer alone (no database): for callers that avoid a thread hop when it knows."""
+    if not token or len(token) > 128:
+        return None
+    return cache.get(_token_hash(token))
+
+
+def sessions_revoked(core: Core, user_id: int | None = None, token: str | None = None) -> None:
+    """After sessions ended in the database: this process forgets them now, the others on the event."""
+    from core.events import DomainEvent
+
+    h = _token_hash(token) if token else None
+    core.principals.evict(token_hash=h, user_id=user_id)
+    core.bus.publish(DomainEvent(SESSIONS_REVOKED, data={"user_id": user_id, "token_hash": h}))
+
+
+def listen_for_revocations(cache: PrincipalCache, listener: EventListener) -> None:
+    """Wire a process's PrincipalCache to the revocation events, and to the listener's (re)subscribing."""
+
+    def on_event(e: DomainEvent) -> None:
+        uid, h = e.data.get("user_id"), e.data.get("token_hash")
+        cache.evict(token_hash=h, user_id=uid if h is None else None)
+
+    listener.on(SESSIONS_REVOKED, on_event)
+    listener.on_subscribe(cache.evict)
+
+
+def logout(core: Core, token: str) -> None:
+    """Revoke a session server-side: the token stops working at once, in every process."""
+    with session_scope(core.engine) as s:
         s.execute(sa.update(AuthSession).where(col(AuthSession.token_hash) == _token_hash(token))
                   .values(revoked_at=utcnow()))
+    sessions_revoked(core, token=token)

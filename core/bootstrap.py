@@ -13,6 +13,7 @@ from redis.retry import Retry
 from sqlmodel import select
 
 from core import db, embedded
+from core.auth import PrincipalCache
 from core.config import Settings, get_settings
 from core.events import EventBus, RedisEventBus
 from core.geo import EtaModel, StraightLineEta
@@ -42,6 +43,7 @@ class Core:
     geocoder: Geocoder
     eta: EtaModel
     limiter: RateLimiter
+    principals: PrincipalCache
     _listener: EventListener | None = None
     # Set by a process that runs a sweeper loop: asks it for a sweep soon instead of sweeping in the caller.
     sweep_soon: Callable[[], None] | None = None
@@ -49,8 +51,12 @@ class Core:
     def listener(self) -> EventListener:
         """This process's listener of domain events from every process (started on first use)."""
         if self._listener is None:
+            from core.auth import listen_for_revocations
+
             channel = getattr(self.bus, "channel", "tyrehero:events")
-            self._listener = EventListener(self.redis, channel).start()
+            listener = EventListener(self.redis, channel)
+            listen_for_revocations(self.principals, listener)
+            self._listener = listener.start()
         return self._listener
 
     def close(self) -> None:
@@ -132,4 +138,5 @@ def bootstrap(
         geocoder=geocoder,
         eta=StraightLineEta(),
         limiter=RateLimiter(client, prefix=f"{key_prefix}rl:", enabled=settings.rate_limits_enabled),
+        principals=PrincipalCache(settings.auth_cache_s),
     )

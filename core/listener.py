@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 
 import redis
 import structlog
@@ -24,6 +25,18 @@ class EventListener:
         self.recent: collections.deque[bytes | str] = collections.deque(maxlen=keep)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called with the event, for kinds some part of the process acts on (e.g. evicting revoked sessions).
+        self._handlers: dict[bytes, list[Callable[[DomainEvent], None]]] = {}
+        # Called each time the subscription is (re)made: whatever was published meanwhile went unheard.
+        self._on_subscribe: list[Callable[[], None]] = []
+
+    def on(self, kind: str, handler: Callable[[DomainEvent], None]) -> None:
+        """Call `handler` with every event of `kind` heard from now on (in the listener's thread)."""
+        self._handlers.setdefault(b'{"kind": ' + f'"{kind}"'.encode(), []).append(handler)
+
+    def on_subscribe(self, fn: Callable[[], None]) -> None:
+        """Call `fn` each time the listener (re)subscribes: events published while it was away are lost."""
+        self._on_subscribe.append(fn)
 
     def start(self) -> EventListener:
         if self._thread is None:
@@ -43,10 +56,15 @@ class EventListener:
             try:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
+                self._subscribed()
+                if pubsub.connection is not None:  # redis-py reconnects and resubscribes by itself: hear that too
+                    pubsub.connection.register_connect_callback(self._reconnected)
                 while not self._stop.is_set():
                     msg = pubsub.get_message(timeout=1.0)
                     if msg and msg["type"] == "message":
                         self.recent.append(msg["data"])
+                        if self._handlers:
+                            self._dispatch(msg["data"])
             except (redis.RedisError, OSError, ValueError):
                 # Redis away (or its connection closed under us at shutdown): try again shortly.
                 if not self._stop.wait(1.0):
@@ -57,6 +75,33 @@ class EventListener:
                         pubsub.close()
                     except (redis.RedisError, OSError, ValueError):
                         pass
+
+    def _subscribed(self) -> None:
+        for fn in list(self._on_subscribe):
+            try:
+                fn()
+            except Exception:
+                log.exception("subscribe hook failed")
+
+    def _reconnected(self, _connection: object) -> None:
+        self._subscribed()
+
+    def _dispatch(self, raw: bytes | str) -> None:
+        """Only events of a kind someone handles are parsed: to_json writes the kind first."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        for prefix, handlers in list(self._handlers.items()):
+            if data.startswith(prefix):
+                try:
+                    event = DomainEvent.from_json(data)
+                except (ValueError, TypeError):
+                    log.warning("unreadable event ignored")
+                    return
+                for fn in list(handlers):
+                    try:
+                        fn(event)
+                    except Exception:  # one handler's fault must not stop the listener
+                        log.exception("event handler failed", kind=event.kind)
+                return
 
     def since(self, after_iso: str | None = None) -> list[DomainEvent]:
         events = []

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -349,15 +350,17 @@ def _public(core: Core, req, tech, duplicate: bool) -> RequestPublic:  # type: i
     )
 
 
-def _by_token(s: Session, token: str, lock: bool = False) -> ServiceRequest:
+def _not_found() -> NotFound:
+    return NotFound("We could not find that request. Check the link in your text message.")
+
+
+def _locked_by_token(s: Session, token: str) -> ServiceRequest:
     if not token or len(token) > 64:
-        raise NotFound("We could not find that request. Check the link in your text message.")
-    q = select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))
-    if lock:
-        q = q.with_for_update()
-    req = s.exec(q).first()
+        raise _not_found()
+    req = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))
+                 .with_for_update()).first()
     if req is None:
-        raise NotFound("We could not find that request. Check the link in your text message.")
+        raise _not_found()
     return req
 
 
@@ -375,8 +378,11 @@ _EVENT_TEXT = {
 }
 
 
-def remaining_eta(core: Core, req: ServiceRequest, tech: Technician | None, now: datetime) -> int | None:
-    """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed."""
+def remaining_eta(core: Core, req, tech, now: datetime) -> int | None:  # type: ignore[no-untyped-def]
+    """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed.
+
+    `req` has status, lat, lng, eta_minutes and assigned_at; `tech` lat and lng, or is None.
+    """
     if req.status not in ("assigned", "en_route") or tech is None:
         return None
     if tech.lat is not None and tech.lng is not None:
@@ -389,62 +395,80 @@ def remaining_eta(core: Core, req: ServiceRequest, tech: Technician | None, now:
     return None
 
 
+@dataclass(frozen=True)
+class _Van:
+    lat: float | None
+    lng: float | None
+
+
+_R = ServiceRequest.__table__.alias("r")  # type: ignore[attr-defined]
+_T = Technician.__table__.alias("t")  # type: ignore[attr-defined]
+_E = RequestEvent.__table__.alias("e")  # type: ignore[attr-defined]
+_Q = ServiceRequest.__table__.alias("q")  # type: ignore[attr-defined]
+# What a tracking page shows, in one statement (tracking pages poll every few seconds): the request,
+# its technician, its timeline and, while it waits, how many waiting requests go before it
+# (more urgent, or as urgent and older: the order dispatch takes them in).
+_TRACK = (
+    sa.select(
+        _R.c.reference, _R.c.status, _R.c.lat, _R.c.lng, _R.c.eta_minutes, _R.c.assigned_at, _R.c.quote_pence,
+        _R.c.location_label, _R.c.location_approximate, _R.c.created_at,
+        _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
+        _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
+        sa.case((_R.c.status == "pending", sa.select(sa.func.count()).select_from(_Q).where(
+            _Q.c.status == "pending",
+            sa.or_(_Q.c.priority < _R.c.priority,
+                   sa.and_(_Q.c.priority == _R.c.priority, _Q.c.created_at < _R.c.created_at)),
+        ).scalar_subquery())).label("ahead"),
+        *(sa.select(sa.func.array_agg(aggregate_order_by(col_, _E.c.at, _E.c.id))).where(_E.c.request_id == _R.c.id)
+          .scalar_subquery().label(f"event_{col_.name}") for col_ in (_E.c.at, _E.c.kind)),
+    )
+    .select_from(_R.outerjoin(_T, _T.c.id == _R.c.technician_id))
+    .where(_R.c.tracking_token_hash == sa.bindparam("token_hash"))
+)
+
+
 def track(core: Core, token: str) -> TrackingView:
     """The customer's view of their request."""
+    if not token or len(token) > 64:
+        raise _not_found()
     now = utcnow()
-    with Session(autocommit(core.engine)) as s:
-        req = _by_token(s, token)
-        tech = s.get(Technician, req.technician_id) if req.technician_id else None
-        events = s.exec(
-            select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(col(RequestEvent.at), col(RequestEvent.id))
-        ).all()
-        queue_position = _queue_position(s, req) if req.status == "pending" else None
-    show_tech = tech is not None and req.status in ("assigned", "en_route", "on_site")
+    with autocommit(core.engine).connect() as c:
+        req = c.execute(_TRACK, {"token_hash": token_hash(token)}).first()
+    if req is None:
+        raise _not_found()
+    show_tech = req.tech_name is not None and req.status in ("assigned", "en_route", "on_site")
+    van = _Van(req.tech_lat, req.tech_lng) if req.tech_name is not None else None
     pos = None
-    if show_tech and tech and tech.lat is not None and tech.lng is not None:
-        pos = Position(lat=tech.lat, lng=tech.lng)
+    if show_tech and req.tech_lat is not None and req.tech_lng is not None:
+        pos = Position(lat=req.tech_lat, lng=req.tech_lng)
     return TrackingView(
         reference=req.reference,
         status=req.status,
         status_text=status_words(req.status),
-        eta_minutes=remaining_eta(core, req, tech, now),
+        eta_minutes=remaining_eta(core, req, van, now),
         quote_pence=req.quote_pence,
-        technician=TechnicianPublic(first_name=_first_name(tech.name), van=tech.van_label or tech.van_reg)
-        if show_tech and tech
+        technician=TechnicianPublic(first_name=_first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg)
+        if show_tech
         else None,
         technician_position=pos,
         customer_position=Position(lat=req.lat, lng=req.lng),
         location_label=req.location_label,
         location_approximate=req.location_approximate,
         cancellable=req.status in CANCELLABLE,
-        queue_position=queue_position,
+        queue_position=None if req.ahead is None else int(req.ahead) + 1,
         created_at=req.created_at.isoformat(),
         timeline=[
-            TimelineEntry(at=e.at.isoformat(), kind=e.kind, text=_EVENT_TEXT.get(e.kind, e.kind.replace("_", " ")))
-            for e in events
-            if e.kind in _EVENT_TEXT and e.kind != "note"
+            TimelineEntry(at=at.isoformat(), kind=kind, text=_EVENT_TEXT[kind])
+            for at, kind in zip(req.event_at or (), req.event_kind or (), strict=True)
+            if kind in _EVENT_TEXT and kind != "note"
         ],
     )
-
-
-def _queue_position(s: Session, req: ServiceRequest) -> int:
-    """1 + the waiting requests dispatched before this one (more urgent, or as urgent and older)."""
-    ahead = s.exec(
-        select(sa.func.count()).select_from(ServiceRequest).where(
-            ServiceRequest.status == "pending",
-            sa.or_(
-                col(ServiceRequest.priority) < req.priority,
-                sa.and_(col(ServiceRequest.priority) == req.priority, col(ServiceRequest.created_at) < req.created_at),
-            ),
-        )
-    ).one()
-    return int(ahead) + 1
 
 
 def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer") -> TrackingView:
     """Cancel while the technician is not yet on site."""
     with session_scope(core.engine) as s:
-        req = _by_token(s, token, lock=True)
+        req = _locked_by_token(s, token)
         if req.status not in CANCELLABLE:
             raise IllegalTransition(
                 "This request can no longer be cancelled: the technician is already with you."

@@ -39,7 +39,7 @@ def issue_token(body: Credentials, request: Request) -> TokenOut:
 @router.post("/api/v1/auth/logout", status_code=204, responses={401: {}})
 def revoke_token(request: Request, who: CurrentUser) -> None:
     """Revoke the token (or cookie session) used for this call."""
-    auth.logout(get_core().engine, token_from(request) or "")
+    auth.logout(get_core(), token_from(request) or "")
 
 
 def _safe_next(next_path: str, role: str) -> str:
@@ -70,7 +70,7 @@ def page_login(
 def page_logout(request: Request) -> RedirectResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        auth.logout(get_core().engine, token)
+        auth.logout(get_core(), token)
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from core.auth import Principal, principal_for
+from core.auth import Principal, cached_principal, principal_for
 from core.errors import DomainError
 from tyrehero_app.runtime import get_core
 
@@ -25,8 +26,14 @@ def token_from(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def current_principal(request: Request) -> Principal:
-    p = principal_for(get_core().engine, token_from(request))
+async def current_principal(request: Request) -> Principal:
+    """From this process's cache when it knows the session (no thread hop), else from PostgreSQL."""
+    core = get_core()
+    token = token_from(request)
+    p = cached_principal(core.principals, token)
+    if p is None:
+        core.listener()  # revocations by other processes evict from the cache
+        p = await run_in_threadpool(principal_for, core.engine, token, core.principals)
     if p is None:
         raise NotAuthenticated("Log in first.")
     return p
