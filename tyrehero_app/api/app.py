@@ -84,12 +84,15 @@ def create_api() -> FastAPI:
     _document_errors(api)
     api.add_middleware(BodyLimit)
     api.add_middleware(EdgeMiddleware)
-    api.include_router(health.router)
+    # Routes are matched in order, router by router (twice per call in FastAPI's included routers),
+    # so the hottest come first: technicians' positions and jobs, then requests and tracking. No two
+    # routers share a path, so the order changes nothing else.
+    api.include_router(technicians.router)
     api.include_router(requests.router)
+    api.include_router(dispatch.router)
+    api.include_router(health.router)
     api.include_router(maps.router)
     api.include_router(auth.router)
-    api.include_router(technicians.router)
-    api.include_router(dispatch.router)
     api.include_router(admin.router)
     maps.mount_vendor(api)
     return api
