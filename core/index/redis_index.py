@@ -58,10 +58,23 @@ def _check_words(status: str, caps: Iterable[str]) -> None:
     if (status and not _NAME_OK.match(status)) or not all(_NAME_OK.match(c) for c in caps):
         raise ValueError(f"status and capabilities must be plain words: {status!r} {sorted(caps)}")
 
+# A cell's set is "<prefix>g<resolution>:<cell>"; an H3 cell id names its resolution in its second
+# hex digit. The hash keeps the cell ids, not the keys, so every field stays under Redis's 64-byte
+# limit for a compact (listpack) hash: a quarter of the memory, and a ping touches one allocation.
+_KEYS_OF = """
+local function key_of(prefix, c) return prefix .. 'g' .. tonumber(string.sub(c, 2, 2), 16) .. ':' .. c end
+local function keys_of(prefix, cell, up)
+  local out = {key_of(prefix, cell)}
+  for c in string.gmatch(up or '', '%S+') do out[#out + 1] = key_of(prefix, c) end
+  return out
+end
+"""
+
 # Place or move technicians. ARGV: prefix, then one line per technician: "id lat lng score status
-# caps ts fine-cell parent cscore,cscore,cscore fine-key key key key" (status '' keeps the stored
-# one, caps '*' too). The fine set holds the exact position (score: its 52-bit GEO score, computed
-# by the client so the sets take a plain ZADD). A coarser level holds the technician at the centre
+# caps ts fine-cell parent cscore,cscore,cscore cell cell cell" (status '' keeps the stored one,
+# caps '*' too; the last three are the coarser levels' cells, whose keys the script builds). The
+# fine set holds the exact position (score: its 52-bit GEO score, computed by the client so the
+# sets take a plain ZADD). A coarser level holds the technician at the centre
 # of its cell two resolutions finer than the level (cscore, one per coarser level), so most pings
 # write the fine set alone and a coarse set only when the van crosses into another such cell; a
 # search there allows for that cell's radius ('=' instead: the exact position, on every ping, for a
@@ -75,23 +88,25 @@ local function words(s, sep)
   for w in string.gmatch(s or '', sep) do table.insert(out, w) end
   return out
 end
+""" + _KEYS_OF + """
 for line in string.gmatch(ARGV[2], '[^\\n]+') do
-  local id, lat, lng, score, status, caps, ts, cell, parent, cs, keys =
+  local id, lat, lng, score, status, caps, ts, cell, parent, cs, up =
     string.match(line, '^(%S+) (%S+) (%S+) (%S+) (%S*) (%S*) (%S+) (%S+) (%S+) (%S+) (.+)$')
   local h = P .. 't:' .. id
-  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'keys', 'cs')
+  local old = redis.call('HMGET', h, 'ts', 'status', 'caps', 'cell', 'up', 'cs')
   if not (old[1] and tonumber(old[1]) > tonumber(ts)) then
     if status == '' then status = old[2] or 'available' end
     if caps == '*' then caps = old[3] or '' end
     local name = id .. '|' .. status .. '|' .. caps
-    if keys ~= old[4] or status ~= old[2] or caps ~= old[3] or string.find(cs, '=', 1, true) then
+    if cell ~= old[4] or status ~= old[2] or caps ~= old[3] or string.find(cs, '=', 1, true) then
       -- A new cell, status or capability set. Level by level (same place in both key lists): the
       -- old member goes where the cell or the name changes, the new one comes in where the cell,
       -- the name or the position held changes. Head counts by status, per cell and overall, move
       -- with the members: a search skips cells with nobody it could use.
       local moved = status ~= old[2]  -- a new status (or a new technician) counts everywhere anew
       local renamed = moved or caps ~= old[3]
-      local nk, ns, ok, os = words(keys, '%S+'), words(cs, '[^,]+'), words(old[4], '%S+'), words(old[5], '[^,]+')
+      local nk, ns = keys_of(P, cell, up), words(cs, '[^,]+')
+      local ok, os = old[4] and keys_of(P, old[4], old[5]) or {}, words(old[6], '[^,]+')
       local oldname = old[2] and (id .. '|' .. old[2] .. '|' .. (old[3] or ''))
       if not old[2] then redis.call('SADD', P .. 'all', id) end
       for i, k in ipairs(nk) do
@@ -112,10 +127,10 @@ for line in string.gmatch(ARGV[2], '[^\\n]+') do
         redis.call('HINCRBY', P .. 'n', status, 1)
       end
       redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts, 'cell', cell, 'parent', parent,
-                 'status', status, 'caps', caps, 'keys', keys, 'cs', cs)
+                 'status', status, 'caps', caps, 'up', up, 'cs', cs)
     else
       -- Same fine cell, status and capabilities (most pings): only the exact position moves.
-      redis.call('ZADD', string.match(keys, '^%S+'), score, name)
+      redis.call('ZADD', key_of(P, cell), score, name)
       redis.call('HSET', h, 'lat', lat, 'lng', lng, 'ts', ts)
     end
     done = done + 1
@@ -127,10 +142,11 @@ return done
 _REMOVE = """
 local h = KEYS[1]
 local P, id = ARGV[1], ARGV[2]
-local cur = redis.call('HMGET', h, 'status', 'caps', 'keys')
+""" + _KEYS_OF + """
+local cur = redis.call('HMGET', h, 'status', 'caps', 'cell', 'up')
 if cur[1] then
   local name = id .. '|' .. cur[1] .. '|' .. (cur[2] or '')
-  for key in string.gmatch(cur[3] or '', '%S+') do
+  for _, key in ipairs(cur[3] and keys_of(P, cur[3], cur[4]) or {}) do
     redis.call('ZREM', key, name)
     redis.call('HINCRBY', key .. ':n', cur[1], -1)
   end
@@ -145,16 +161,17 @@ return 1
 # are renamed in the same step, so the cells never disagree with the hash.
 _SET_STATUS = """
 local h = KEYS[1]
-local cur = redis.call('HMGET', h, 'status', 'caps', 'keys', 'lat', 'lng')
+""" + _KEYS_OF + """
+local cur = redis.call('HMGET', h, 'status', 'caps', 'cell', 'up', 'lat', 'lng')
 if not cur[1] then return -1 end
 if ARGV[2] ~= '' and cur[1] ~= ARGV[2] then return 0 end
 if cur[1] ~= ARGV[1] then
   local caps = cur[2] or ''
   local oldname, name = ARGV[3] .. '|' .. cur[1] .. '|' .. caps, ARGV[3] .. '|' .. ARGV[1] .. '|' .. caps
-  for key in string.gmatch(cur[3] or '', '%S+') do
+  for _, key in ipairs(cur[3] and keys_of(ARGV[4], cur[3], cur[4]) or {}) do
     local score = redis.call('ZSCORE', key, oldname)
     redis.call('ZREM', key, oldname)
-    if score then redis.call('ZADD', key, score, name) else redis.call('GEOADD', key, cur[5], cur[4], name) end
+    if score then redis.call('ZADD', key, score, name) else redis.call('GEOADD', key, cur[6], cur[5], name) end
     redis.call('HINCRBY', key .. ':n', cur[1], -1)
     redis.call('HINCRBY', key .. ':n', ARGV[1], 1)
   end
@@ -236,13 +253,14 @@ end
 local checked, reads = {}, 0
 local good, nth = {}, nil
 -- A technician checked against its hash once; the eligible ones kept in order, nth the n-th distance.
-local function consider(id, key)
+local function consider(id, cell)
   if checked[id] ~= nil then return end
   local v = false
-  local h = redis.call('HMGET', P .. 't:' .. id, 'lat', 'lng', 'status', 'caps', 'ts', 'keys')
+  local h = redis.call('HMGET', P .. 't:' .. id, 'lat', 'lng', 'status', 'caps', 'ts', 'cell', 'up')
   local ts = tonumber(h[5])
+  -- Found in this cell's set, so the hash must name the cell (ids are of one length: none lies inside another).
   if h[1] and statuses[h[3]] and ts and now - ts <= max_age and fits(h[4] or '')
-     and string.find(h[6] or '', key, 1, true) then  -- a key never lies inside another one
+     and (h[6] == cell or string.find(h[7] or '', cell, 1, true)) then
     v = {km_to(tonumber(h[1]), tonumber(h[2])), id, h[1], h[2], h[3], h[4] or '', h[5]}
     local at = #good + 1
     while at > 1 and before(v, good[at - 1]) do good[at] = good[at - 1]; at = at - 1 end
@@ -289,7 +307,7 @@ while true do
           local row = rows[i]
           if nth and tonumber(row[2]) / RATIO > nth + EPS + slack then stop = true; break end
           local id, sts, caps = string.match(row[1], '^([^|]+)|([^|]*)|(.*)$')
-          if id and statuses[sts] and not exclude[id] and fits(caps) then consider(id, key) end
+          if id and statuses[sts] and not exclude[id] and fits(caps) then consider(id, cl[1]) end
         end
         if stop or #rows < count then break end
         count = count * 4
@@ -309,7 +327,7 @@ end
 """
 
 _FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
-_BUILT = "built:v4"  # bumped with the key layout, so an older layout is rebuilt at start
+_BUILT = "built:v5"  # bumped with the key layout, so an older layout is rebuilt at start
 
 
 @lru_cache(maxsize=100_000)
@@ -363,8 +381,8 @@ def snap_res(level: int, fine_res: int) -> int:
 
 
 @lru_cache(maxsize=1 << 18)
-def _cell_part(prefix: str, levels: tuple[int, ...], parent_res: int, cell: str) -> str:
-    """What a line says of a fine cell: "cell parent cscore,… fine-key key …"."""
+def _cell_part(levels: tuple[int, ...], parent_res: int, cell: str) -> str:
+    """What a line says of a fine cell: "cell parent cscore,… cell …" (the coarser levels' cells)."""
     scores = []
     for lv in levels[1:]:
         snap = h3.cell_to_parent(cell, snap_res(lv, levels[0]))
@@ -372,8 +390,8 @@ def _cell_part(prefix: str, levels: tuple[int, ...], parent_res: int, cell: str)
             scores.append("=")  # a larger cell than the service area's (abroad): the exact position, every ping
         else:
             scores.append(str(geo_score(*h3.cell_to_latlng(snap))))
-    keys = " ".join(f"{prefix}g{lv}:{h3.cell_to_parent(cell, lv)}" for lv in levels)
-    return f"{cell} {h3.cell_to_parent(cell, parent_res)} {','.join(scores)} {keys}"
+    up = " ".join(h3.cell_to_parent(cell, lv) for lv in levels[1:])
+    return f"{cell} {h3.cell_to_parent(cell, parent_res)} {','.join(scores)} {up}"
 
 
 @lru_cache(maxsize=16)
@@ -429,7 +447,7 @@ class RedisTechnicianIndex:
             _CHECKED.add(status)
             if not keep_caps:
                 _CHECKED.add(caps)
-        tail = _cell_part(self.prefix, self.levels, self.coarse_res, cell)
+        tail = _cell_part(self.levels, self.coarse_res, cell)
         return f"{t.id} {t.lat!r} {t.lng!r} {geo_score(t.lat, t.lng)} {status} {caps} {t.ts or time.time()!r} {tail}"
 
     def upsert(self, tech: IndexedTech, keep_status: bool = False, keep_caps: bool = False) -> bool:
