@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 from bench.load import NAME_PREFIX, TICK, _api, _points, _procs, _servers_ticks, _sessions, _tree_ticks, _warm
 from bench.scratch import scratch_servers
@@ -99,8 +100,6 @@ def measure(calls: int, technicians: int, log=print, spy: str | None = None) -> 
                 rows.append(_time(name, fn, n, api.pid, spy))
                 log(_fmt(rows[-1]))
                 if name == "POST /api/v1/requests":
-                    import sqlalchemy as sa
-
                     with core.engine.connect() as c:
                         assigned = c.execute(sa.text(
                             "SELECT id, technician_id FROM service_request WHERE status = 'assigned'"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import secrets
 import threading
 import time
@@ -157,8 +156,7 @@ class PrincipalCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Principal, float]] = {}  # token hash -> (who, monotonic deadline)
-        self._generation = itertools.count()
-        self.generation = next(self._generation)  # moves on at every eviction
+        self.generation = 0  # moves on at every eviction
         self._lock = threading.Lock()
 
     def get(self, token_hash: str) -> Principal | None:
@@ -188,7 +186,7 @@ class PrincipalCache:
     def evict(self, token_hash: str | None = None, user_id: int | None = None) -> None:
         """Forget one token, every token of one account, or (neither given) everything."""
         with self._lock:
-            self.generation = next(self._generation)
+            self.generation += 1
             if token_hash is None and user_id is None:
                 self._entries.clear()
             elif token_hash is not None:
@@ -197,11 +195,16 @@ class PrincipalCache:
                 self._entries = {k: v for k, v in self._entries.items() if v[0].user_id != user_id}
 
 
+def _session_key(token: str | None) -> str | None:
+    """The stored hash of a plausible token; None for no token or one no session could have."""
+    return _token_hash(token) if token and len(token) <= 128 else None
+
+
 def principal_for(engine: sa.Engine, token: str | None, cache: PrincipalCache | None = None) -> Principal | None:
     """The account behind a live session token, or None."""
-    if not token or len(token) > 128:
+    h = _session_key(token)
+    if h is None:
         return None
-    h = _token_hash(token)
     if cache is not None:
         hit = cache.get(h)
         if hit is not None:
@@ -220,9 +223,8 @@ def principal_for(engine: sa.Engine, token: str | None, cache: PrincipalCache | 
 
 def cached_principal(cache: PrincipalCache, token: str | None) -> Principal | None:
     """The cache's answer alone (no database): for callers that avoid a thread hop when it knows."""
-    if not token or len(token) > 128:
-        return None
-    return cache.get(_token_hash(token))
+    h = _session_key(token)
+    return None if h is None else cache.get(h)
 
 
 def sessions_revoked(core: Core, user_id: int | None = None, token: str | None = None) -> None:

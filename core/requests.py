@@ -354,10 +354,15 @@ def _not_found() -> NotFound:
     return NotFound("We could not find that request. Check the link in your text message.")
 
 
-def _locked_by_token(s: Session, token: str) -> ServiceRequest:
+def _stored_token_hash(token: str) -> str:
+    """The hash a request stores for its tracking token; NotFound for a token no request could have."""
     if not token or len(token) > 64:
         raise _not_found()
-    req = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))
+    return token_hash(token)
+
+
+def _locked_by_token(s: Session, token: str) -> ServiceRequest:
+    req = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == _stored_token_hash(token))
                  .with_for_update()).first()
     if req is None:
         raise _not_found()
@@ -429,11 +434,10 @@ _TRACK = (
 
 def track(core: Core, token: str) -> TrackingView:
     """The customer's view of their request."""
-    if not token or len(token) > 64:
-        raise _not_found()
+    h = _stored_token_hash(token)
     now = utcnow()
     with autocommit(core.engine).connect() as c:
-        req = c.execute(_TRACK, {"token_hash": token_hash(token)}).first()
+        req = c.execute(_TRACK, {"token_hash": h}).first()
     if req is None:
         raise _not_found()
     show_tech = req.tech_name is not None and req.status in ("assigned", "en_route", "on_site")

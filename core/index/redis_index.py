@@ -29,10 +29,10 @@ import h3
 import numpy as np
 import redis
 
-from core.geo import EARTH_RADIUS_KM, StraightLineEta, cell_radius_km, haversine_km
+from core.geo import EARTH_RADIUS_KM, StraightLineEta, cell_radius_km
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
 from core.index.search import SearchStats
-from core.places import EAST, NORTH, SOUTH, WEST, area_type
+from core.places import EAST, NORTH, SOUTH, WEST
 
 # A point of a coarse cell's descendants lies within 1.053 x the cell's circumradius of its centre
 # (H3 children overhang their parent; measured over the UK). The margin keeps covers lower bounds.
@@ -592,12 +592,11 @@ class RedisTechnicianIndex:
             start = float(reached) * 2
         out = []
         text = rows.decode() if isinstance(rows, bytes) else rows
-        area = area_type(lat, lng) if text else ""  # the destination's: one look-up for every candidate
         for row in text.split(";") if text else ():
             tid, la, lo, status, caps, _ts, km = row.split(" ")
             la, lo = float(la), float(lo)
-            eta = _DEFAULT_ETA.minutes_for_km(haversine_km(la, lo, lat, lng), area)
-            out.append(Candidate(int(tid), la, lo, float(km), eta, status, frozenset(c for c in caps.split(",") if c)))
+            out.append(Candidate(int(tid), la, lo, float(km), _DEFAULT_ETA.eta_minutes(la, lo, lat, lng),
+                                 status, frozenset(c for c in caps.split(",") if c)))
         out.sort(key=lambda c: (c.eta_minutes, c.distance_km, c.technician_id))
         return out
 
