@@ -18,7 +18,14 @@ from core.geo import haversine_km
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.priority import ISSUE_LABELS, Issue
 from core.schemas import JobView
-from core.states import RequestStatus, TechStatus, request_transition, tech_transition
+from core.states import (
+    REQUEST_TRANSITIONS,
+    TECH_TRANSITIONS,
+    RequestStatus,
+    TechStatus,
+    request_transition,
+    tech_transition,
+)
 
 ACTIVE = ("assigned", "en_route", "on_site")
 
@@ -115,57 +122,104 @@ _ACTIONS: dict[str, tuple[RequestStatus, TechStatus | None, str]] = {
 _STAMP = {"accepted": "accepted_at", "en_route": "en_route_at", "on_site": "on_site_at", "completed": "completed_at"}
 
 
-# The job and its technician, both rows locked, in one statement; the technician's columns are what
-# the index holds of them (INDEXED_COLUMNS).
-_LOCK_JOB = (
-    select(ServiceRequest.status, ServiceRequest.accepted_at, Technician.name, Technician.id, Technician.status,
-           Technician.active, Technician.lat, Technician.lng, Technician.capabilities, Technician.position_at)
-    .join(Technician, col(Technician.id) == ServiceRequest.technician_id)
-    .where(col(ServiceRequest.id) == sa.bindparam("rid"), col(ServiceRequest.technician_id) == sa.bindparam("tid"))
-    .with_for_update()
+# What the job view shows of a request (and the technician's position, as tech_lat / tech_lng).
+_VIEW_FIELDS = (
+    "id", "reference", "status", "accepted_at", "assigned_at", "customer_name", "phone_enc", "issue", "vehicle",
+    "vehicle_reg", "vehicle_type", "tyre_size", "on_motorway", "vulnerable", "notes", "location_label",
+    "location_approximate", "lat", "lng",
 )
+_EVENT_DATA = RequestEvent.__table__.c.data.type  # type: ignore[attr-defined]
+
+
+def _literals(values: object) -> str:
+    return ", ".join(f"'{v}'" for v in values)  # type: ignore[attr-defined]
+
+
+def _step_statement(action: str) -> sa.TextClause:
+    """One job step as one statement: lock the job and its technician, and only if both state machines
+    allow the step, update both rows and add the timeline entry. The statuses a step may start from
+    are read off `core.states`, so the rules live there alone. Returns one row (none when the job is
+    not the technician's): the statuses found, the indexed columns of the technician (as locked), and
+    the request as the step left it (NULLs when the step was refused)."""
+    new_req, new_tech, kind = _ACTIONS[action]
+    req_from = ["assigned"] if action == "accept" else [s for s in ACTIVE if new_req in REQUEST_TRANSITIONS[RequestStatus(s)]]
+    sets = [f"status = '{new_req.value}'", "version = r.version + 1"]
+    if kind in _STAMP:
+        sets.append(f"{_STAMP[kind]} = :now")
+    if action == "en-route":
+        sets.append("accepted_at = COALESCE(r.accepted_at, :now)")  # going en route accepts the job
+    if action == "decline":
+        sets += ["technician_id = NULL", "assigned_at = NULL", "accepted_at = NULL", "eta_minutes = NULL"]
+    allowed = f"j.r_status IN ({_literals(req_from)})"
+    tech_update = ""
+    if new_tech is not None:
+        tech_from = [t.value for t in TechStatus if new_tech in TECH_TRANSITIONS[t]]
+        allowed += f" AND j.t_status IN ({_literals(tech_from)})"
+        tech_update = (f" tu AS (UPDATE technician AS t SET status = '{new_tech.value}', version = t.version + 1"
+                       " FROM ok WHERE t.id = :tid),")
+    return sa.text(
+        "WITH j AS (SELECT r.id AS rid, r.status AS r_status, t.status AS t_status, t.name AS t_name,"
+        " t.id AS t_id, t.active AS t_active, t.lat AS tech_lat, t.lng AS tech_lng,"
+        " t.capabilities AS t_capabilities, t.position_at AS t_position_at"
+        " FROM service_request r JOIN technician t ON t.id = r.technician_id"
+        " WHERE r.id = :rid AND r.technician_id = :tid FOR UPDATE OF r, t),"
+        f" ok AS (SELECT j.rid FROM j WHERE {allowed}),"
+        + tech_update +
+        f" ru AS (UPDATE service_request AS r SET {', '.join(sets)} FROM ok WHERE r.id = ok.rid"
+        " RETURNING " + ", ".join(f"r.{f}" for f in _VIEW_FIELDS) + "),"
+        " ev AS (INSERT INTO request_event (request_id, at, kind, actor, data)"
+        f" SELECT ru.id, :now, '{kind}', COALESCE(:actor, j.t_name), :data FROM ru CROSS JOIN j)"
+        " SELECT j.r_status, j.t_status, j.t_id, j.t_active, j.tech_lat, j.tech_lng, j.t_capabilities,"
+        " j.t_position_at, " + ", ".join(f"ru.{f}" for f in _VIEW_FIELDS)
+        + " FROM j LEFT JOIN ru ON true"
+    ).bindparams(sa.bindparam("data", type_=_EVENT_DATA))
+
+
+_STEPS = {action: _step_statement(action) for action in _ACTIONS}
 
 
 def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
                data: dict | None = None) -> str:
     """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job.
 
-    One transaction: lock the job and its technician, check both state machines, then the request's
-    update, the technician's and the timeline entry. Returns the request's new status."""
+    Returns the request's new status."""
+    return _step(core, tech_id, request_id, action, actor, data)[0]
+
+
+def job_step(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
+             data: dict | None = None) -> JobView | None:
+    """`job_action`, answered with the technician's job as it now stands (what the phone shows next)."""
+    status, row = _step(core, tech_id, request_id, action, actor, data)
+    if status in ACTIVE:
+        return _view(core, row)  # the job as the step's own statement returned it
+    return job_view(core, tech_id)  # completed or declined: whatever the technician holds now
+
+
+def _step(core: Core, tech_id: int, request_id: int, action: str, actor: str | None,
+          data: dict | None) -> tuple[str, sa.Row]:
     if action not in _ACTIONS:
         raise NotFound(f"unknown action '{action}'")
-    new_req, new_tech, kind = _ACTIONS[action]
-    with core.engine.begin() as c:
-        row = c.execute(_LOCK_JOB, {"rid": request_id, "tid": tech_id}).first()
-        if row is None or row[0] not in ACTIVE:
-            raise NotFound("This job is not yours, or it is no longer active.")
-        req_status, accepted_at, tech_name, *indexed = row
-        if action == "accept" and req_status != "assigned":
+    new_req, new_tech, _kind = _ACTIONS[action]
+    with autocommit(core.engine).connect() as c:  # one statement: atomic by itself
+        row = c.execute(_STEPS[action], {"rid": request_id, "tid": tech_id, "now": utcnow(), "actor": actor,
+                                         "data": {"technician_id": tech_id, **(data or {})}}).first()
+    if row is None or row.r_status not in ACTIVE:
+        raise NotFound("This job is not yours, or it is no longer active.")
+    if row.id is None:  # refused: say which rule
+        if action == "accept" and row.r_status != "assigned":
             raise IllegalTransition("this job was already accepted")
-        request_transition(req_status, new_req)
-        now = utcnow()
-        values: dict = {"status": new_req.value, "version": ServiceRequest.version + 1}
-        if kind in _STAMP:
-            values[_STAMP[kind]] = now
-        if action == "en-route" and accepted_at is None:
-            values["accepted_at"] = now  # going en route accepts the job
-        if action == "decline":
-            values.update(technician_id=None, assigned_at=None, accepted_at=None, eta_minutes=None)
+        request_transition(row.r_status, new_req)
         if new_tech is not None:
-            tech_transition(indexed[1], new_tech)
-            c.execute(sa.update(Technician).where(col(Technician.id) == tech_id)
-                      .values(status=new_tech.value, version=Technician.version + 1))
-            indexed[1] = new_tech.value  # the row as this transaction leaves it (locked)
-        c.execute(sa.update(ServiceRequest).where(col(ServiceRequest.id) == request_id).values(**values))
-        c.execute(sa.insert(RequestEvent).values(request_id=request_id, at=now, kind=kind, actor=actor or tech_name,
-                                                 data={"technician_id": tech_id, **(data or {})}))
+            tech_transition(row.t_status, new_tech)
+        raise IllegalTransition("this step does not apply to the job as it stands")
     core.bus.publish(DomainEvent("request_status_changed", request_id=request_id, technician_id=tech_id,
                                  data={"status": new_req.value, "action": action}))
     if action in ("complete", "decline"):
         after_release(core, request_id if action == "decline" else None, tech_id)
-    else:
-        index_row(core, tuple(indexed))  # type: ignore[arg-type]
-    return new_req.value
+    else:  # the technician's row as the statement left it (locked, so nobody else changed it)
+        index_row(core, (row.t_id, new_tech.value if new_tech else row.t_status, row.t_active, row.tech_lat,
+                         row.tech_lng, row.t_capabilities, row.t_position_at))
+    return new_req.value, row
 
 
 # The technician's active job and their own position, in one statement: phones ask for it all the time.
@@ -189,8 +243,10 @@ def job_view(core: Core, tech_id: int) -> JobView | None:
     """The technician's active job with what they need on the road: where, who, what, how to get there."""
     with autocommit(core.engine).connect() as c:
         req = c.execute(_JOB_VIEW, {"tech_id": tech_id}).first()
-    if req is None:
-        return None
+    return None if req is None else _view(core, req)
+
+
+def _view(core: Core, req) -> JobView:  # type: ignore[no-untyped-def]
     distance = eta = None
     if req.tech_lat is not None and req.tech_lng is not None:
         distance = round(haversine_km(req.tech_lat, req.tech_lng, req.lat, req.lng), 1)

@@ -79,5 +79,4 @@ def post_job_action(
 ) -> Response:
     """One step of the job workflow, on the caller's own job only."""
     data = body.model_dump() if body and action == "complete" else None
-    svc.job_action(get_core(), _tech_id(who), job_id, action, actor=who.name, data=data)
-    return model_response(JobOut(job=svc.job_view(get_core(), _tech_id(who))))
+    return model_response(JobOut(job=svc.job_step(get_core(), _tech_id(who), job_id, action, actor=who.name, data=data)))
