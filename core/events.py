@@ -42,7 +42,7 @@ class DomainEvent:
 
 
 class EventBus(Protocol):
-    def publish(self, event: DomainEvent) -> None: ...
+    def publish(self, event: DomainEvent, *more: DomainEvent) -> None: ...
 
 
 class RedisEventBus:
@@ -52,9 +52,16 @@ class RedisEventBus:
         self.client = client
         self.channel = channel
 
-    def publish(self, event: DomainEvent) -> None:
+    def publish(self, event: DomainEvent, *more: DomainEvent) -> None:
+        """One event, or several in order in one round trip."""
         try:
-            self.client.publish(self.channel + HIGH_RATE.get(event.kind, ""), event.to_json())
+            if not more:
+                self.client.publish(self.channel + HIGH_RATE.get(event.kind, ""), event.to_json())
+                return
+            pipe = self.client.pipeline(transaction=False)
+            for e in (event, *more):
+                pipe.publish(self.channel + HIGH_RATE.get(e.kind, ""), e.to_json())
+            pipe.execute()
         except redis.RedisError as e:
             log.warning("event not published (%s): %s", e.__class__.__name__, event.kind)
 
@@ -66,7 +73,8 @@ class MemoryEventBus:
         self.events: list[DomainEvent] = []
         self.listeners: list[Callable[[DomainEvent], None]] = []
 
-    def publish(self, event: DomainEvent) -> None:
-        self.events.append(event)
-        for fn in self.listeners:
-            fn(event)
+    def publish(self, event: DomainEvent, *more: DomainEvent) -> None:
+        for e in (event, *more):
+            self.events.append(e)
+            for fn in self.listeners:
+                fn(e)

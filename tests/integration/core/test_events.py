@@ -38,3 +38,28 @@ def test_position_reports_go_to_their_own_channel(redis_client: redis.Redis, key
     finally:
         positions.close()
         listener.stop()
+
+
+def test_several_events_in_one_call_arrive_in_order_on_their_channels(redis_client: redis.Redis, key_prefix: str) -> None:
+    channel = f"{key_prefix}{CHANNEL}"
+    bus = RedisEventBus(redis_client, channel)
+    listener = EventListener(redis_client, channel).start()
+    positions = redis_client.pubsub(ignore_subscribe_messages=True)
+    positions.subscribe(f"{channel}:positions")
+    try:
+        deadline = time.time() + 5
+        while redis_client.pubsub_numsub(channel)[0][1] < 1 and time.time() < deadline:
+            time.sleep(0.02)
+        bus.publish(DomainEvent("request_created", request_id=1),
+                    DomainEvent("technician_moved", technician_id=4),
+                    DomainEvent("technician_assigned", request_id=1, technician_id=4))
+        while len(listener.since()) < 2 and time.time() < deadline:
+            time.sleep(0.02)
+        assert [e.kind for e in listener.since()] == ["request_created", "technician_assigned"]
+        msg = None
+        while msg is None and time.time() < deadline:
+            msg = positions.get_message(timeout=0.5)
+        assert msg is not None and DomainEvent.from_json(msg["data"]).technician_id == 4
+    finally:
+        positions.close()
+        listener.stop()
