@@ -56,14 +56,17 @@ class RedisEventBus:
         """One event, or several in order in one round trip."""
         try:
             if not more:
-                self.client.publish(self.channel + HIGH_RATE.get(event.kind, ""), event.to_json())
+                self.client.publish(self._channel(event), event.to_json())
                 return
             pipe = self.client.pipeline(transaction=False)
             for e in (event, *more):
-                pipe.publish(self.channel + HIGH_RATE.get(e.kind, ""), e.to_json())
+                pipe.publish(self._channel(e), e.to_json())
             pipe.execute()
         except redis.RedisError as e:
             log.warning("event not published (%s): %s", e.__class__.__name__, event.kind)
+
+    def _channel(self, event: DomainEvent) -> str:
+        return self.channel + HIGH_RATE.get(event.kind, "")
 
 
 class MemoryEventBus:

@@ -138,12 +138,11 @@ def submit_request(
             # Stored already: answer from what we hold rather than tell the driver it failed.
             return _public(core, req, None, True)
     REQUESTS_ACCEPTED.inc()
-    created = DomainEvent("request_created", request_id=req.id, data={"priority": req.priority})
+    events = [DomainEvent("request_created", request_id=req.id, data={"priority": req.priority})]
     if stored.tech is not None:
-        core.bus.publish(created, DomainEvent("technician_assigned", request_id=req.id, technician_id=stored.tech.id,
-                                              data={"eta_minutes": req.eta_minutes, "actor": _AUTO}))
-    else:
-        core.bus.publish(created)
+        events.append(DomainEvent("technician_assigned", request_id=req.id, technician_id=stored.tech.id,
+                                  data={"eta_minutes": req.eta_minutes, "actor": _AUTO}))
+    core.bus.publish(*events)
     if stored.dispatch_after:
         from core.dispatch import dispatch_request
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -122,7 +123,8 @@ _ACTIONS: dict[str, tuple[RequestStatus, TechStatus | None, str]] = {
 _STAMP = {"accepted": "accepted_at", "en_route": "en_route_at", "on_site": "on_site_at", "completed": "completed_at"}
 
 
-# What the job view shows of a request (and the technician's position, as tech_lat / tech_lng).
+# What the job view shows of a request (with the technician's position, as tech_lat / tech_lng): read
+# by job_view and returned by each job step.
 _VIEW_FIELDS = (
     "id", "reference", "status", "accepted_at", "assigned_at", "customer_name", "phone_enc", "issue", "vehicle",
     "vehicle_reg", "vehicle_type", "tyre_size", "on_motorway", "vulnerable", "notes", "location_label",
@@ -131,8 +133,8 @@ _VIEW_FIELDS = (
 _EVENT_DATA = RequestEvent.__table__.c.data.type  # type: ignore[attr-defined]
 
 
-def _literals(values: object) -> str:
-    return ", ".join(f"'{v}'" for v in values)  # type: ignore[attr-defined]
+def _literals(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)  # statuses from core.states: constants, not input
 
 
 def _step_statement(action: str) -> sa.TextClause:
@@ -224,11 +226,7 @@ def _step(core: Core, tech_id: int, request_id: int, action: str, actor: str | N
 
 # The technician's active job and their own position, in one statement: phones ask for it all the time.
 _JOB_COLUMNS = (
-    ServiceRequest.id, ServiceRequest.reference, ServiceRequest.status, ServiceRequest.accepted_at,
-    ServiceRequest.assigned_at, ServiceRequest.customer_name, ServiceRequest.phone_enc, ServiceRequest.issue,
-    ServiceRequest.vehicle, ServiceRequest.vehicle_reg, ServiceRequest.vehicle_type, ServiceRequest.tyre_size,
-    ServiceRequest.on_motorway, ServiceRequest.vulnerable, ServiceRequest.notes, ServiceRequest.location_label,
-    ServiceRequest.location_approximate, ServiceRequest.lat, ServiceRequest.lng,
+    *(getattr(ServiceRequest, f) for f in _VIEW_FIELDS),
     Technician.lat.label("tech_lat"), Technician.lng.label("tech_lng"),  # type: ignore[union-attr]
 )
 _JOB_VIEW = (
