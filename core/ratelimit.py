@@ -37,11 +37,14 @@ class RateLimiter:
             return
         k = f"{self.prefix}{key}"
         try:
-            pipe = self.r.pipeline(transaction=False)
+            # The window starts with the first hit (SET NX EX) and INCR keeps its expiry; MULTI so the key
+            # cannot expire between the two and be counted forever. Works on Redis 6.2 (the embedded
+            # server), which has no EXPIRE NX.
+            pipe = self.r.pipeline(transaction=True)
+            pipe.set(k, 0, ex=limit.window_s, nx=True)
             pipe.incr(k)
-            pipe.expire(k, limit.window_s, nx=True)
             pipe.ttl(k)
-            count, _, ttl = pipe.execute()
+            _, count, ttl = pipe.execute()
         except redis.RedisError as e:
             log.warning("rate limit not checked (%r)", e)
             return

@@ -67,3 +67,16 @@ def test_no_plaintext_phone_in_the_database(core: Core, api_server) -> None:
         dump += " ".join(str(v) for row in c.execute(sa.text("SELECT * FROM request_event")) for v in row)
     for form in ("7911765432", "07911 765432", "+447911765432", "07911765432"):
         assert form not in dump
+
+
+def test_a_window_starts_at_the_first_hit_and_expires(core: Core) -> None:
+    from core.ratelimit import Limit, RateLimited
+
+    limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
+    for _ in range(3):
+        limiter.hit("probe", Limit(3, 60), "slow down")
+    key = f"{core.limiter.prefix}probe"
+    assert 0 < core.redis.ttl(key) <= 60  # never a counter without an expiry
+    with pytest.raises(RateLimited) as e:
+        limiter.hit("probe", Limit(3, 60), "slow down")
+    assert 0 < e.value.retry_after_s <= 60
