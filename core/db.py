@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 import select
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import psycopg
+import sqlalchemy as sa
+import structlog
+from psycopg.rows import namedtuple_row
+from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlmodel import Session
 
 from core.config import Settings, sqlalchemy_url
@@ -119,14 +129,71 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+_SLOW_MS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pool -> threshold, for HotStatement
+_DIALECT = sa_psycopg.dialect()
+_log = structlog.get_logger("tyrehero.db")
+
+
+class HotStatement:
+    """A statement of the hot paths, compiled once, run straight on the connection's psycopg connection.
+
+    SQLAlchemy's execution of a compiled statement (execution context, result metadata, events)
+    costs about three times what psycopg itself spends on a short statement; for the few statements
+    every request and ping runs, that is most of the client's CPU per statement. Runs inside the
+    caller's transaction on `c` (or autocommit, as `c` is); errors come out as SQLAlchemy's own
+    (`IntegrityError`, `OperationalError`, ...), a lost connection is invalidated as SQLAlchemy
+    does, and slow statements are logged as `log_slow_queries` logs the rest. Rows are named
+    tuples: by position and by column name.
+    """
+
+    def __init__(self, stmt: sa.Executable) -> None:
+        compiled = stmt.compile(dialect=_DIALECT)
+        self._defaults: dict[str, Any] = {}
+        self._required: set[str] = set()
+        self._json: set[str] = set()
+        for bind, name in compiled.bind_names.items():
+            if isinstance(bind.type, (sa.JSON, postgresql.JSONB)):
+                self._json.add(name)
+            if bind.required:
+                self._required.add(name)
+        if compiled.post_compile_params:  # IN (constants): expanded once, here, instead of on every call
+            state = compiled.construct_expanded_state({name: None for name in self._required})
+            self.sql, values = state.statement, state.parameters
+        else:
+            self.sql, values = str(compiled), compiled.params
+        # Constants of the statement (statuses are str enums): their values, as SQLAlchemy would bind them.
+        self._defaults = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items() if k not in self._required}
+        self.name = statement_name(self.sql)
+        for name in self._json & set(self._defaults):
+            self._defaults[name] = Jsonb(self._defaults[name])
+
+    def __call__(self, c: sa.Connection, params: Mapping[str, Any] | None = None) -> psycopg.Cursor:
+        given = dict(params or {})
+        missing = self._required - given.keys()
+        if missing:
+            raise KeyError(f"{self.name}: no value for {sorted(missing)}")
+        for name in self._json & given.keys():
+            given[name] = Jsonb(given[name])
+        raw = c.connection.driver_connection
+        start = time.perf_counter()
+        try:
+            cur = raw.cursor(row_factory=namedtuple_row)
+            cur.execute(self.sql, {**self._defaults, **given})
+        except psycopg.Error as e:
+            gone = c.dialect.is_disconnect(e, raw, None)
+            if gone:
+                c.invalidate(e)
+            raise exc.DBAPIError.instance(self.sql, None, e, psycopg.Error, connection_invalidated=gone) from e
+        threshold = _SLOW_MS.get(c.engine.pool)
+        if threshold is not None and (ms := (time.perf_counter() - start) * 1000) >= threshold:
+            _log.warning("slow_query", ms=round(ms, 1), statement=self.name)
+        return cur
+
+
 def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
     """Log statements slower than the threshold: the statement's first words name it; parameters are never logged."""
-    import time
-
-    import structlog
-    from sqlalchemy import event
-
-    log = structlog.get_logger("tyrehero.db")
+    log = _log
+    _SLOW_MS[engine.pool] = threshold_ms
 
     @event.listens_for(engine, "before_cursor_execute")
     def _start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from core.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
 from core.bootstrap import Core
-from core.db import autocommit
+from core.db import HotStatement, autocommit
 from core.events import DomainEvent
 from core.index.base import Candidate, IndexedTech, TechFilter
 from core.metrics import DISPATCH_LATENCY
@@ -83,7 +83,7 @@ _CLAIM_TECH = (
     .returning(Technician.name)
 )
 # The same claim of the technician, returning what the submitter's answer shows (core.requests).
-CLAIM_TECH_FOR_ANSWER = _CLAIM_TECH.returning(Technician.van_label, Technician.van_reg)
+CLAIM_TECH_FOR_ANSWER = HotStatement(_CLAIM_TECH.returning(Technician.van_label, Technician.van_reg))
 _CLAIM_REQUEST = (
     sa.update(ServiceRequest)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == "pending")

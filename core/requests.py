@@ -10,6 +10,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from core import places
 from core.bootstrap import Core
-from core.db import autocommit, session_scope
+from core.db import HotStatement, autocommit, session_scope
 from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
 from core.geo import cell_of
@@ -64,9 +65,9 @@ _PUBLIC_VIEW = (
     .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 )
-_BY_IDEMPOTENCY_KEY = select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key"))
-_PHONE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)")
-_RECENT_OPEN = (
+_BY_IDEMPOTENCY_KEY = HotStatement(select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
+_PHONE_LOCK = HotStatement(sa.text("SELECT pg_advisory_xact_lock(:k)"))
+_RECENT_OPEN = HotStatement(
     select(*PUBLIC_COLUMNS)
     .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
            col(ServiceRequest.created_at) >= sa.bindparam("since"))
@@ -170,7 +171,7 @@ _NEW_REQUEST_FIELDS = (
 _EVENT_DATA = RequestEvent.__table__.c.data.type  # type: ignore[attr-defined]
 # The request and its first timeline entries in one statement: "created", and "assigned" when a technician
 # was claimed in the same transaction (entries in this order, so the timeline reads created -> assigned).
-_INSERT_REQUEST_WITH_EVENTS = sa.text(
+_INSERT_REQUEST_WITH_EVENTS = HotStatement(sa.text(
     "WITH r AS (INSERT INTO service_request (" + ", ".join(_NEW_REQUEST_FIELDS) + ") VALUES ("
     + ", ".join("CAST(:required_capabilities AS varchar[])" if f == "required_capabilities" else f":{f}"
                 for f in _NEW_REQUEST_FIELDS)
@@ -181,7 +182,7 @@ _INSERT_REQUEST_WITH_EVENTS = sa.text(
     f" (2, CAST(:event_at AS timestamptz), 'assigned', '{_AUTO}', :assigned_data)) AS v(n, at, kind, actor, data)"
     " WHERE v.n = 1 OR :assigned ORDER BY v.n)"
     " SELECT * FROM r"
-).bindparams(sa.bindparam("created_data", type_=_EVENT_DATA), sa.bindparam("assigned_data", type_=_EVENT_DATA))
+).bindparams(sa.bindparam("created_data", type_=_EVENT_DATA), sa.bindparam("assigned_data", type_=_EVENT_DATA)))
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ class _ClaimedTech:
 
 @dataclass(frozen=True)
 class _Stored:
-    row: sa.Row  # PUBLIC_COLUMNS
+    row: Any  # PUBLIC_COLUMNS, by name
     duplicate: bool
     tech: _ClaimedTech | None = None
     dispatch_after: bool = False  # stored pending without trying dispatch: do it the usual way
@@ -232,14 +233,14 @@ def _store(
         try:
             with core.engine.begin() as c:
                 if key is not None:
-                    found = c.execute(_BY_IDEMPOTENCY_KEY, {"key": key}).first()
+                    found = _BY_IDEMPOTENCY_KEY(c, {"key": key}).fetchone()
                     if found:
                         return _Stored(found, True)
                 # Same phone submitting twice at once: one waits for the other.
-                c.execute(_PHONE_LOCK, {"k": zlib.crc32(phone_hash.encode())})
-                recent = c.execute(_RECENT_OPEN, {
+                _PHONE_LOCK(c, {"k": zlib.crc32(phone_hash.encode())})
+                recent = _RECENT_OPEN(c, {
                     "phone_hash": phone_hash, "since": now - timedelta(seconds=core.settings.duplicate_window_s),
-                }).first()
+                }).fetchone()
                 if recent:
                     return _Stored(recent, True)
                 tech: _ClaimedTech | None = None
@@ -248,7 +249,7 @@ def _store(
                     with DISPATCH_LATENCY.time():
                         tech, eta, won = _claim_nearest(core, c, loc, capabilities, CLAIM_TECH_FOR_ANSWER)
                 public_id = uuid.uuid4()
-                req = c.execute(_INSERT_REQUEST_WITH_EVENTS, {
+                req = _INSERT_REQUEST_WITH_EVENTS(c, {
                     "public_id": public_id,
                     "reference": _new_reference(),
                     "tracking_token_hash": token_hash(tracking_token(core, public_id)),
@@ -285,7 +286,7 @@ def _store(
                     "assigned": tech is not None,
                     "assigned_data": {"technician_id": tech.id, "technician": tech.tech_name, "eta_minutes": eta}
                     if tech else {},
-                }).one()
+                }).fetchone()
             return _Stored(req, False, tech, dispatch_after=not dispatch_now)
         except IntegrityError:
             if won is not None:
@@ -300,7 +301,7 @@ def _store(
 
 
 def _claim_nearest(core: Core, c: sa.Connection, loc: ResolvedLocation, capabilities: list[str],
-                   claim_tech: sa.Update) -> tuple[_ClaimedTech | None, int | None, int | None]:
+                   claim_tech: HotStatement) -> tuple[_ClaimedTech | None, int | None, int | None]:
     """The best candidates in turn, as `core.dispatch.claim` does, inside the caller's transaction.
 
     Returns (technician, ETA minutes, id claimed in Redis that the caller must resync if it rolls back).
@@ -312,7 +313,7 @@ def _claim_nearest(core: Core, c: sa.Connection, loc: ResolvedLocation, capabili
         tid = cand.technician_id
         if core.index.try_claim(tid) is False:
             continue
-        row = c.execute(claim_tech, {"tech_id": tid}).first()
+        row = claim_tech(c, {"tech_id": tid}).fetchone()
         if row is None:  # no longer available in PostgreSQL: Redis is set back from the row
             resync_technician(core, tid)
             continue

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import h3
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.bootstrap import Core
-from core.db import autocommit, session_scope
+from core.db import HotStatement, autocommit, session_scope
 from core.dispatch import after_release, index_row, resync_technician
 from core.errors import IllegalTransition, NotFound
 from core.events import DomainEvent
@@ -63,7 +64,7 @@ def set_shift_status(core: Core, tech_id: int, status: TechStatus, actor: str = 
 # unnested), so there is no transaction round trip and the SQL is prepared once per connection. The
 # same statement says which job the technician holds, so a phone learns of an offer from the answer
 # to its position report instead of asking for its job after every one.
-_RECORD_POSITIONS = sa.text(
+_RECORD_POSITIONS = HotStatement(sa.text(
     "WITH history AS ("
     " INSERT INTO location_ping (technician_id, lat, lng, accuracy_m, recorded_at)"
     " SELECT :tech_id, * FROM unnest(CAST(:lats AS float8[]), CAST(:lngs AS float8[]),"
@@ -75,7 +76,7 @@ _RECORD_POSITIONS = sa.text(
     " SELECT moved.*, (SELECT r.id FROM service_request r WHERE r.technician_id = :tech_id"
     " AND r.status IN ('assigned', 'en_route', 'on_site')) AS job_id"
     " FROM (SELECT 1) AS one LEFT JOIN moved ON true"
-)
+))
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,11 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> P
     cell = h3.latlng_to_cell(newest.lat, newest.lng, core.settings.h3_resolution)
     parent = h3.cell_to_parent(cell, core.settings.h3_coarse_resolution)
     with autocommit(core.engine).connect() as c:
-        row = c.execute(_RECORD_POSITIONS, {
+        row = _RECORD_POSITIONS(c, {
             "tech_id": tech_id, "lats": [p.lat for p in positions], "lngs": [p.lng for p in positions],
             "accuracies": [p.accuracy_m for p in positions], "times": [p.recorded_at for p in positions],
             "lat": newest.lat, "lng": newest.lng, "cell": cell, "parent": parent, "at": newest.recorded_at,
-        }).one()
+        }).fetchone()
     if row.id is not None:
         index_row(core, row[:7])
         core.bus.publish(DomainEvent("technician_moved", technician_id=tech_id,
@@ -177,7 +178,7 @@ def _step_statement(action: str) -> sa.TextClause:
     ).bindparams(sa.bindparam("data", type_=_EVENT_DATA))
 
 
-_STEPS = {action: _step_statement(action) for action in _ACTIONS}
+_STEPS = {action: HotStatement(_step_statement(action)) for action in _ACTIONS}
 
 
 def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
@@ -198,13 +199,13 @@ def job_step(core: Core, tech_id: int, request_id: int, action: str, actor: str 
 
 
 def _step(core: Core, tech_id: int, request_id: int, action: str, actor: str | None,
-          data: dict | None) -> tuple[str, sa.Row]:
+          data: dict | None) -> tuple[str, Any]:
     if action not in _ACTIONS:
         raise NotFound(f"unknown action '{action}'")
     new_req, new_tech, _kind = _ACTIONS[action]
     with autocommit(core.engine).connect() as c:  # one statement: atomic by itself
-        row = c.execute(_STEPS[action], {"rid": request_id, "tid": tech_id, "now": utcnow(), "actor": actor,
-                                         "data": {"technician_id": tech_id, **(data or {})}}).first()
+        row = _STEPS[action](c, {"rid": request_id, "tid": tech_id, "now": utcnow(), "actor": actor,
+                                 "data": {"technician_id": tech_id, **(data or {})}}).fetchone()
     if row is None or row.r_status not in ACTIVE:
         raise NotFound("This job is not yours, or it is no longer active.")
     if row.id is None:  # refused: say which rule
@@ -229,7 +230,7 @@ _JOB_COLUMNS = (
     *(getattr(ServiceRequest, f) for f in _VIEW_FIELDS),
     Technician.lat.label("tech_lat"), Technician.lng.label("tech_lng"),  # type: ignore[union-attr]
 )
-_JOB_VIEW = (
+_JOB_VIEW = HotStatement(
     select(*_JOB_COLUMNS)
     .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
     .where(col(ServiceRequest.technician_id) == sa.bindparam("tech_id"), col(ServiceRequest.status).in_(ACTIVE))
@@ -240,7 +241,7 @@ _JOB_VIEW = (
 def job_view(core: Core, tech_id: int) -> JobView | None:
     """The technician's active job with what they need on the road: where, who, what, how to get there."""
     with autocommit(core.engine).connect() as c:
-        req = c.execute(_JOB_VIEW, {"tech_id": tech_id}).first()
+        req = _JOB_VIEW(c, {"tech_id": tech_id}).fetchone()
     return None if req is None else _view(core, req)
 
 
