@@ -43,6 +43,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from bench.machine import yardstick_s
 from bench.scratch import scratch_servers
 from core.auth import _token_hash
 from core.bootstrap import Core, bootstrap
@@ -82,6 +83,7 @@ class LoadResult:
     cpu: dict[str, float] = field(default_factory=dict)  # seconds of CPU per part, over the run
     statuses: dict[str, int] = field(default_factory=dict)  # stored requests by status after the run
     redis_commands: dict[str, tuple[int, int]] = field(default_factory=dict)  # command -> (calls, server µs) in the run
+    yardstick_s: float = 0.0  # bench.machine.yardstick_s() before the run: how fast the machine was
 
     @property
     def errors(self) -> int:
@@ -317,6 +319,7 @@ def _read_calls(out: Path, seconds: float) -> tuple[list[Endpoint], list[str]]:
 def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-untyped-def]
     """Set up, drive the API for `args.seconds`, count, tear down."""
     prefix = f"load:{secrets.token_hex(3)}:"
+    yardstick = yardstick_s()
     with scratch_servers() as (url, redis_url), tempfile.TemporaryDirectory(prefix="th-load-") as tmp:
         out = Path(tmp)
         core = bootstrap(Settings(rate_limits_enabled=False), database_url=url, redis_url=redis_url, key_prefix=prefix,
@@ -373,7 +376,7 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                           for k, (n, us) in after_redis.items()}
             return LoadResult(endpoints, args.seconds, len(accepted), len(stored), len(accepted - stored),
                               len(stored - accepted), failures, cpu, statuses,
-                              {k: v for k, v in redis_cmds.items() if v[0] > 0})
+                              {k: v for k, v in redis_cmds.items() if v[0] > 0}, yardstick)
         finally:
             keys = list(core.redis.scan_iter(match=f"{prefix}*", count=10000))  # this run's keys only
             for i in range(0, len(keys), 5000):
@@ -393,7 +396,8 @@ def report(r: LoadResult, args: argparse.Namespace, log=print) -> None:  # type:
         f" accepted but not stored = {r.accepted_not_stored}; stored but not acknowledged = {r.stored_not_acknowledged}")
     log("stored requests by status after the run: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.statuses.items())))
     wall = r.cpu.get("wall", r.seconds)
-    log(f"\nCPU over the run ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} core-s):")
+    log(f"\nmachine yardstick before the run: {r.yardstick_s} s (bench.machine; lower is faster)")
+    log(f"CPU over the run ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} core-s):")
     for k, v in r.cpu.items():
         if k != "wall":
             log(f"  {k}: {v:.1f} core-s ({v / wall:.2f} cores)")

@@ -24,6 +24,7 @@ import httpx
 import sqlalchemy as sa
 
 from bench.load import NAME_PREFIX, TICK, _api, _points, _procs, _servers_ticks, _sessions, _tree_ticks, _warm
+from bench.machine import yardstick_s
 from bench.scratch import scratch_servers
 from core.bootstrap import bootstrap
 from core.config import Settings
@@ -148,6 +149,7 @@ def main() -> None:
     ap.add_argument("--technicians", type=int, default=2000, help="technicians on shift (default 2000)")
     ap.add_argument("--py-spy", metavar="DIR", help="record the worker with py-spy per endpoint into DIR (folded stacks)")
     args = ap.parse_args()
+    print(f"machine yardstick: {yardstick_s()} s (bench.machine; lower is faster)\n")
     print("| endpoint | calls | API CPU ms/call | PostgreSQL ms/call | Redis ms/call | wall ms/call |")
     print("|---|--:|--:|--:|--:|--:|")
     measure(args.calls, args.technicians, spy=args.py_spy)

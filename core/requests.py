@@ -415,7 +415,7 @@ _Q = ServiceRequest.__table__.alias("q")  # type: ignore[attr-defined]
 # What a tracking page shows, in one statement (tracking pages poll every few seconds): the request,
 # its technician, its timeline and, while it waits, how many waiting requests go before it
 # (more urgent, or as urgent and older: the order dispatch takes them in).
-_TRACK = (
+_TRACK = HotStatement(
     sa.select(
         _R.c.reference, _R.c.status, _R.c.lat, _R.c.lng, _R.c.eta_minutes, _R.c.assigned_at, _R.c.quote_pence,
         _R.c.location_label, _R.c.location_approximate, _R.c.created_at,
@@ -439,7 +439,7 @@ def track(core: Core, token: str) -> TrackingView:
     h = _stored_token_hash(token)
     now = utcnow()
     with autocommit(core.engine).connect() as c:
-        req = c.execute(_TRACK, {"token_hash": h}).first()
+        req = _TRACK(c, {"token_hash": h}).fetchone()
     if req is None:
         raise _not_found()
     show_tech = req.tech_name is not None and req.status in ("assigned", "en_route", "on_site")

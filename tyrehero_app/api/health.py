@@ -14,8 +14,8 @@ router = APIRouter(tags=["ops"])
 
 
 @router.get("/health/live")
-def live() -> dict[str, str]:
-    """The process answers."""
+async def live() -> dict[str, str]:
+    """The process answers: from its event loop, so a liveness probe is not queued behind busy threads."""
     return {"status": "alive"}
 
 
