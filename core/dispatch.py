@@ -188,8 +188,12 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
     not place (its candidate lists ran out in a crowded area) then goes greedy, most urgent first.
     """
     assigned = 0
+    if not _anyone_free(core):
+        return 0  # every van busy (a surge): no lookup could end in a claim, so none is made
     if core.settings.dispatch_policy == "batch" and _pending_at_least(core, 2):
         assigned = sweep_batch(core)
+        if not _anyone_free(core):
+            return assigned
     with core.engine.connect() as lock_conn:
         got = lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar()
         if not got:
@@ -212,6 +216,15 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
 
 
 # --- Batch dispatch (issue 8): several waiting requests assigned at once, see core/batch.py ---
+
+
+# A claim needs the technician's row available and active (_CLAIM_TECH): without one, a sweep cannot assign.
+_ANYONE_FREE = HotStatement(sa.select(sa.exists().where(col(Technician.status) == "available", col(Technician.active))))
+
+
+def _anyone_free(core: Core) -> bool:
+    with autocommit(core.engine).connect() as c:
+        return bool(_ANYONE_FREE(c).fetchone()[0])
 
 
 def _pending_at_least(core: Core, n: int) -> bool:

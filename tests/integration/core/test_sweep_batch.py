@@ -97,3 +97,22 @@ def test_works_on_the_postgresql_fallback(core: Core) -> None:
     assert sweep_batch(core) == 3
     assert core.index.fallbacks > 0
     _assert_one_job_per_van(core)
+
+
+@pytest.mark.parametrize("policy", ["greedy", "batch"])
+def test_with_every_van_busy_a_sweep_looks_nobody_up_and_a_freed_van_is_used(
+        core: Core, policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    core.settings.dispatch_policy = policy  # type: ignore[assignment]
+    add_technicians(core, 3, status="en_route", seed=4)  # on shift, every one working
+    waiting = _wait(core, 5)
+    lookups: list[tuple] = []
+    real = core.index.nearest
+    monkeypatch.setattr(core.index, "nearest", lambda *a, **k: lookups.append(a) or real(*a, **k))
+    assert sweep_pending(core) == 0
+    assert lookups == []  # a surge's queue is not searched again on every sweep while nobody can take it
+    freed = add_technicians(core, 1, seed=5)[0]
+    assert sweep_pending(core) == 1
+    assert lookups
+    got = _assignments(core)
+    assert list(got.values()) == [freed] and set(got) <= set(waiting)
+    _assert_one_job_per_van(core)
