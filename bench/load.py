@@ -83,7 +83,7 @@ class LoadResult:
     cpu: dict[str, float] = field(default_factory=dict)  # seconds of CPU per part, over the run
     statuses: dict[str, int] = field(default_factory=dict)  # stored requests by status after the run
     redis_commands: dict[str, tuple[int, int]] = field(default_factory=dict)  # command -> (calls, server µs) in the run
-    yardstick_s: float = 0.0  # bench.machine.yardstick_s() before the run: how fast the machine was
+    yardstick_s: tuple[float, float] = (0.0, 0.0)  # bench.machine.yardstick_s() before and after: how fast the machine was
 
     @property
     def errors(self) -> int:
@@ -376,7 +376,7 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                           for k, (n, us) in after_redis.items()}
             return LoadResult(endpoints, args.seconds, len(accepted), len(stored), len(accepted - stored),
                               len(stored - accepted), failures, cpu, statuses,
-                              {k: v for k, v in redis_cmds.items() if v[0] > 0}, yardstick)
+                              {k: v for k, v in redis_cmds.items() if v[0] > 0}, (yardstick, yardstick_s()))
         finally:
             keys = list(core.redis.scan_iter(match=f"{prefix}*", count=10000))  # this run's keys only
             for i in range(0, len(keys), 5000):
@@ -396,7 +396,8 @@ def report(r: LoadResult, args: argparse.Namespace, log=print) -> None:  # type:
         f" accepted but not stored = {r.accepted_not_stored}; stored but not acknowledged = {r.stored_not_acknowledged}")
     log("stored requests by status after the run: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.statuses.items())))
     wall = r.cpu.get("wall", r.seconds)
-    log(f"\nmachine yardstick before the run: {r.yardstick_s} s (bench.machine; lower is faster)")
+    log(f"\nmachine yardstick before / after the run: {r.yardstick_s[0]} / {r.yardstick_s[1]} s"
+        " (bench.machine; lower is faster)")
     log(f"CPU over the run ({wall:.0f} s wall, {os.cpu_count()} cores = {wall * (os.cpu_count() or 1):.0f} core-s):")
     for k, v in r.cpu.items():
         if k != "wall":

@@ -66,7 +66,11 @@ _PUBLIC_VIEW = (
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 )
 _BY_IDEMPOTENCY_KEY = HotStatement(select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
-_PHONE_LOCK = HotStatement(sa.text("SELECT pg_advisory_xact_lock(:k)"))
+# The phone's lock, and whether any van could take the request at all (a claim needs one available and
+# active): in a surge with every van busy, the request is stored pending without searching the index.
+_PHONE_LOCK = HotStatement(sa.text(
+    "SELECT pg_advisory_xact_lock(:k) AS locked,"
+    " EXISTS (SELECT 1 FROM technician WHERE status = 'available' AND active) AS anyone_free"))
 _RECENT_OPEN = HotStatement(
     select(*PUBLIC_COLUMNS)
     .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
@@ -237,7 +241,7 @@ def _store(
                     if found:
                         return _Stored(found, True)
                 # Same phone submitting twice at once: one waits for the other.
-                _PHONE_LOCK(c, {"k": zlib.crc32(phone_hash.encode())})
+                anyone_free = _PHONE_LOCK(c, {"k": zlib.crc32(phone_hash.encode())}).fetchone().anyone_free
                 recent = _RECENT_OPEN(c, {
                     "phone_hash": phone_hash, "since": now - timedelta(seconds=core.settings.duplicate_window_s),
                 }).fetchone()
@@ -245,7 +249,7 @@ def _store(
                     return _Stored(recent, True)
                 tech: _ClaimedTech | None = None
                 eta: int | None = None
-                if dispatch_now:
+                if dispatch_now and anyone_free:
                     with DISPATCH_LATENCY.time():
                         tech, eta, won = _claim_nearest(core, c, loc, capabilities, CLAIM_TECH_FOR_ANSWER)
                 public_id = uuid.uuid4()

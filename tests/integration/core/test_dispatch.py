@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 
+import pytest
 import sqlalchemy as sa
 
 from core.bootstrap import Core, bootstrap
@@ -50,6 +51,20 @@ def test_100_concurrent_submissions_20_technicians(core: Core, api_server) -> No
     print(f"accepted={len(ok)} stored={len(stored)} assigned={assigned} double=0")
     assert assigned == 20
     assert _rows(core, "SELECT count(*) FROM technician WHERE status = 'available'")[0][0] == 0
+
+
+def test_a_request_while_every_van_is_busy_is_stored_pending_without_a_search(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_technicians(core, 2, status="on_site", seed=6)  # on shift, both working
+    lookups: list[tuple] = []
+    real = core.index.nearest
+    monkeypatch.setattr(core.index, "nearest", lambda *a, **k: lookups.append(a) or real(*a, **k))
+    first = submit_request(core, RequestCreate.model_validate(request_body()))
+    assert first.status == "pending" and lookups == []
+    freed = add_technicians(core, 1, seed=7)[0]
+    second = submit_request(core, RequestCreate.model_validate(request_body()))
+    assert second.status == "assigned" and len(lookups) == 1
+    assert _rows(core, f"SELECT technician_id FROM service_request WHERE id = {second.id}") == [(freed,)]
 
 
 def test_decline_goes_to_next_technician_and_completion_frees_the_van(core: Core) -> None:
