@@ -148,7 +148,6 @@ class HotStatement:
 
     def __init__(self, stmt: sa.Executable) -> None:
         compiled = stmt.compile(dialect=_DIALECT)
-        self._defaults: dict[str, Any] = {}
         self._required: set[str] = set()
         self._json: set[str] = set()
         for bind, name in compiled.bind_names.items():
@@ -162,7 +161,8 @@ class HotStatement:
         else:
             self.sql, values = str(compiled), compiled.params
         # Constants of the statement (statuses are str enums): their values, as SQLAlchemy would bind them.
-        self._defaults = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items() if k not in self._required}
+        self._defaults: dict[str, Any] = {
+            k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items() if k not in self._required}
         self.name = statement_name(self.sql)
         for name in self._json & set(self._defaults):
             self._defaults[name] = Jsonb(self._defaults[name])
@@ -192,7 +192,6 @@ class HotStatement:
 
 def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
     """Log statements slower than the threshold: the statement's first words name it; parameters are never logged."""
-    log = _log
     _SLOW_MS[engine.pool] = threshold_ms
 
     @event.listens_for(engine, "before_cursor_execute")
@@ -203,7 +202,7 @@ def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
     def _end(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         elapsed_ms = (time.perf_counter() - conn.info["query_start"].pop()) * 1000
         if elapsed_ms >= threshold_ms:
-            log.warning("slow_query", ms=round(elapsed_ms, 1), statement=statement_name(statement))
+            _log.warning("slow_query", ms=round(elapsed_ms, 1), statement=statement_name(statement))
 
 
 def statement_name(statement: str) -> str:

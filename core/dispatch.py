@@ -218,8 +218,10 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
 # --- Batch dispatch (issue 8): several waiting requests assigned at once, see core/batch.py ---
 
 
-# A claim needs the technician's row available and active (_CLAIM_TECH): without one, a sweep cannot assign.
-_ANYONE_FREE = HotStatement(sa.select(sa.exists().where(col(Technician.status) == "available", col(Technician.active))))
+# A claim needs the technician's row available and active (_CLAIM_TECH): without one, nothing can be
+# assigned, so neither a sweep nor a new request searches the index (core.requests reads it too).
+ANYONE_FREE = sa.exists().where(col(Technician.status) == "available", col(Technician.active))
+_ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE))
 
 
 def _anyone_free(core: Core) -> bool:

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from core import places
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit, session_scope
+from core.dispatch import ANYONE_FREE
 from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
 from core.geo import cell_of
@@ -66,11 +67,10 @@ _PUBLIC_VIEW = (
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 )
 _BY_IDEMPOTENCY_KEY = HotStatement(select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
-# The phone's lock, and whether any van could take the request at all (a claim needs one available and
-# active): in a surge with every van busy, the request is stored pending without searching the index.
-_PHONE_LOCK = HotStatement(sa.text(
-    "SELECT pg_advisory_xact_lock(:k) AS locked,"
-    " EXISTS (SELECT 1 FROM technician WHERE status = 'available' AND active) AS anyone_free"))
+# The phone's lock, and whether any van could take the request at all (core.dispatch.ANYONE_FREE): in a
+# surge with every van busy, the request is stored pending without searching the index.
+_PHONE_LOCK = HotStatement(sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("k")).label("locked"),
+                                     ANYONE_FREE.label("anyone_free")))
 _RECENT_OPEN = HotStatement(
     select(*PUBLIC_COLUMNS)
     .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
