@@ -11,8 +11,10 @@ drives it with Locust, headless, in its own process (`bench/locustfile.py`, Fast
   population; tracking pages poll recent requests at half that rate;
 - every technician (`--technicians`, all on shift) sends a position every `--ping-every` s; when
   the answer names a job and the phone is free, it reads the job; a job offered is worked as the phone app does it
-  (accept, en route, arrived, complete, through the technician API) over `--job-seconds` s, so the
-  fleet turns over instead of running dry (`--no-jobs`: pings only);
+  (accept, en route, arrived, complete, through the technician API) over `--job-seconds` s: by
+  default 40-90 minutes from offer to completion as on the road, so in a minute's run the vans
+  accept and set off; `--job-seconds 20,40` turns the whole fleet over twice a minute, a stress
+  far beyond any real night (`--no-jobs`: pings only);
 - `--consoles` dispatcher consoles poll live.geojson every 1.5 s and hexes.geojson every 5 s.
 
 Every user keeps a constant pace from a random phase. After the run it prints throughput and
@@ -423,8 +425,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--ping-every", type=float, default=10.0, help="seconds between a technician's positions (default 10)")
     ap.add_argument("--jobs", action=argparse.BooleanOptionalAction, default=True,
                     help="technicians work the jobs they are given (default on)")
-    ap.add_argument("--job-seconds", default="20,40", metavar="LO,HI",
-                    help="a job's length from offer to completion, drawn uniformly (default 20,40)")
+    ap.add_argument("--job-seconds", default="2400,5400", metavar="LO,HI",
+                    help="a job's length from offer to completion, drawn uniformly (default 2400,5400: 40-90 min)")
     ap.add_argument("--track-ratio", type=float, default=0.5, help="tracking polls per new request (default 0.5)")
     ap.add_argument("--consoles", type=int, default=2, help="dispatcher consoles polling the map layers (default 2)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the API (default 2)")

@@ -5,7 +5,7 @@ pace) and starts at a random phase inside its first period, so arrivals are spre
 the first second instead of landing in bursts. Users of a kind share one keep-alive connection
 pool, as the app would see them behind a load balancer.
 
-Kept free of the app's own imports: the driver process stays small and fast.
+Kept free of the app's own imports (only `bench.pacing`): the driver process stays small and fast.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import random
+import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Any
 
 import gevent
 from geventhttpclient.client import HTTPClientPool
-from locust import FastHttpUser, constant_pacing, events, task
+from locust import FastHttpUser, events, task
+
+from bench.pacing import Pacing
 
 PLAN: dict[str, Any] = json.loads(Path(os.environ["TH_LOAD_PLAN"]).read_text())
 OUT = Path(PLAN["out_dir"])
@@ -79,11 +82,17 @@ def _pool(concurrency: int) -> HTTPClientPool:
 
 
 class _Paced(FastHttpUser):
+    """One task every `period_s`, from a random phase inside the first period (`bench.pacing`)."""
+
     abstract = True
     period_s = 1.0
 
     def on_start(self) -> None:
         gevent.sleep(_rng.uniform(0, self.period_s))
+        self.pacing = Pacing(self.period_s, time.perf_counter())
+
+    def wait_time(self) -> float:
+        return self.pacing.wait(time.perf_counter())
 
 
 class Customer(_Paced):
@@ -91,7 +100,6 @@ class Customer(_Paced):
 
     fixed_count = PLAN["customers"]["users"]
     period_s = PLAN["customers"]["period_s"]
-    wait_time = constant_pacing(period_s)
     client_pool = _pool(PLAN["customers"]["users"])
 
     @task
@@ -123,7 +131,6 @@ class Tracker(_Paced):
 
     fixed_count = PLAN["trackers"]["users"]
     period_s = PLAN["trackers"]["period_s"]
-    wait_time = constant_pacing(period_s)
     client_pool = _pool(PLAN["trackers"]["users"])
 
     @task
@@ -140,13 +147,12 @@ class Technician(_Paced):
     A position report's answer names the technician's job; when it names one and the phone is free,
     the app reads the job (`GET /api/v1/technicians/me/job`). An offer is accepted after a
     moment, then the van goes en route, arrives and completes, with the job's length drawn from
-    `job_s` and split over the steps as on the road (think, set off, drive, fit). Steps run in their
+    `job_s` (offer to completion) and spent as on the road: read the offer, set off, drive, fit. Steps run in their
     own greenlet so the position reports keep their pace; on site, the van reports the job's point.
     """
 
     fixed_count = len(PLAN["technicians"])
     period_s = PLAN["ping_every_s"]
-    wait_time = constant_pacing(period_s)
     client_pool = _pool(min(200, len(PLAN["technicians"])))
 
     def on_start(self) -> None:
@@ -189,16 +195,20 @@ class Technician(_Paced):
         try:
             lo, hi = PLAN["job_s"]
             total = _rng.uniform(lo, hi)
-            # Shares of the job's length before each step: read the offer, set off, drive, fit.
-            steps = [("accept", 0.08), ("en-route", 0.05), ("arrived", 0.45), ("complete", 0.42)]
+            # Read the offer and accept (5-30 s), set off (2-10 s), then drive and fit: a short job
+            # (a test's) is split by the same shares instead.
+            accept = min(_rng.uniform(5, 30), 0.08 * total)
+            set_off = min(_rng.uniform(2, 10), 0.05 * total)
+            rest = total - accept - set_off
+            steps = [("accept", accept), ("en-route", set_off), ("arrived", 0.52 * rest), ("complete", 0.48 * rest)]
             if job["accepted"] or job["status"] != "assigned":
                 steps = [s for s in steps if s[0] != "accept"]
             if job["status"] in ("en_route", "on_site"):
                 steps = [s for s in steps if s[0] != "en-route"]
             if job["status"] == "on_site":
                 steps = [s for s in steps if s[0] != "arrived"]
-            for action, share in steps:
-                gevent.sleep(total * share)
+            for action, wait_s in steps:
+                gevent.sleep(wait_s)
                 body = {"fitted": "1 x 205/55 R16", "note": ""} if action == "complete" else None
                 with self.client.post(f"/api/v1/jobs/{job['id']}/{action}", json=body, headers=self.headers,
                                       name=JOB_STEP + action, catch_response=True) as r:
@@ -228,7 +238,6 @@ class LiveLayer(_ConsoleLayer):
     """The live layer (vans and requests)."""
 
     period_s = PLAN["live_every_s"]
-    wait_time = constant_pacing(period_s)
     client_pool = _pool(PLAN["consoles"])
     path, label = "/api/v1/dispatch/live.geojson", GET_LIVE
 
@@ -237,6 +246,5 @@ class HexLayer(_ConsoleLayer):
     """The H3 supply/demand layer."""
 
     period_s = PLAN["hexes_every_s"]
-    wait_time = constant_pacing(period_s)
     client_pool = _pool(PLAN["consoles"])
     path, label = "/api/v1/dispatch/hexes.geojson", GET_HEXES
