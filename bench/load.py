@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 POST_REQUEST = "POST /api/v1/requests"
 NAME_PREFIX = "Load"
 TICK = os.sysconf("SC_CLK_TCK")
+WINDOW_S = 10  # new requests' p95 is also given for each such slice of the run
 
 
 @dataclass
@@ -86,6 +87,7 @@ class LoadResult:
     statuses: dict[str, int] = field(default_factory=dict)  # stored requests by status after the run
     redis_commands: dict[str, tuple[int, int]] = field(default_factory=dict)  # command -> (calls, server µs) in the run
     yardstick_s: tuple[float, float] = (0.0, 0.0)  # bench.machine.yardstick_s() before and after: how fast the machine was
+    post_windows: list[tuple[int, int, float]] = field(default_factory=list)  # new requests: (from s, calls, p95 ms)
 
     @property
     def errors(self) -> int:
@@ -300,14 +302,18 @@ def _pct(xs: list[float], p: float) -> float:
     return xs[max(0, min(len(xs) - 1, math.ceil(p / 100 * len(xs)) - 1))] if xs else math.nan
 
 
-def _read_calls(out: Path, seconds: float) -> tuple[list[Endpoint], list[str]]:
-    """Per-endpoint figures from every call the driver's users made (bench/locustfile.py logs each)."""
+def _read_calls(out: Path, seconds: float) -> tuple[list[Endpoint], list[str], list[tuple[int, int, float]]]:
+    """Per-endpoint figures from every call the driver's users made (bench/locustfile.py logs each),
+    and new requests' (window start s, calls, p95 ms) for each `WINDOW_S` of the run."""
     times: dict[str, list[float]] = {}
+    posts: list[tuple[float, float]] = []  # (start, ms)
     errors: Counter[tuple[str, str]] = Counter()
     for p in out.glob("calls-*.txt"):
         for line in p.read_text().splitlines():
-            name, ms, error = line.split("\t", 2)
+            name, ms, start, error = line.split("\t", 3)
             times.setdefault(name, []).append(float(ms))
+            if name == POST_REQUEST:
+                posts.append((float(start), float(ms)))
             if error:
                 errors[(name, error)] += 1
     endpoints = []
@@ -315,7 +321,12 @@ def _read_calls(out: Path, seconds: float) -> tuple[list[Endpoint], list[str]]:
         xs.sort()
         endpoints.append(Endpoint(name, len(xs), len(xs) / seconds, sum(n for (k, _e), n in errors.items() if k == name),
                                   _pct(xs, 50), _pct(xs, 95), _pct(xs, 99), xs[-1]))
-    return endpoints, [f"{n} x {name}: {error}" for (name, error), n in errors.most_common()]
+    windows: dict[int, list[float]] = {}
+    first = min((t for t, _ms in posts), default=0.0)
+    for t, ms in posts:
+        windows.setdefault(int((t - first) // WINDOW_S), []).append(ms)
+    by_window = [(k * WINDOW_S, len(xs), _pct(sorted(xs), 95)) for k, xs in sorted(windows.items())]
+    return endpoints, [f"{n} x {name}: {error}" for (name, error), n in errors.most_common()], by_window
 
 
 def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-untyped-def]
@@ -355,7 +366,7 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                 after_children = os.times()
                 if driver.returncode != 0:
                     raise RuntimeError(f"locust failed ({driver.returncode}):\n{(out / 'locust.log').read_text()[-3000:]}")
-            endpoints, failures = _read_calls(out, args.seconds)
+            endpoints, failures, post_windows = _read_calls(out, args.seconds)
             accepted: set[int] = set()
             for p in out.glob("accepted-*.txt"):
                 accepted |= {int(x) for x in p.read_text().split()}
@@ -378,7 +389,8 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                           for k, (n, us) in after_redis.items()}
             return LoadResult(endpoints, args.seconds, len(accepted), len(stored), len(accepted - stored),
                               len(stored - accepted), failures, cpu, statuses,
-                              {k: v for k, v in redis_cmds.items() if v[0] > 0}, (yardstick, yardstick_s()))
+                              {k: v for k, v in redis_cmds.items() if v[0] > 0}, (yardstick, yardstick_s()),
+                              post_windows)
         finally:
             keys = list(core.redis.scan_iter(match=f"{prefix}*", count=10000))  # this run's keys only
             for i in range(0, len(keys), 5000):
@@ -413,6 +425,9 @@ def report(r: LoadResult, args: argparse.Namespace, log=print) -> None:  # type:
     if post:
         log(f"\nPOST /api/v1/requests: {post.calls:,} sent of {offered:,.0f} scheduled ({post.calls / r.seconds:.1f}/s);"
             f" p95 {post.p95:.1f} ms (target <= 50: {'met' if post.p95 <= 50 else 'NOT met'})")
+    if r.post_windows:
+        log(f"POST /api/v1/requests p95 by {WINDOW_S} s of the run: " + ", ".join(
+            f"{t}-{t + WINDOW_S} s {p95:.1f} ms ({n:,})" for t, n, p95 in r.post_windows))
     log(f"errors: {r.errors} (target 0: {'met' if r.errors == 0 else 'NOT met'});"
         f" accepted == stored: {'yes' if r.accepted == r.stored and not r.accepted_not_stored else 'NO'}")
 

@@ -58,10 +58,11 @@ def _record_accepted(request_id: int) -> None:
 
 
 @events.request.add_listener
-def _record_call(name: str, response_time: float, exception: BaseException | None, **_: Any) -> None:
-    """Every call with its time and outcome: the driver computes the figures from these, all of them."""
+def _record_call(name: str, response_time: float, exception: BaseException | None, start_time: float,
+                 **_: Any) -> None:
+    """Every call with its time, start and outcome: the driver computes the figures from these, all of them."""
     error = "" if exception is None else " ".join(str(exception).split())[:160] or exception.__class__.__name__
-    _out("calls").write(f"{name}\t{response_time:.3f}\t{error}\n")
+    _out("calls").write(f"{name}\t{response_time:.3f}\t{start_time:.3f}\t{error}\n")
 
 
 @events.quit.add_listener
