@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # Per app process: PostgreSQL connections kept open, and threads running the API's blocking
     # endpoints. Threads beyond the pool would wait for a connection, or open and close extra ones.
     db_pool_size: int = Field(20, ge=1, le=200)
-    api_threads: int = Field(16, ge=1, le=400)
+    api_threads: int = Field(6, ge=1, le=400)
     # Seconds a process may answer "who is this session" from memory (0: ask PostgreSQL every call).
     # Revocations reach every listening process at once; this bounds a process that missed one.
     auth_cache_s: float = Field(30.0, ge=0, le=300)

@@ -22,7 +22,7 @@ app.add_page(login, route="/login", title="TyreHero — staff login", on_load=Lo
 app.add_page(dispatch, route="/dispatch", title="TyreHero — dispatch", on_load=DispatchState.load)
 app.add_page(admin_page, route="/admin", title="TyreHero — admin", on_load=AdminState.load)
 app.add_page(tech, route="/tech", title="TyreHero — technician", on_load=TechState.load)
-app.register_lifespan_task(lifespan.api_threads)
+app.register_lifespan_task(lifespan.tune_process)
 app.register_lifespan_task(lifespan.dispatch_sweeper)
 app.register_lifespan_task(lifespan.maintenance)
 app.register_lifespan_task(lifespan.demo_fleet)

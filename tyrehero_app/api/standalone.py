@@ -17,7 +17,7 @@ from tyrehero_app.api.app import create_api
 
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    await lifespan.api_threads()
+    await lifespan.tune_process()
     tasks = [asyncio.create_task(lifespan.dispatch_sweeper()), asyncio.create_task(lifespan.maintenance())]
     try:
         yield
