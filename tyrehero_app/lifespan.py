@@ -18,8 +18,8 @@ log = logging.getLogger("tyrehero.lifespan")
 async def tune_process() -> None:
     """Size the API's thread pool and take the start-up heap out of the garbage collector's sweeps.
 
-    anyio's pool holds 40 threads; with two cores those mostly queue for the GIL and for pooled
-    connections, so it is sized about as the database pool (`API_THREADS`). The modules, schemas,
+    anyio's pool holds 40 threads; with two cores those mostly queue for the GIL, and a few
+    (`API_THREADS`, 6) answer a steady load sooner than 16 did (docs/PERFORMANCE.md). The modules, schemas,
     place tables and the core's statements built at start-up live as long as the process: frozen
     (`gc.freeze`), a full collection no longer walks them on the request path, and a larger first
     generation makes collections rarer on a heap that mostly holds short-lived request objects.
@@ -30,11 +30,12 @@ async def tune_process() -> None:
 
     from core.config import get_settings
 
-    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
     try:
-        await asyncio.to_thread(get_core)
+        settings = (await asyncio.to_thread(get_core)).settings
     except Exception:  # the sweep reports it and retries; the API answers 503s meanwhile
         log.exception("the core could not be built at start-up")
+        settings = get_settings()
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_FIRST_GENERATION, *gc.get_threshold()[1:])
