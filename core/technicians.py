@@ -75,7 +75,11 @@ _RECORD_POSITIONS = HotStatement(sa.text(
     " RETURNING id, status, active, lat, lng, capabilities, position_at)"  # INDEXED_COLUMNS
     " SELECT moved.*, (SELECT r.id FROM service_request r WHERE r.technician_id = :tech_id"
     " AND r.status IN ('assigned', 'en_route', 'on_site')) AS job_id"
-    " FROM (SELECT 1) AS one LEFT JOIN moved ON true"
+    # A position is committed without waiting for its WAL flush (this transaction only): a database
+    # crash may lose the last fraction of a second of positions, which the next ping, 10 s later,
+    # replaces; requests, jobs and their timelines still wait for the flush. Saves ~200 fsyncs a
+    # second under load, which every other commit queued behind.
+    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS one LEFT JOIN moved ON true"
 ))
 
 

@@ -100,3 +100,39 @@ def test_slow_statements_are_logged_as_the_others_are(clean_db: sa.Engine, capsy
     logged = out.out + out.err
     assert "slow_query" in logged and "SELECT" in logged
     assert logged.count("slow_query") == 1
+
+
+def _wal_syncs(c: sa.Connection) -> int:
+    c.execute(sa.text("SELECT pg_stat_force_next_flush()"))
+    c.execute(sa.text("SELECT 1"))  # the flush happens as this backend's next statement ends
+    return int(c.execute(sa.text("SELECT wal_sync FROM pg_stat_wal")).scalar_one())
+
+
+def test_positions_commit_without_waiting_for_the_wal_flush_and_other_commits_still_wait(core: Core) -> None:
+    """On one connection (the WAL statistics are per server process): the position statement's
+    commits skip the flush, an ordinary commit right after on the same connection still waits for it."""
+    import h3
+
+    from core.models import utcnow
+    from core.technicians import _RECORD_POSITIONS
+    from tests.factories import add_technicians
+
+    tech = add_technicians(core, 1)[0]
+    with autocommit(core.engine).connect() as c:
+        before = _wal_syncs(c)
+        for i in range(40):
+            lat, lng, at = 52.0 + i / 1000, -1.5, utcnow()
+            cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
+            row = _RECORD_POSITIONS(c, {
+                "tech_id": tech, "lats": [lat], "lngs": [lng], "accuracies": [5.0], "times": [at], "lat": lat,
+                "lng": lng, "cell": cell, "parent": h3.cell_to_parent(cell, core.settings.h3_coarse_resolution),
+                "at": at}).fetchone()
+            assert row.id == tech  # stored and moved
+        after_positions = _wal_syncs(c)
+        for i in range(5):
+            c.execute(sa.text("UPDATE technician SET van_label = :v WHERE id = :id"), {"v": f"Van {i}", "id": tech})
+        after_updates = _wal_syncs(c)
+        # The setting was each statement's own transaction's: the session still flushes on commit.
+        assert c.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
+    assert after_positions - before < 10, "40 positions each waited for a WAL flush"
+    assert after_updates - after_positions >= 5, "an ordinary commit did not wait for its WAL flush"
