@@ -135,6 +135,18 @@ _PRINCIPAL = (
            AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
 )
 
+# Every live session at once, newest first: what `refresh_principals` reads into a process's cache.
+_LIVE_SESSIONS = (
+    select(AuthSession.token_hash, UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role,
+           Technician.id, AuthSession.expires_at)
+    .select_from(AuthSession)
+    .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
+    .outerjoin(Technician, col(Technician.user_id) == UserAccount.id)
+    .where(col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
+    .order_by(col(AuthSession.expires_at).desc())
+    .limit(sa.bindparam("limit"))
+)
+
 # Published when sessions end early (logout, password reset, account deactivated): every process
 # evicts them from its PrincipalCache.
 SESSIONS_REVOKED = "sessions_revoked"
@@ -183,6 +195,20 @@ class PrincipalCache:
                     self._entries.clear()
             self._entries[token_hash] = (who, time.monotonic() + min(self.ttl_s, left))
 
+    def put_many(self, entries: list[tuple[str, Principal, datetime]], generation: int) -> int:
+        """Remember many at once (read when the cache was at `generation`; a revocation since: none kept)."""
+        if self.ttl_s <= 0:
+            return 0
+        now, mono = utcnow(), time.monotonic()
+        with self._lock:
+            if generation != self.generation:
+                return 0
+            for token_hash, who, expires_at in entries[: self.max_entries]:
+                self._entries[token_hash] = (who, mono + min(self.ttl_s, (expires_at - now).total_seconds()))
+            if len(self._entries) > self.max_entries:
+                self._entries = {k: v for k, v in self._entries.items() if v[1] > mono}
+        return min(len(entries), self.max_entries)
+
     def evict(self, token_hash: str | None = None, user_id: int | None = None) -> None:
         """Forget one token, every token of one account, or (neither given) everything."""
         with self._lock:
@@ -219,6 +245,25 @@ def principal_for(engine: sa.Engine, token: str | None, cache: PrincipalCache | 
     if cache is not None:
         cache.put(h, who, expires_at, generation)
     return who
+
+
+def refresh_principals(engine: sa.Engine, cache: PrincipalCache) -> int:
+    """Read every live session into the cache in one statement; returns how many were kept.
+
+    Run every half TTL by each API process: its cache then stays warm, so 2,000 phones pinging
+    every 10 s cost one statement per refresh instead of a lookup (and a thread hop) each time an
+    entry lapses, and a restarted process does not send every phone's first call to PostgreSQL.
+    Entries still live at most `ttl_s` past the read that put them there, and a revocation heard
+    while the statement ran keeps none of its rows (the next refresh reads them again)."""
+    if cache.ttl_s <= 0:
+        return 0
+    generation = cache.generation
+    with autocommit(engine).connect() as c:
+        rows = c.execute(_LIVE_SESSIONS, {"now": utcnow(), "limit": cache.max_entries}).all()
+    return cache.put_many([
+        (h, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at)
+        for h, user_id, username, name, role, tech_id, expires_at in rows
+    ], generation)
 
 
 def cached_principal(cache: PrincipalCache, token: str | None) -> Principal | None:

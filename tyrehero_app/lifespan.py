@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core.auth import refresh_principals
 from core.dispatch import sweep_pending
 from core.partitions import ensure_ping_partitions
 from core.privacy import apply_retention
@@ -74,6 +75,22 @@ async def dispatch_sweeper() -> None:
             wake.clear()
     finally:
         core.sweep_soon = None
+
+
+async def session_refresher() -> None:
+    """Every half `AUTH_CACHE_S`, every live session read into this process's cache at once
+    (`core.auth.refresh_principals`): staff calls, the phones' pings above all, find their session
+    in memory instead of asking PostgreSQL each time an entry lapses."""
+    core = await asyncio.to_thread(get_core)
+    if core.principals.ttl_s <= 0:
+        return
+    core.listener()  # revocations heard from the start
+    while True:
+        try:
+            await asyncio.to_thread(refresh_principals, core.engine, core.principals)
+        except Exception:  # PostgreSQL away: calls look their sessions up one by one meanwhile
+            log.exception("session cache refresh failed; retrying")
+        await asyncio.sleep(max(1.0, core.principals.ttl_s / 2))
 
 
 async def maintenance() -> None:

@@ -25,4 +25,5 @@ app.add_page(tech, route="/tech", title="TyreHero — technician", on_load=TechS
 app.register_lifespan_task(lifespan.tune_process)
 app.register_lifespan_task(lifespan.dispatch_sweeper)
 app.register_lifespan_task(lifespan.maintenance)
+app.register_lifespan_task(lifespan.session_refresher)
 app.register_lifespan_task(lifespan.demo_fleet)

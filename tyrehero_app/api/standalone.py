@@ -18,7 +18,8 @@ from tyrehero_app.api.app import create_api
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     await lifespan.tune_process()
-    tasks = [asyncio.create_task(lifespan.dispatch_sweeper()), asyncio.create_task(lifespan.maintenance())]
+    tasks = [asyncio.create_task(lifespan.dispatch_sweeper()), asyncio.create_task(lifespan.maintenance()),
+             asyncio.create_task(lifespan.session_refresher())]
     try:
         yield
     finally:

@@ -125,3 +125,42 @@ def test_a_listener_that_resubscribes_forgets_everything(core: Core, other_proce
     # ... until its listener loses Redis and subscribes again (events published meanwhile went unheard).
     core.redis.client_kill_filter(_type="pubsub")
     assert _eventually(lambda: principal_for(other_process.engine, token, other_process.principals) is None)
+
+
+def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core: Core) -> None:
+    from core.auth import _token_hash, cached_principal, refresh_principals
+
+    techs = add_technicians(core, 3)
+    for i, tech in enumerate(techs):
+        add_staff(core, f"tech{i}", "technician", tech_id=tech)
+    add_staff(core, "dana", "dispatcher")
+    tokens = [login(core.engine, name, "correct horse battery", "127.0.0.1")[0]
+              for name in ("tech0", "tech1", "tech2", "dana")]
+    _revoke_behind_its_back(core, tokens[1])
+    cache = PrincipalCache(ttl_s=30)
+    assert refresh_principals(core.engine, cache) == 3  # tech0, tech2, dana: not the revoked one
+    assert cached_principal(cache, tokens[0]).technician_id == techs[0]
+    assert cached_principal(cache, tokens[2]).technician_id == techs[2]
+    assert cached_principal(cache, tokens[3]).role == "dispatcher"
+    assert cached_principal(cache, tokens[3]).technician_id is None
+    assert cached_principal(cache, tokens[1]) is None
+    # Entries still lapse after the TTL of the read that put them there.
+    short = PrincipalCache(ttl_s=0.2)
+    refresh_principals(core.engine, short)
+    assert cached_principal(short, tokens[0]) is not None
+    time.sleep(0.25)
+    assert short.get(_token_hash(tokens[0])) is None
+
+
+def test_a_refresh_that_raced_a_revocation_keeps_nothing(core: Core) -> None:
+    add_staff(core, "dana", "dispatcher")
+    token, who = login(core.engine, "dana", "correct horse battery", "127.0.0.1")
+    from core.auth import _token_hash, cached_principal
+    from core.models import utcnow
+
+    cache = PrincipalCache(ttl_s=30)
+    read_at = cache.generation  # the refresh's statement read the sessions here ...
+    cache.evict(user_id=who.user_id)  # ... and a revocation was heard before it stored them
+    assert cache.put_many([(_token_hash(token), who, utcnow().replace(year=utcnow().year + 1))], read_at) == 0
+    assert cached_principal(cache, token) is None
+    assert PrincipalCache(ttl_s=0).put_many([], 0) == 0
