@@ -10,6 +10,7 @@ Kept free of the app's own imports (only `bench.pacing`): the driver process sta
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -63,6 +64,16 @@ def _record_call(name: str, response_time: float, exception: BaseException | Non
     """Every call with its time, start and outcome: the driver computes the figures from these, all of them."""
     error = "" if exception is None else " ".join(str(exception).split())[:160] or exception.__class__.__name__
     _out("calls").write(f"{name}\t{response_time:.3f}\t{start_time:.3f}\t{error}\n")
+
+
+@events.spawning_complete.add_listener
+def _freeze_heap(**_: Any) -> None:
+    """Every user is up: the driver's own long-lived objects (users, pools, the plan) are taken out
+    of the garbage collector's sweeps, so a full collection in the driver does not stall every call
+    in flight and show up as the server's latency."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, *gc.get_threshold()[1:])
 
 
 @events.quit.add_listener
