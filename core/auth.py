@@ -124,28 +124,26 @@ def _principal(engine: sa.Engine, user: UserAccount) -> Principal:
     return Principal(user.id, user.username, user.display_name, user.role, tech_id)  # type: ignore[arg-type]
 
 
-# Built once: every staff call runs it.
-_PRINCIPAL = (
-    select(UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role, Technician.id,
-           AuthSession.expires_at)
-    .select_from(AuthSession)
-    .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
-    .outerjoin(Technician, col(Technician.user_id) == UserAccount.id)
-    .where(AuthSession.token_hash == sa.bindparam("token_hash"), col(AuthSession.revoked_at).is_(None),
-           AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
-)
-
-# Every live session at once, newest first: what `refresh_principals` reads into a process's cache.
-_LIVE_SESSIONS = (
+# Who is behind each live session (not revoked, not expired, account active); built once.
+_LIVE_SESSIONS_BASE = (
     select(AuthSession.token_hash, UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role,
            Technician.id, AuthSession.expires_at)
     .select_from(AuthSession)
     .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
     .outerjoin(Technician, col(Technician.user_id) == UserAccount.id)
     .where(col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
-    .order_by(col(AuthSession.expires_at).desc())
-    .limit(sa.bindparam("limit"))
 )
+# One session: every staff call whose session the process does not know runs it.
+_PRINCIPAL = _LIVE_SESSIONS_BASE.where(AuthSession.token_hash == sa.bindparam("token_hash"))
+# Every live session at once, newest first: what `refresh_principals` reads into a process's cache.
+_LIVE_SESSIONS = _LIVE_SESSIONS_BASE.order_by(col(AuthSession.expires_at).desc()).limit(sa.bindparam("limit"))
+
+
+def _session_row(row: sa.Row) -> tuple[str, Principal, datetime]:
+    """(token hash, who, session expiry) from a row of `_LIVE_SESSIONS_BASE`."""
+    token_hash, user_id, username, name, role, tech_id, expires_at = row
+    return token_hash, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at
+
 
 # Published when sessions end early (logout, password reset, account deactivated): every process
 # evicts them from its PrincipalCache.
@@ -182,32 +180,27 @@ class PrincipalCache:
 
     def put(self, token_hash: str, who: Principal, expires_at: datetime, generation: int) -> None:
         """Remember `who`, read from the database when the cache was at `generation` (a revocation since: not kept)."""
-        if self.ttl_s <= 0:
-            return
-        left = (expires_at - utcnow()).total_seconds()
-        with self._lock:
-            if generation != self.generation:
-                return
-            if len(self._entries) >= self.max_entries:
-                now = time.monotonic()
-                self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
-                if len(self._entries) >= self.max_entries:
-                    self._entries.clear()
-            self._entries[token_hash] = (who, time.monotonic() + min(self.ttl_s, left))
+        self.put_many([(token_hash, who, expires_at)], generation)
 
     def put_many(self, entries: list[tuple[str, Principal, datetime]], generation: int) -> int:
-        """Remember many at once (read when the cache was at `generation`; a revocation since: none kept)."""
+        """Remember (token hash, who, session expiry) entries read when the cache was at `generation`
+        (a revocation since: none kept); returns how many were kept."""
         if self.ttl_s <= 0:
             return 0
-        now, mono = utcnow(), time.monotonic()
+        now = utcnow()
         with self._lock:
             if generation != self.generation:
                 return 0
-            for token_hash, who, expires_at in entries[: self.max_entries]:
-                self._entries[token_hash] = (who, mono + min(self.ttl_s, (expires_at - now).total_seconds()))
-            if len(self._entries) > self.max_entries:
+            kept = entries[: self.max_entries]
+            if len(self._entries) + len(kept) > self.max_entries:
+                mono = time.monotonic()
                 self._entries = {k: v for k, v in self._entries.items() if v[1] > mono}
-        return min(len(entries), self.max_entries)
+                if len(self._entries) + len(kept) > self.max_entries:
+                    self._entries.clear()
+            mono = time.monotonic()
+            for token_hash, who, expires_at in kept:
+                self._entries[token_hash] = (who, mono + min(self.ttl_s, (expires_at - now).total_seconds()))
+        return len(kept)
 
     def evict(self, token_hash: str | None = None, user_id: int | None = None) -> None:
         """Forget one token, every token of one account, or (neither given) everything."""
@@ -240,8 +233,7 @@ def principal_for(engine: sa.Engine, token: str | None, cache: PrincipalCache | 
         row = c.execute(_PRINCIPAL, {"token_hash": h, "now": utcnow()}).first()
     if row is None:
         return None
-    user_id, username, name, role, tech_id, expires_at = row
-    who = Principal(user_id, username, name, role, tech_id if role == "technician" else None)
+    _h, who, expires_at = _session_row(row)
     if cache is not None:
         cache.put(h, who, expires_at, generation)
     return who
@@ -260,10 +252,7 @@ def refresh_principals(engine: sa.Engine, cache: PrincipalCache) -> int:
     generation = cache.generation
     with autocommit(engine).connect() as c:
         rows = c.execute(_LIVE_SESSIONS, {"now": utcnow(), "limit": cache.max_entries}).all()
-    return cache.put_many([
-        (h, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at)
-        for h, user_id, username, name, role, tech_id, expires_at in rows
-    ], generation)
+    return cache.put_many([_session_row(r) for r in rows], generation)
 
 
 def cached_principal(cache: PrincipalCache, token: str | None) -> Principal | None:

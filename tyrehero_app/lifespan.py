@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
+import anyio.to_thread
+
 from core.auth import refresh_principals
+from core.config import get_settings
 from core.dispatch import sweep_pending
 from core.partitions import ensure_ping_partitions
 from core.privacy import apply_retention
@@ -14,6 +18,7 @@ from core.technicians import expire_unanswered_offers
 from tyrehero_app.runtime import get_core
 
 log = logging.getLogger("tyrehero.lifespan")
+GC_FIRST_GENERATION = 20_000  # allocations between young collections (CPython's default: 700)
 
 
 async def tune_process() -> None:
@@ -25,12 +30,6 @@ async def tune_process() -> None:
     (`gc.freeze`), a full collection no longer walks them on the request path, and a larger first
     generation makes collections rarer on a heap that mostly holds short-lived request objects.
     """
-    import gc
-
-    import anyio.to_thread
-
-    from core.config import get_settings
-
     try:
         settings = (await asyncio.to_thread(get_core)).settings
     except Exception:  # the sweep reports it and retries; the API answers 503s meanwhile
@@ -40,9 +39,6 @@ async def tune_process() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_FIRST_GENERATION, *gc.get_threshold()[1:])
-
-
-GC_FIRST_GENERATION = 20_000  # allocations between young collections (CPython's default: 700)
 
 
 async def dispatch_sweeper() -> None:
