@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
     from core.bootstrap import Core
     from core.events import DomainEvent
     from core.listener import EventListener
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DISPATCHER = "dispatcher"
+    TECHNICIAN = "technician"
+    SYSTEM = "system"
+
 
 ROLES = ("admin", "dispatcher", "technician")
 SESSION_TTL = {"cookie": timedelta(hours=12), "bearer": timedelta(hours=12)}
