@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.auth import Principal, Role
 from core.bootstrap import Core
 from core.db import session_scope
 from core.errors import Conflict, NotFound
@@ -17,11 +18,13 @@ from core.phones import normalise_uk_mobile
 
 ERASED = "(erased)"
 CLOSED = ("completed", "cancelled")
+RETENTION = Principal.system("retention")
 
 
-def audit(core: Core, actor: str, action: str, target: str = "", **data: Any) -> None:
+def audit(core: Core, who: Principal, action: str, target: str = "", **data: Any) -> None:
+    """One row of the audit trail: the acting account's name, id and role, what it did, to what."""
     with session_scope(core.engine) as s:
-        s.add(AuditEvent(actor=actor, action=action, target=target[:100], data=data))
+        s.add(AuditEvent(**who.actor_columns(), action=action, target=target[:100], data=data))
 
 
 def _anonymise(s: Session, where: sa.ColumnElement[bool]) -> int:
@@ -45,7 +48,7 @@ def apply_retention(core: Core, days: int | None = None) -> int:
             sa.func.coalesce(ServiceRequest.completed_at, ServiceRequest.cancelled_at, ServiceRequest.created_at) < cutoff,
         ))
     if n:
-        audit(core, "retention", "anonymised", count=n, older_than_days=days or core.settings.retention_days)
+        audit(core, RETENTION, "anonymised", count=n, older_than_days=days or core.settings.retention_days)
     return n
 
 
@@ -55,8 +58,9 @@ def _requests_of(core: Core, s: Session, phone: str) -> list[ServiceRequest]:
                        .order_by(col(ServiceRequest.created_at))).all())
 
 
-def export_customer(core: Core, phone: str, actor: str) -> dict[str, Any]:
-    """Everything held about one phone number, as JSON (a subject access request)."""
+def export_customer(core: Core, who: Principal, phone: str) -> dict[str, Any]:
+    """Everything held about one phone number, as JSON (a subject access request). Admin only."""
+    who.require(Role.ADMIN)
     with Session(core.engine) as s:
         reqs = _requests_of(core, s, phone)
         events = s.exec(select(RequestEvent).where(col(RequestEvent.request_id).in_([r.id for r in reqs]))
@@ -72,12 +76,13 @@ def export_customer(core: Core, phone: str, actor: str) -> dict[str, Any]:
             for r in reqs
         ],
     }
-    audit(core, actor, "exported", target=reqs[0].reference, requests=len(reqs))
+    audit(core, who, "exported", target=reqs[0].reference, requests=len(reqs))
     return out
 
 
-def erase_customer(core: Core, phone: str, actor: str) -> int:
-    """Anonymise every closed request of a phone number; refused while one is still open."""
+def erase_customer(core: Core, who: Principal, phone: str) -> int:
+    """Anonymise every closed request of a phone number; refused while one is still open. Admin only."""
+    who.require(Role.ADMIN)
     with session_scope(core.engine) as s:
         reqs = _requests_of(core, s, phone)
         if not reqs:
@@ -85,5 +90,5 @@ def erase_customer(core: Core, phone: str, actor: str) -> int:
         if any(r.status not in CLOSED for r in reqs):
             raise Conflict("A request of this customer is still open: erase after it is closed.")
         n = _anonymise(s, col(ServiceRequest.id).in_([r.id for r in reqs]))
-    audit(core, actor, "erased", target=reqs[0].reference, requests=n)
+    audit(core, who, "erased", target=reqs[0].reference, requests=n)
     return n
