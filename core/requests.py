@@ -21,7 +21,7 @@ from core import places
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit, session_scope
 from core.dispatch import ANYONE_FREE
-from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.errors import AlreadyOpen, IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
 from core.geo import cell_of
 from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
@@ -66,13 +66,15 @@ _PUBLIC_VIEW = (
     .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 )
-_BY_IDEMPOTENCY_KEY = HotStatement(select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
+# What tells the client that made a request (same Idempotency-Key, same body) from anyone else.
+_REPLAY_COLUMNS = (*PUBLIC_COLUMNS, ServiceRequest.idempotency_key, ServiceRequest.idempotency_fingerprint)
+_BY_IDEMPOTENCY_KEY = HotStatement(select(*_REPLAY_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
 # The phone's lock, and whether any van could take the request at all (core.dispatch.ANYONE_FREE): in a
 # surge with every van busy, the request is stored pending without searching the index.
 _PHONE_LOCK = HotStatement(sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("k")).label("locked"),
                                      ANYONE_FREE.label("anyone_free")))
 _RECENT_OPEN = HotStatement(
-    select(*PUBLIC_COLUMNS)
+    select(*_REPLAY_COLUMNS)
     .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
            col(ServiceRequest.created_at) >= sa.bindparam("since"))
     .order_by(col(ServiceRequest.created_at).desc())
@@ -118,7 +120,13 @@ def resolve_location(core: Core, loc: LocationIn) -> ResolvedLocation:
 def submit_request(
     core: Core, data: RequestCreate, idempotency_key: str | None = None, client: str | None = None
 ) -> RequestPublic:
-    """Validate, store first, then try to dispatch. Retries and double taps get the same request."""
+    """Validate, store first, then try to dispatch.
+
+    A retry or a double tap (the same Idempotency-Key with the same body) gets the same request back.
+    Anyone else submitting for a phone with a request open in the duplicate window gets AlreadyOpen,
+    never that request's tracking link: only the client that made a request learns its token.
+    A used key with another body is refused (ValidationFailed on idempotency_key), as Stripe does.
+    """
     phone = data.phone  # already normalised to E.164 by RequestCreate
     s = core.settings
     if client:
@@ -127,12 +135,13 @@ def submit_request(
     core.limiter.hit(f"req-phone:{core.vault.lookup_hash(phone)}", Limit(s.rate_limit_requests_per_phone, 3600),
                      f"Too many requests for this phone number. Please call us on {s.support_phone}.")
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
-        raise ValidationFailed({"Idempotency-Key": "must be 1-128 characters"})
+        raise ValidationFailed({IDEMPOTENCY_FIELD: "must be 1-128 characters"})
     loc = resolve_location(core, data.location)
     now = utcnow()
     phone_hash = core.vault.lookup_hash(phone)
     try:
-        stored = _store(core, data, idempotency_key, loc, phone, phone_hash, now)
+        fingerprint = body_fingerprint(core, data) if idempotency_key is not None else None
+        stored = _store(core, data, idempotency_key, loc, phone, phone_hash, now, fingerprint)
     except OperationalError as e:
         raise Unavailable("We cannot take requests online right now.") from e
     req = stored.row
@@ -164,11 +173,45 @@ def submit_request(
 
 
 _AUTO = "auto-dispatch"
+IDEMPOTENCY_FIELD = "idempotency_key"
+KEY_REUSED = "This Idempotency-Key was already used with a different request body."
+KEY_FROM_BEFORE_FINGERPRINTS = "This Idempotency-Key was already used for an earlier request: send a new key."
+
+
+def body_fingerprint(core: Core, data: RequestCreate) -> str:
+    """A keyed hash of the validated body, stored with its Idempotency-Key.
+
+    Keyed with the phone vault's look-up key, not a plain sha256: the body holds the number, and
+    every other field of it sits in the row in clear, so a plain hash would let whoever reads the
+    table find the number by trying every UK mobile. This is no weaker than the row's phone_hash.
+    """
+    return core.vault.lookup_hash("request-body:" + data.canonical_json())
+
+
+def already_open_message(core: Core) -> str:
+    """What a second submission for a number with an open request is told.
+
+    It names nothing of the open request. It promises no text message: none is sent yet (SMS comes
+    with notifications), so it points to the link the first submitter was shown, and to the phone line.
+    """
+    return (f"A request from this number is already open. Use the tracking link from your first request, "
+            f"or call us on {core.settings.support_phone} and we'll help.")
+
+
+def _replay(row: Any, fingerprint: str | None) -> _Stored:
+    """The stored request for the client that made it: its key and the same body, else refused."""
+    if row.idempotency_fingerprint is None:
+        # Stored before fingerprints (revision 0007): whether the body is the same cannot be told,
+        # and handing the request over on the key alone is what this check exists to stop.
+        raise ValidationFailed({IDEMPOTENCY_FIELD: KEY_FROM_BEFORE_FINGERPRINTS})
+    if fingerprint is None or not hmac.compare_digest(row.idempotency_fingerprint, fingerprint):
+        raise ValidationFailed({IDEMPOTENCY_FIELD: KEY_REUSED})
+    return _Stored(row, True)
 
 # Every column a new request is stored with, as bind parameters of one statement built once.
 _NEW_REQUEST_FIELDS = (
-    "public_id", "reference", "tracking_token_hash", "idempotency_key", "customer_name", "phone_enc", "phone_hash",
-    "lat", "lng", "h3_cell", "location_label", "location_approximate", "postcode", "vehicle", "vehicle_reg",
+    "public_id", "reference", "tracking_token_hash", "idempotency_key", "idempotency_fingerprint", "customer_name",
+    "phone_enc", "phone_hash", "lat", "lng", "h3_cell", "location_label", "location_approximate", "postcode", "vehicle", "vehicle_reg",
     "vehicle_type", "tyre_size", "issue", "on_motorway", "vulnerable", "notes", "required_capabilities", "priority",
     "quote_pence", "status", "technician_id", "assigned_at", "eta_minutes", "version", "created_at",
 )
@@ -215,6 +258,7 @@ def _store(
     phone: str,
     phone_hash: str,
     now: datetime,
+    fingerprint: str | None = None,
 ) -> _Stored:
     """Store the request and, in the same transaction, claim the nearest free technician for it.
 
@@ -239,14 +283,17 @@ def _store(
                 if key is not None:
                     found = _BY_IDEMPOTENCY_KEY(c, {"key": key}).fetchone()
                     if found:
-                        return _Stored(found, True)
-                # Same phone submitting twice at once: one waits for the other.
+                        return _replay(found, fingerprint)
+                # Same phone submitting twice at once: one waits for the other, then sees it below
+                # (each statement at READ COMMITTED sees what committed before it began).
                 anyone_free = _PHONE_LOCK(c, {"k": zlib.crc32(phone_hash.encode())}).fetchone().anyone_free
                 recent = _RECENT_OPEN(c, {
                     "phone_hash": phone_hash, "since": now - timedelta(seconds=core.settings.duplicate_window_s),
                 }).fetchone()
                 if recent:
-                    return _Stored(recent, True)
+                    if key is not None and recent.idempotency_key == key:
+                        return _replay(recent, fingerprint)  # the same client's double tap, stored meanwhile
+                    raise AlreadyOpen(already_open_message(core))
                 tech: _ClaimedTech | None = None
                 eta: int | None = None
                 if dispatch_now and anyone_free:
@@ -258,6 +305,7 @@ def _store(
                     "reference": _new_reference(),
                     "tracking_token_hash": token_hash(tracking_token(core, public_id)),
                     "idempotency_key": key,
+                    "idempotency_fingerprint": fingerprint,
                     "customer_name": data.customer_name,
                     "phone_enc": core.vault.encrypt(phone),
                     "phone_hash": phone_hash,
