@@ -41,3 +41,6 @@ class AlreadyOpen(Conflict):
     Its message names nothing of that request: whoever types a number must not learn its tracking link.
     """
 
+
+class LinkExpired(NotFound):
+    """A tracking link past its lifetime: answered as an unknown link (404), in words that say why."""

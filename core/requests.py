@@ -21,7 +21,7 @@ from core import places
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit, session_scope
 from core.dispatch import ANYONE_FREE
-from core.errors import AlreadyOpen, IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.errors import AlreadyOpen, IllegalTransition, LinkExpired, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
 from core.geo import cell_of
 from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
@@ -405,7 +405,8 @@ def _public(core: Core, req, tech, duplicate: bool) -> RequestPublic:  # type: i
 
 
 def _not_found() -> NotFound:
-    return NotFound("We could not find that request. Check the link in your text message.")
+    # No text message is sent yet (notifications come later), so none is referred to.
+    return NotFound("We could not find that request. Check that the whole link was opened.")
 
 
 def _stored_token_hash(token: str) -> str:
@@ -415,11 +416,37 @@ def _stored_token_hash(token: str) -> str:
     return token_hash(token)
 
 
-def _locked_by_token(s: Session, token: str) -> ServiceRequest:
+# A tracking link works while its request is open and for a day after it closed (the driver can still
+# see how it ended), then answers as an unknown link: a forwarded or leaked link does not live on.
+TRACKING_LINK_LIFETIME_AFTER_CLOSE = timedelta(hours=24)
+CLOSED_STATUSES = frozenset(RequestStatus) - OPEN_STATUSES
+
+
+def link_expired(status: str, closed_at: datetime | None, now: datetime) -> bool:
+    """Whether a tracking link of a request in `status`, closed at `closed_at`, is past its lifetime at `now`.
+
+    A closed request without a closing time (every close writes one; rows edited by hand might not)
+    counts as expired: fail closed.
+    """
+    if status not in CLOSED_STATUSES:
+        return False
+    return closed_at is None or now >= closed_at + TRACKING_LINK_LIFETIME_AFTER_CLOSE
+
+
+def _expired(core: Core) -> LinkExpired:
+    return LinkExpired(
+        "This tracking link has expired: links stop working a day after the request is closed. "
+        f"If you need help again, ask on our home page or call us on {core.settings.support_phone}."
+    )
+
+
+def _locked_by_token(core: Core, s: Session, token: str, now: datetime) -> ServiceRequest:
     req = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == _stored_token_hash(token))
                  .with_for_update()).first()
     if req is None:
         raise _not_found()
+    if link_expired(req.status, req.completed_at or req.cancelled_at, now):
+        raise _expired(core)
     return req
 
 
@@ -460,6 +487,10 @@ class _Van:
     lng: float | None
 
 
+# The statuses in which a tracking view shows the van, where it is and when it arrives: while a
+# technician is on the job, and never once the request is closed.
+_VAN_SHOWN = frozenset({RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE})
+
 _R = ServiceRequest.__table__.alias("r")  # type: ignore[attr-defined]
 _T = Technician.__table__.alias("t")  # type: ignore[attr-defined]
 _E = RequestEvent.__table__.alias("e")  # type: ignore[attr-defined]
@@ -471,6 +502,7 @@ _TRACK = HotStatement(
     sa.select(
         _R.c.reference, _R.c.status, _R.c.lat, _R.c.lng, _R.c.eta_minutes, _R.c.assigned_at, _R.c.quote_pence,
         _R.c.location_label, _R.c.location_approximate, _R.c.created_at,
+        sa.func.coalesce(_R.c.completed_at, _R.c.cancelled_at).label("closed_at"),
         _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
         _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
         sa.case((_R.c.status == "pending", sa.select(sa.func.count()).select_from(_Q).where(
@@ -486,16 +518,24 @@ _TRACK = HotStatement(
 )
 
 
-def track(core: Core, token: str) -> TrackingView:
-    """The customer's view of their request."""
+def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
+    """The customer's view of their request: every reader of a tracking link (the API, the tracking
+    page, the map and its GeoJSON) goes through here, so the rules below hold for all of them.
+
+    Once the request is closed the view holds no van, no van position and no ETA; a day after
+    closing the link is expired (LinkExpired, a NotFound). `now` is for tests; default the clock.
+    """
     h = _stored_token_hash(token)
-    now = utcnow()
+    now = now if now is not None else utcnow()
     with autocommit(core.engine).connect() as c:
         req = _TRACK(c, {"token_hash": h}).fetchone()
     if req is None:
         raise _not_found()
-    show_tech = req.tech_name is not None and req.status in ("assigned", "en_route", "on_site")
-    van = _Van(req.tech_lat, req.tech_lng) if req.tech_name is not None else None
+    if link_expired(req.status, req.closed_at, now):
+        raise _expired(core)
+    live = req.status in _VAN_SHOWN
+    show_tech = live and req.tech_name is not None
+    van = _Van(req.tech_lat, req.tech_lng) if show_tech else None
     pos = None
     if show_tech and req.tech_lat is not None and req.tech_lng is not None:
         pos = Position(lat=req.tech_lat, lng=req.tech_lng)
@@ -503,7 +543,7 @@ def track(core: Core, token: str) -> TrackingView:
         reference=req.reference,
         status=req.status,
         status_text=status_words(req.status),
-        eta_minutes=remaining_eta(core, req, van, now),
+        eta_minutes=remaining_eta(core, req, van, now) if live else None,
         quote_pence=req.quote_pence,
         technician=TechnicianPublic(first_name=_first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg)
         if show_tech
@@ -523,10 +563,12 @@ def track(core: Core, token: str) -> TrackingView:
     )
 
 
-def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer") -> TrackingView:
+def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer",
+                    now: datetime | None = None) -> TrackingView:
     """Cancel while the technician is not yet on site."""
+    now = now if now is not None else utcnow()
     with session_scope(core.engine) as s:
-        req = _locked_by_token(s, token)
+        req = _locked_by_token(core, s, token, now)
         if req.status not in CANCELLABLE:
             raise IllegalTransition(
                 "This request can no longer be cancelled: the technician is already with you."
@@ -537,7 +579,7 @@ def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer
     from core.dispatch import after_release
 
     after_release(core, request_id, None)
-    return track(core, token)
+    return track(core, token, now)
 
 
 def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str) -> int:

@@ -38,7 +38,7 @@ def _tracking_allowed(request: Request) -> None:
 
 @router.get("/track/{tracking_token}", response_model=TrackingView, responses={404: {}})
 def track_request(tracking_token: Token, request: Request) -> Response:
-    """The customer's view: status, ETA, technician, position, timeline."""
+    """The customer's view: status, ETA, technician, position, timeline. No van once closed; 404 a day later."""
     _tracking_allowed(request)
     return model_response(svc.track(get_core(), tracking_token))
 

@@ -266,3 +266,57 @@ def test_a_number_may_ask_again_once_its_request_is_closed_or_past_the_window(co
     third = _post(api_server.url, request_body(phone=phone))
     assert third.status_code == 201 and third.json()["id"] not in (first["id"], second.json()["id"])
 
+
+def _live(url: str, token: str) -> dict:
+    r = httpx.get(f"{url}/api/v1/requests/track/{token}/live.geojson")
+    assert r.status_code == 200, r.text
+    return {f["properties"]["id"]: f for f in r.json()["features"]}
+
+
+def _age_closing(core: Core, request_id: int, hours: float) -> None:
+    with core.engine.begin() as c:
+        c.execute(sa.text("UPDATE service_request SET completed_at = completed_at - make_interval(secs => :s),"
+                          " cancelled_at = cancelled_at - make_interval(secs => :s) WHERE id = :id"),
+                  {"s": hours * 3600, "id": request_id})
+
+
+def _assert_expired_everywhere(url: str, token: str) -> None:
+    for r in (httpx.get(f"{url}/api/v1/requests/track/{token}"),
+              httpx.get(f"{url}/api/v1/requests/track/{token}/live.geojson"),
+              httpx.get(f"{url}/map/track/{token}"),
+              httpx.post(f"{url}/api/v1/requests/track/{token}/cancel")):
+        assert r.status_code == 404, (r.request.url, r.status_code, r.text[:200])
+        assert r.json()["detail"].startswith("This tracking link has expired")
+
+
+def test_a_completed_request_shows_no_van_and_its_link_expires_a_day_later(core: Core, api_server) -> None:
+    tech = add_technicians(core, 1, seed=7)[0]
+    made = _post(api_server.url, request_body()).json()
+    token = made["tracking_token"]
+    assert set(_live(api_server.url, token)) == {"customer", "van"}
+    for step in ("en-route", "arrived", "complete"):
+        job_action(core, tech, made["id"], step)
+    view = httpx.get(f"{api_server.url}/api/v1/requests/track/{token}").json()
+    assert view["status"] == "completed"
+    assert view["technician_position"] is None and view["eta_minutes"] is None and view["technician"] is None
+    assert set(_live(api_server.url, token)) == {"customer"}
+    assert httpx.get(f"{api_server.url}/map/track/{token}").status_code == 200
+    _age_closing(core, made["id"], 23.9)
+    assert httpx.get(f"{api_server.url}/api/v1/requests/track/{token}").status_code == 200
+    _age_closing(core, made["id"], 0.2)
+    _assert_expired_everywhere(api_server.url, token)
+
+
+def test_a_cancelled_request_shows_no_van_and_its_link_expires_a_day_later(core: Core, api_server) -> None:
+    add_technicians(core, 1, seed=8)
+    made = _post(api_server.url, request_body()).json()
+    assert made["status"] == "assigned"
+    token = made["tracking_token"]
+    r = httpx.post(f"{api_server.url}/api/v1/requests/track/{token}/cancel")
+    assert r.status_code == 200
+    for view in (r.json(), httpx.get(f"{api_server.url}/api/v1/requests/track/{token}").json()):
+        assert view["status"] == "cancelled" and view["cancellable"] is False
+        assert view["technician_position"] is None and view["eta_minutes"] is None and view["technician"] is None
+    assert set(_live(api_server.url, token)) == {"customer"}
+    _age_closing(core, made["id"], 24.01)
+    _assert_expired_everywhere(api_server.url, token)
