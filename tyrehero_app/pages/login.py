@@ -8,13 +8,14 @@ import reflex as rx
 
 from tyrehero_app import styles
 from tyrehero_app.components.layout import layout
+from tyrehero_app.guard import Declared, public
 
 
-class LoginState(rx.State):
+class LoginState(Declared, rx.State):
     error: str = ""
     next_path: str = ""
 
-    @rx.event
+    @public
     def load(self) -> None:
         q = parse_qs(urlparse(str(self.router.url)).query)
         self.error = (q.get("error") or [""])[0][:200]
