@@ -16,6 +16,7 @@ from core.ratelimit import RateLimited
 from core.requests import resolve_location, submit_request
 from core.schemas import LocationIn, RequestCreate, field_errors
 from tyrehero_app import routes, styles
+from tyrehero_app.browserjs import run_js
 from tyrehero_app.components.layout import layout
 from tyrehero_app.runtime import get_core
 
@@ -72,8 +73,7 @@ class RequestFormState(rx.State):
 
     @rx.event
     def locate(self):  # type: ignore[no-untyped-def]
-        self.locating = True
-        return rx.call_script(GEOLOCATE_JS, callback=RequestFormState.located)
+        self.locating = True  # the button's next event asks the browser (run_js: no eval)
 
     @rx.event
     async def located(self, result: dict[str, Any]) -> None:
@@ -190,7 +190,7 @@ def _location_block() -> rx.Component:
                 rx.icon("locate-fixed"),
                 rx.cond(RequestFormState.locating, "Finding you…", "Use my location"),
                 type="button",
-                on_click=RequestFormState.locate,
+                on_click=[RequestFormState.locate, run_js(GEOLOCATE_JS, callback=RequestFormState.located)],
                 loading=RequestFormState.locating,
                 color_scheme="blue",
                 id="use-location",

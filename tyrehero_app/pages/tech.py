@@ -35,12 +35,6 @@ class TechState(StaffState):
         if redirect is not None:
             return redirect
         await self.refresh()
-        return self._tracker()
-
-    def _tracker(self):  # type: ignore[no-untyped-def]
-        if self.status in ON_SHIFT:
-            return rx.call_script("window.thTracker && window.thTracker.start()")
-        return rx.call_script("window.thTracker && window.thTracker.stop()")
 
     @rx.event
     async def refresh(self) -> None:
@@ -79,7 +73,6 @@ class TechState(StaffState):
         except (IllegalTransition, NotFound) as e:
             self.message = e.message
         await self.refresh()
-        return self._tracker()
 
     @rx.event
     async def act(self, action: str, form: dict | None = None) -> None:
@@ -205,7 +198,10 @@ def _job_card() -> rx.Component:
 def tech() -> rx.Component:
     return rx.vstack(
         rx.script(src="/tech-tracker.js"),
-        rx.moment(interval=2000, on_change=TechState.refresh, display="none"),
+        # Each tick also starts or stops the position tracker as the shift says: code compiled into the page, no eval.
+        rx.moment(interval=2000, display="none", on_change=[TechState.refresh, rx.run_script(rx.cond(
+            rx.Var.create(list(ON_SHIFT)).contains(TechState.status),
+            rx.Var("window.thTracker && window.thTracker.start()"), rx.Var("window.thTracker && window.thTracker.stop()")))]),
         rx.hstack(rx.heading(TechState.user_name, size="5"), rx.spacer(), logout_button(), width="100%"),
         rx.cond(
             TechState.forbidden,
