@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+from collections.abc import Iterable
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _DEV_SECRET = "dev-only-secret-change-me"
+MIN_SECRET_CHARS = 32
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class InsecureProduction(ValueError):
+    """Every reason the production profile refuses these settings, so an operator fixes them in one go."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("ENVIRONMENT=production refuses to start:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def sqlalchemy_url(v: str | None) -> str | None:
@@ -27,7 +50,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
+    # production refuses placeholder secrets, the demo and unguarded metrics (production_problems).
+    environment: Environment = Environment.development
     # Unset -> an embedded PostgreSQL / Redis under data_dir is started.
     database_url: str | None = None
     # Optional streaming replica for read-heavy views (map layers, figures); writes stay on the primary.
@@ -62,8 +86,9 @@ class Settings(BaseSettings):
     # "batch": when 2+ requests wait, assign them all at once (core.batch); "greedy": one by one, oldest first.
     # Batch is the default: 70.5% vs 41.1% of calls on site within the SLA in the simulated storm (docs/PERFORMANCE.md).
     dispatch_policy: Literal["batch", "greedy"] = "batch"
+    # Both default on so that `make run` is the friendly demo; production must set them false explicitly.
     demo_mode: bool = True  # the fleet simulator moves vans
-    seed_demo_data: bool = True  # an empty database gets the demo fleet and logins
+    seed_demo_data: bool = True  # an empty database gets the demo fleet and logins (never in production)
     demo_fleet_size: int = Field(300, ge=0)
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     support_phone: str = "0800 123 4567"
@@ -85,6 +110,15 @@ class Settings(BaseSettings):
     # Revocations reach every listening process at once; this bounds a process that missed one.
     auth_cache_s: float = Field(30.0, ge=0, le=300)
     log_json: bool = True
+    # Browser origins besides the app's own that may call the API with credentials (CORS) and post to
+    # cookie-authenticated routes, e.g. "https://www.tyrehero.example". Reflex gets the same list.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Reverse proxies whose X-Forwarded-For is believed (CIDR list); nobody else's is.
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    # /metrics answers a bearer METRICS_TOKEN, or callers from METRICS_ALLOW_FROM (CIDR list). Unset: loopback
+    # outside production, nobody in production (where one of the two must then be set).
+    metrics_token: SecretStr | None = None
+    metrics_allow_from: Annotated[tuple[IPNetwork, ...] | None, NoDecode] = None
 
     @field_validator("database_url", "database_replica_url")
     @classmethod
@@ -96,18 +130,111 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v or None
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, v: object) -> object:
+        return v or None
+
+    @field_validator("trusted_proxies", "metrics_allow_from", mode="before")
+    @classmethod
+    def _networks(cls, v: object) -> object:
+        return v if v is None else parse_networks(v)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> tuple[str, ...]:
+        return tuple(normalise_origin(o) for o in _items(v))
+
     @model_validator(mode="after")
-    def _no_placeholder_secrets_in_production(self) -> Settings:
-        if self.environment == "production":
-            for name in ("secret_key", "phone_key"):
-                value = getattr(self, name)
-                if value == _DEV_SECRET or len(value) < 32:
-                    raise ValueError(f"{name.upper()} must be set to a random value of 32+ characters in production")
+    def _production_profile(self) -> Settings:
+        if self.metrics_allow_from is None:
+            self.metrics_allow_from = () if self.environment == Environment.production else LOOPBACK
+        if self.environment == Environment.production and (problems := production_problems(self)):
+            raise InsecureProduction(problems)
         return self
 
     @property
     def data_path(self) -> Path:
         return self.data_dir.resolve()
+
+
+def production_problems(s: Settings) -> list[str]:
+    """What makes these settings unsafe to serve the public with: all of it, not the first thing found."""
+    problems = []
+    for name in ("secret_key", "phone_key"):
+        value = getattr(s, name)
+        if value == _DEV_SECRET or len(value) < MIN_SECRET_CHARS:
+            problems.append(f"{name.upper()} must be a random value of {MIN_SECRET_CHARS}+ characters "
+                            "(e.g. `openssl rand -hex 32`), not the development placeholder")
+    if s.demo_mode:
+        problems.append("DEMO_MODE must be false: the demo simulator moves vans and runs their jobs by itself")
+    if s.seed_demo_data:
+        problems.append("SEED_DEMO_DATA must be false: it would create the demo fleet and logins whose passwords "
+                        "are published")
+    token = s.metrics_token.get_secret_value() if s.metrics_token else ""
+    if not token and not s.metrics_allow_from:
+        problems.append("METRICS_TOKEN must be set (a random value of 32+ characters) unless METRICS_ALLOW_FROM "
+                        "lists the addresses that may read /metrics")
+    elif token and len(token) < MIN_SECRET_CHARS:
+        problems.append(f"METRICS_TOKEN must be {MIN_SECRET_CHARS}+ characters")
+    return problems
+
+
+def describe_errors(e: ValidationError) -> list[str]:
+    """A settings error as lines an operator can act on: each problem once, by its variable name."""
+    lines: list[str] = []
+    for err in e.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, InsecureProduction):
+            lines.extend(cause.problems)
+            continue
+        name = "_".join(str(part) for part in err["loc"][:1]).upper() or "settings"
+        lines.append(f"{name}: {err['msg'].removeprefix('Value error, ')}")
+    return lines
+
+
+def _items(v: object) -> list[str]:
+    """A list setting from the environment: "a, b" or a JSON array; already-parsed sequences pass."""
+    if v is None:
+        return []
+    if isinstance(v, str):
+        text = v.strip()
+        if text.startswith("["):
+            v = json.loads(text)
+        else:
+            return [part.strip() for part in text.replace(" ", ",").split(",") if part.strip()]
+    if isinstance(v, Iterable):
+        return [x if isinstance(x, str) else str(x) for x in v]
+    raise ValueError("expected a comma-separated list")
+
+
+def parse_networks(v: object) -> tuple[IPNetwork, ...]:
+    """CIDR blocks ("10.0.0.0/8, ::1"); a bare address is a block of one."""
+    out = []
+    for item in _items(v):
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or CIDR block (e.g. 10.0.0.0/8)") from None
+    return tuple(out)
+
+
+def normalise_origin(origin: str) -> str:
+    """`https://Example.org/` -> `https://example.org`; anything but scheme://host[:port] is refused."""
+    text = origin.strip().rstrip("/")
+    if text == "*":
+        raise ValueError("'*' is not allowed: list the origins that may call the API (https://www.example.org)")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], e.g. https://www.example.org)")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{origin!r} has an invalid port") from None
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 @cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from tqdm import tqdm
 from core import places
 from core.auth import Principal, new_account
 from core.bootstrap import Core, tech_to_indexed
+from core.config import Environment
 from core.db import session_scope
 from core.geo import haversine_km
 from core.models import ServiceRequest, Technician, UserAccount, utcnow
@@ -28,10 +30,18 @@ DEMO_LOGINS = [("admin", "Admin", "admin", "admin-demo-1"), ("dispatch", "Dana D
 
 
 _jitter = places.random_point_near
+log = logging.getLogger(__name__)
 
 
 def seed_if_empty(core: Core, size: int | None = None, seed: int = 7, quiet: bool = False) -> bool:
-    """Create the demo fleet and logins when there are no technicians; return True if seeded."""
+    """Create the demo fleet and logins when there are no technicians; return True if seeded.
+
+    Never in production, whoever calls it: the logins' passwords are published (README, `make run`), and
+    made-up vans would be offered real customers' jobs.
+    """
+    if core.settings.environment == Environment.production:
+        log.warning("demo data is never created in production; nothing seeded")
+        return False
     with Session(core.engine) as s:
         if s.exec(select(func.count()).select_from(Technician)).one() > 0:
             return False

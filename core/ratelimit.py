@@ -3,6 +3,7 @@ because a counter cannot be read."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 
@@ -11,6 +12,24 @@ import redis
 from core.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+
+IPV6_GROUP_PREFIX = 64
+
+
+def rate_key_for_address(ip: str) -> str:
+    """The part of a per-address limit key that names the client: an IPv4 address as it is, an IPv6 address
+    by its /64. One subscriber line or host gets a whole /64 and picks any address in it at will, so a
+    limit per IPv6 address would be a limit per 2^64 addresses. Anything unparsable is kept as it is."""
+    try:
+        parsed = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return ip
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_GROUP_PREFIX), strict=False))
+    return str(parsed)
 
 
 class RateLimited(DomainError):

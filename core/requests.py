@@ -31,7 +31,7 @@ from core.metrics import DISPATCH_LATENCY, REQUESTS_ACCEPTED
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.pricing import quote_pence
 from core.priority import priority
-from core.ratelimit import Limit
+from core.ratelimit import Limit, rate_key_for_address
 from core.schemas import (
     LocationIn,
     Position,
@@ -131,7 +131,7 @@ def submit_request(
     phone = data.phone  # already normalised to E.164 by RequestCreate
     s = core.settings
     if client:
-        core.limiter.hit(f"req-ip:{client}", Limit(s.rate_limit_requests_per_ip, 600),
+        core.limiter.hit(f"req-ip:{rate_key_for_address(client)}", Limit(s.rate_limit_requests_per_ip, 600),
                          f"Too many requests from this connection. Please call us on {s.support_phone}.")
     core.limiter.hit(f"req-phone:{core.vault.lookup_hash(phone)}", Limit(s.rate_limit_requests_per_phone, 3600),
                      f"Too many requests for this phone number. Please call us on {s.support_phone}.")

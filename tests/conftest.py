@@ -140,7 +140,9 @@ def api_server(core: Core) -> Iterator[LiveServer]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_api(), host="127.0.0.1", port=port, log_level="warning"))
+    # No proxy-header rewriting by uvicorn: the app decides whose X-Forwarded-For to believe (TRUSTED_PROXIES).
+    server = uvicorn.Server(uvicorn.Config(create_api(core.settings), host="127.0.0.1", port=port, log_level="warning",
+                                           proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 10

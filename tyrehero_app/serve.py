@@ -1,7 +1,8 @@
 """`make run`: start (or adopt) the databases, migrate, load demo data, then serve the app.
 
 Ctrl-C stops the app and then the embedded servers this command started; data stays in the
-data folder for the next run.
+data folder for the next run. Settings that are invalid, or unsafe with ENVIRONMENT=production, stop it
+before anything starts: every problem is printed and the exit status is 2.
 """
 
 from __future__ import annotations
@@ -13,15 +14,33 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BAD_SETTINGS = 2
+
+
+def load_settings():  # type: ignore[no-untyped-def]
+    """The settings, or None after printing each thing wrong with them (no traceback: an operator reads this)."""
+    from pydantic import ValidationError
+
+    from core.config import describe_errors, get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as e:
+        print("TyreHero cannot start with these settings:", file=sys.stderr)
+        for line in describe_errors(e):
+            print(f"  - {line}", file=sys.stderr)
+        return None
 
 
 def main() -> int:
+    settings = load_settings()
+    if settings is None:
+        return BAD_SETTINGS
+
     from core import db, embedded
     from core.bootstrap import bootstrap
-    from core.config import get_settings
     from core.demo import seed_if_empty
 
-    settings = get_settings()
     owns_embedded = not (settings.database_url and settings.redis_url)
     print("Starting databases..." if owns_embedded else "Using configured databases...", flush=True)
     try:
@@ -41,6 +60,8 @@ def main() -> int:
     env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, REFLEX_USE_SYSTEM_BUN="1",
                REFLEX_CHECK_LATEST_VERSION="false", REFLEX_TELEMETRY_ENABLED="false")
     env["PATH"] = f"{ROOT / '.tools' / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+    if env.pop("REFLEX_CORS_ALLOWED_ORIGINS", None) is not None:  # one list of origins: CORS_ORIGINS (rxconfig)
+        print("REFLEX_CORS_ALLOWED_ORIGINS is ignored: set CORS_ORIGINS instead", file=sys.stderr, flush=True)
     cmd = [sys.executable, "-m", "reflex", "run", "--env", "prod", "--single-port",
            "--frontend-port", port, "--backend-port", port, "--loglevel", "warning"]
     print(f"TyreHero is starting on http://localhost:{port} (first start builds the pages, ~1-2 min)", flush=True)

@@ -24,13 +24,17 @@ import socketio
 import sqlalchemy as sa
 
 from core.auth import Principal, Role
-from tests.factories import add_staff
+from tests.factories import add_staff, random_mobile
 from tyrehero_app.guard import CANNOT, app_states
 
 PASSWORD = "correct horse battery"
 NAME = "Zebedee Quillfeather"
-PHONE = "07956 314159"
-PHONE_FORMS = ("07956 314159", "07956314159", "+447956314159", "7956314159")
+
+
+def phone_forms(phone: str) -> tuple[str, ...]:
+    """The ways a UK mobile could be written back in an update."""
+    digits = phone.replace(" ", "")
+    return phone, digits, "+44" + digits[1:], digits[1:], f"{digits[:5]} {digits[5:]}"
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Targets:
     other_tech_id: int
     admin_id: int
     tag: str
+    phone: str
 
 
 # What an attacker would send to each protected handler. A new protected handler must be added here.
@@ -154,6 +159,7 @@ def _snapshot(engine: sa.Engine) -> dict[str, list[tuple]]:
 @pytest.fixture
 def targets(app) -> Iterator[Targets]:  # type: ignore[no-untyped-def]
     tag = secrets.token_hex(3)
+    phone = random_mobile()
     mine = app.make_technician(f"tia{tag}", at=(53.4808, -2.2426), status="available")
     other = app.make_technician(f"ned{tag}", at=(53.4908, -2.2426), status="available")
     admin_id = add_staff(app.core, f"ada{tag}", "admin")
@@ -161,15 +167,15 @@ def targets(app) -> Iterator[Targets]:  # type: ignore[no-untyped-def]
     add_staff(app.core, f"dora{tag}", "dispatcher")
     add_staff(app.core, f"lou{tag}", "admin")
     r = httpx.post(f"{app.url}/api/v1/requests", json={
-        "customer_name": NAME, "phone": PHONE, "location": {"lat": 53.4808, "lng": -2.2426},
+        "customer_name": NAME, "phone": phone, "location": {"lat": 53.4808, "lng": -2.2426},
         "vehicle": "Skoda Octavia", "issue": "puncture", "notes": "blue car by the gate"})
     assert r.status_code == 201, r.text
     made = r.json()
     request_id, tech_id = app.job_for(made["tracking_token"])
-    assert tech_id in (mine, other), "the request went to another test's technician"
+    assert tech_id is not None, "nobody was sent"
     # Accepted, so that no offer expires and moves the job while the attack runs.
     app.job_action(tech_id, request_id, "accept")
-    yield Targets(request_id, tech_id, other if tech_id == mine else mine, admin_id, tag)
+    yield Targets(request_id, tech_id, other if tech_id == mine else mine, admin_id, tag, phone)
     httpx.post(f"{app.url}/api/v1/requests/track/{made['tracking_token']}/cancel")
 
 
@@ -225,7 +231,7 @@ def test_every_protected_handler_refuses_every_caller_without_the_role(app, targ
                     refusals += 1
                 else:
                     not_refused.append(f"{persona}: {short}")
-                if NAME in text or any(p in text for p in PHONE_FORMS):
+                if NAME in text or any(p in text for p in phone_forms(targets.phone)):
                     leaks.append(f"{persona}: {short}")
         time.sleep(1.0)  # anything a handler started would have landed by now
         after = _snapshot(app.core.engine)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.config import Settings, get_settings
 from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
+from tyrehero_app.api.origins import OriginGuard
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -72,7 +75,9 @@ async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})(scope, receive, send)
 
 
-def create_api() -> FastAPI:
+def create_api(settings: Settings | None = None) -> FastAPI:
+    """The API with its middleware; `settings` defaults to the process's (tests pass the core's)."""
+    settings = settings or get_settings()
     api = FastAPI(
         title="TyreHero API",
         version="1.0.0",
@@ -82,8 +87,15 @@ def create_api() -> FastAPI:
     )
     errors.install(api)
     _document_errors(api)
+    # Outermost last: headers and metrics, then CORS, then cross-site refusal, then the body limit.
     api.add_middleware(BodyLimit)
-    api.add_middleware(EdgeMiddleware)
+    api.add_middleware(OriginGuard, settings=settings)
+    # Reflex wraps this app in its own CORSMiddleware with the same list (rxconfig); this one serves the
+    # API-only process (standalone.py). Nothing but CORS_ORIGINS may read answers with credentials.
+    api.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=True,
+                       allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"])
+    api.add_middleware(EdgeMiddleware, settings=settings)
     # Routes are matched in order, router by router (twice per call in FastAPI's included routers),
     # so the hottest come first: technicians' positions and jobs, then requests and tracking. No two
     # routers share a path, so the order changes nothing else.

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from core.addresses import client_address
 from core.auth import Principal, cached_principal, principal_for
 from core.errors import DomainError
 from tyrehero_app.runtime import get_core
@@ -55,4 +56,7 @@ CurrentAdmin = Annotated[Principal, Depends(_role("admin"))]
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address; X-Forwarded-For counts only when the peer is a TRUSTED_PROXIES proxy."""
+    forwarded = ", ".join(request.headers.getlist("x-forwarded-for"))
+    return client_address(request.client.host if request.client else None, forwarded,
+                          get_core().settings.trusted_proxies)

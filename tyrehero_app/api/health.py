@@ -1,13 +1,17 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics."""
 
 from __future__ import annotations
 
+import hmac
+
 import sqlalchemy as sa
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from core.addresses import in_networks, parse_address
 from core.metrics import StateCollector
+from tyrehero_app.api.deps import client_ip
 from tyrehero_app.runtime import get_core
 
 router = APIRouter(tags=["ops"])
@@ -47,10 +51,38 @@ def health() -> JSONResponse:
 _collector_registered = False
 
 
-@router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    """Prometheus metrics of this process."""
+def metrics_refusal(request: Request) -> JSONResponse | None:
+    """None when the caller may read /metrics: the bearer METRICS_TOKEN, or an address in METRICS_ALLOW_FROM.
+
+    The figures name routes, queue lengths and fleet sizes: useful to whoever plans an attack on a night
+    with few vans, so they are not public. A wrong token is refused even from an allowed address.
+    """
+    settings = get_core().settings
+    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else b""
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer " and token:
+        if hmac.compare_digest(auth[7:].strip().encode(), token):
+            return None
+        return _refuse(401, "That metrics token is not valid.")
+    ip = parse_address(client_ip(request))
+    if ip is not None and in_networks(ip, settings.metrics_allow_from or ()):
+        return None
+    if token:
+        return _refuse(401, "Metrics need the bearer token (METRICS_TOKEN).")
+    return _refuse(403, "Metrics are not served to this address (METRICS_ALLOW_FROM).")
+
+
+def _refuse(status: int, detail: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+@router.get("/metrics", include_in_schema=False, response_model=None)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process, for METRICS_TOKEN holders and METRICS_ALLOW_FROM addresses."""
     global _collector_registered
+    if (refused := metrics_refusal(request)) is not None:
+        return refused
     if not _collector_registered:
         REGISTRY.register(StateCollector(get_core()))
         _collector_registered = True

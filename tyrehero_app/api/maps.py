@@ -1,14 +1,22 @@
 """Map pages (folium) embedded by the Reflex pages with an iframe. Leaflet is served by the app
 itself from the npm packages in .tools/, so maps work on a closed network; tiles come from
-TILE_URL and the markers render even when tiles cannot load."""
+TILE_URL and the markers render even when tiles cannot load.
+
+What people typed (names, van labels, places) reaches tooltips and popups only as text nodes: Leaflet
+treats a string given to bindTooltip/bindPopup as HTML, so the map code hands it elements whose
+textContent was set (`_TEXT_JS`). Each map page also has its own CSP: scripts only from us or carrying
+the response's nonce, so injected markup could not run a handler even if some slipped through.
+"""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated
 
 import folium
 from fastapi import APIRouter, FastAPI, Query
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from folium.plugins import Realtime
@@ -17,6 +25,7 @@ from folium.utilities import JsCode
 from core.config import get_settings
 from core.places import in_service_area, service_area_geojson
 from core.requests import track
+from tyrehero_app.api.csp import map_csp
 from tyrehero_app.api.deps import CurrentDispatcher
 from tyrehero_app.runtime import get_core
 
@@ -29,13 +38,33 @@ Realtime.default_js = [("Leaflet_Realtime_js", "/vendor/leaflet-realtime/leaflet
 
 router = APIRouter(include_in_schema=False)
 
+# Builds tooltip/popup content from lines of text: every value becomes a text node, never markup.
+# lines: [[text, bold?], ...]; null/undefined/"" lines are skipped.
+_TEXT_JS = """
+      var thText = function (lines) {
+        var box = document.createElement('div');
+        lines.forEach(function (line) {
+          if (line[0] === null || line[0] === undefined || line[0] === '') return;
+          if (box.childNodes.length) box.appendChild(document.createElement('br'));
+          var el = document.createElement(line[1] ? 'b' : 'span');
+          el.textContent = String(line[0]);
+          box.appendChild(el);
+        });
+        return box;
+      };
+"""
+
 # Customer = blue dot, van = amber dot; the style comes from each feature's properties.
 _POINT_TO_LAYER = JsCode(
     """
     function (feature, latlng) {
-      var p = feature.properties;
-      return L.circleMarker(latlng, {radius: p.radius || 9, color: '#fff', weight: 3,
-        fillColor: p.color || '#2563eb', fillOpacity: 1}).bindTooltip(p.label || '');
+      var p = feature.properties;"""
+    + _TEXT_JS
+    + """
+      var m = L.circleMarker(latlng, {radius: p.radius || 9, color: '#fff', weight: 3,
+        fillColor: p.color || '#2563eb', fillOpacity: 1});
+      if (p.label) m.bindTooltip(thText([[p.label, false]]));
+      return m;
     }
     """
 )
@@ -58,15 +87,19 @@ def base_map(lat: float, lng: float, zoom: int) -> folium.Map:
 
 
 def _html(m: folium.Map) -> HTMLResponse:
-    return HTMLResponse(m.get_root().render(), headers={"Cache-Control": "no-store"})
+    """The page with a nonce on each of its (folium's) scripts and a policy that runs only those."""
+    nonce = secrets.token_urlsafe(16)
+    page = m.get_root().render().replace("<script", f'<script nonce="{nonce}"')
+    return HTMLResponse(page, headers={"Cache-Control": "no-store",
+                                       "Content-Security-Policy": map_csp(get_settings(), nonce)})
 
 
 _STATUS_COLORS = JsCode(
     """
     function (feature, latlng) {
-      var p = feature.properties;
-      var esc = function (v) { return String(v).replace(/[&<>"']/g, function (c) {
-        return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]; }); };
+      var p = feature.properties;"""
+    + _TEXT_JS
+    + """
       var techColors = {available: '#16a34a', assigned: '#2563eb', en_route: '#7c3aed', on_site: '#0891b2', break: '#9ca3af'};
       var reqColors = {1: '#dc2626', 2: '#ea580c', 3: '#f59e0b', 4: '#ca8a04'};
       var isReq = p.kind === 'request';
@@ -74,11 +107,10 @@ _STATUS_COLORS = JsCode(
       var m = isReq
         ? L.circleMarker(latlng, {radius: 8, color: '#111827', weight: 2, fillColor: color, fillOpacity: 0.95})
         : L.circleMarker(latlng, {radius: 5, color: '#ffffff', weight: 1, fillColor: color, fillOpacity: p.stale ? 0.4 : 0.95});
-      var html = isReq
-        ? '<b>' + esc(p.reference) + '</b><br>P' + p.priority + ' · ' + esc(p.status) + '<br>' + esc(p.label) +
-          '<br>waiting ' + p.waited_min + ' min'
-        : '<b>' + esc(p.name) + '</b><br>' + esc(p.status) + (p.van ? '<br>' + esc(p.van) : '');
-      m.bindPopup(html);
+      m.bindPopup(isReq
+        ? thText([[p.reference, true], ['P' + p.priority + ' · ' + p.status, false], [p.label, false],
+                  ['waiting ' + p.waited_min + ' min', false]])
+        : thText([[p.name, true], [p.status, false], [p.van, false]]));
       return m;
     }
     """
@@ -97,8 +129,10 @@ _HEX_POPUP = JsCode(
     """
     function (feature, layer) {
       var p = feature.properties;
-      layer.bindTooltip(p.available + ' available · ' + p.open + ' open' +
-        (p.best_eta_min === null ? ' · no van in reach' : ' · best ETA ' + p.best_eta_min + ' min') + (p.risk ? ' · SLA at risk' : ''));
+      var el = document.createElement('span');
+      el.textContent = p.available + ' available · ' + p.open + ' open' +
+        (p.best_eta_min === null ? ' · no van in reach' : ' · best ETA ' + p.best_eta_min + ' min') + (p.risk ? ' · SLA at risk' : '');
+      layer.bindTooltip(el);
     }
     """
 )
@@ -131,7 +165,7 @@ def point_map(lat: Annotated[float, Query(ge=-90, le=90)], lng: Annotated[float,
 
 
 @router.get("/map/track/{token}")
-def tracking_map(token: str) -> HTMLResponse:
+def tracking_map(token: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]) -> HTMLResponse:
     """The customer's live map: their point and the van, moved in place every 2 s."""
     view = track(get_core(), token)
     c = view.customer_position

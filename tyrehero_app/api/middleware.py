@@ -1,4 +1,6 @@
-"""ASGI middleware around the whole app (API and pages): request id, metrics, security headers."""
+"""ASGI middleware around the whole app (API and pages): request id, metrics, security headers.
+
+Cross-site refusal lives in `origins.OriginGuard`, the policies themselves in `csp`."""
 
 from __future__ import annotations
 
@@ -9,35 +11,18 @@ import uuid
 import structlog
 from fastapi.routing import APIRoute
 
-from core.config import get_settings
+from core.config import Settings, get_settings
 from core.metrics import HTTP_LATENCY
-
-
-def _csp() -> str:
-    tiles = get_settings().tile_url.split("/{")[0]
-    tile_origin = "/".join(tiles.split("/")[:3]) if tiles.startswith("http") else ""
-    # Reflex evaluates call_script with eval and folium map pages use inline scripts: both need to run.
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
-        "style-src 'self' 'unsafe-inline'",
-        f"img-src 'self' data: blob: {tile_origin}".strip(),
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "frame-src 'self'",
-        "frame-ancestors 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-    ])
+from tyrehero_app.api.csp import page_csp
 
 
 class EdgeMiddleware:
     """One pass per HTTP request; WebSocket and lifespan scopes go straight through."""
 
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app, settings: Settings | None = None) -> None:  # type: ignore[no-untyped-def]
         self.app = app
-        self.csp = _csp().encode()
+        # A response that brings its own policy (the map pages) keeps it.
+        self.csp = page_csp(settings or get_settings()).encode()
 
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         if scope["type"] != "http":

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Request
 from starlette.responses import Response
 
 from core import requests as svc
-from core.ratelimit import Limit
+from core.ratelimit import Limit, rate_key_for_address
 from core.schemas import RequestCreate, RequestPublic, TrackingView
 from tyrehero_app.api.deps import client_ip
 from tyrehero_app.api.responses import model_response
@@ -32,7 +32,7 @@ def create_request(
 
 def _tracking_allowed(request: Request) -> None:
     s = get_core().settings
-    get_core().limiter.hit(f"track-ip:{client_ip(request)}", Limit(s.rate_limit_tracking_per_ip, 60),
+    get_core().limiter.hit(f"track-ip:{rate_key_for_address(client_ip(request))}", Limit(s.rate_limit_tracking_per_ip, 60),
                            "Too many look-ups from this connection: wait a moment.")
 
 

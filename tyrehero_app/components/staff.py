@@ -11,7 +11,7 @@ def logout_button() -> rx.Component:
         action="/auth/logout",
         method="post",
         id="logout-form",
-        on_submit=rx.call_script("document.getElementById('logout-form').submit()"),
+        on_submit=rx.run_script("document.getElementById('logout-form').submit()"),
     )
 
 

@@ -50,7 +50,7 @@ def login() -> rx.Component:
             method="post",
             id="login-form",
             # Reflex forms stop the native submit; post natively so the HTTP route can set the HttpOnly cookie.
-            on_submit=rx.call_script("document.getElementById('login-form').submit()"),
+            on_submit=rx.run_script("document.getElementById('login-form').submit()"),
             width="100%",
         ),
         spacing="4",

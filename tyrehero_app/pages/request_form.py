@@ -10,12 +10,14 @@ import reflex as rx
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from core.addresses import client_address
 from core.errors import Conflict, Unavailable, ValidationFailed
 from core.priority import ISSUE_LABELS
 from core.ratelimit import RateLimited
 from core.requests import IDEMPOTENCY_FIELD, resolve_location, submit_request
 from core.schemas import LocationIn, RequestCreate, field_errors
 from tyrehero_app import routes, styles
+from tyrehero_app.browserjs import run_js
 from tyrehero_app.components.layout import layout
 from tyrehero_app.guard import Declared, public
 from tyrehero_app.runtime import get_core
@@ -73,8 +75,7 @@ class RequestFormState(Declared, rx.State):
 
     @public
     def locate(self):  # type: ignore[no-untyped-def]
-        self.locating = True
-        return rx.call_script(GEOLOCATE_JS, callback=RequestFormState.located)
+        self.locating = True  # the button's next event asks the browser (run_js: no eval)
 
     @public
     async def located(self, result: dict[str, Any]) -> None:
@@ -109,6 +110,11 @@ class RequestFormState(Declared, rx.State):
         self.location_label = where.label
         self.location_approximate = where.approximate
         self.errors = {k: v for k, v in self.errors.items() if not k.startswith("location")}
+
+    def _client_address(self) -> str:
+        """The driver's address: X-Forwarded-For counts only when the socket's peer is a trusted proxy."""
+        forwarded = self.router.headers.raw_headers.get("x-forwarded-for")
+        return client_address(self.router.session.client_ip, forwarded, get_core().settings.trusted_proxies)
 
     @public
     def set_motorway(self, value: bool) -> None:
@@ -146,7 +152,7 @@ class RequestFormState(Declared, rx.State):
         try:
             data = RequestCreate.model_validate(body)
             result = await asyncio.to_thread(submit_request, get_core(), data, self.form_key,
-                                             self.router.session.client_ip or None)
+                                             self._client_address())
         except ValidationError as e:
             self.errors = field_errors(e)
         except ValidationFailed as e:
@@ -195,7 +201,7 @@ def _location_block() -> rx.Component:
                 rx.icon("locate-fixed"),
                 rx.cond(RequestFormState.locating, "Finding you…", "Use my location"),
                 type="button",
-                on_click=RequestFormState.locate,
+                on_click=[RequestFormState.locate, run_js(GEOLOCATE_JS, callback=RequestFormState.located)],
                 loading=RequestFormState.locating,
                 color_scheme="blue",
                 id="use-location",

@@ -32,15 +32,9 @@ class TechState(StaffPage, rx.State):
     offer_seconds: int = -1
 
     @guarded(Role.TECHNICIAN)
-    async def load(self, who: Principal):  # type: ignore[no-untyped-def]
+    async def load(self, who: Principal) -> None:
         self.user_name = who.name
         await self._refresh(who)
-        return self._tracker()
-
-    def _tracker(self):  # type: ignore[no-untyped-def]
-        if self.status in ON_SHIFT:
-            return rx.call_script("window.thTracker && window.thTracker.start()")
-        return rx.call_script("window.thTracker && window.thTracker.stop()")
 
     @guarded(Role.TECHNICIAN)
     async def refresh(self, who: Principal) -> None:
@@ -66,7 +60,7 @@ class TechState(StaffPage, rx.State):
             self.offer_seconds = -1
 
     @guarded(Role.TECHNICIAN)
-    async def set_shift(self, who: Principal, status: str):  # type: ignore[no-untyped-def]
+    async def set_shift(self, who: Principal, status: str) -> None:
         self.message = ""
         try:
             await asyncio.to_thread(svc.set_shift_status, get_core(), who, TechStatus(status))
@@ -75,7 +69,6 @@ class TechState(StaffPage, rx.State):
         except (IllegalTransition, NotFound, Forbidden) as e:
             self.message = e.message
         await self._refresh(who)
-        return self._tracker()
 
     async def _act(self, who: Principal, action: str, form: dict | None = None) -> None:
         self.message = ""
@@ -203,7 +196,10 @@ def _job_card() -> rx.Component:
 def tech() -> rx.Component:
     return rx.vstack(
         rx.script(src="/tech-tracker.js"),
-        rx.moment(interval=2000, on_change=TechState.refresh, display="none"),
+        # Each tick also starts or stops the position tracker as the shift says: code compiled into the page, no eval.
+        rx.moment(interval=2000, display="none", on_change=[TechState.refresh, rx.run_script(rx.cond(
+            rx.Var.create(list(ON_SHIFT)).contains(TechState.status),
+            rx.Var("window.thTracker && window.thTracker.start()"), rx.Var("window.thTracker && window.thTracker.stop()")))]),
         rx.hstack(rx.heading(TechState.user_name, size="5"), rx.spacer(), logout_button(), width="100%"),
         rx.cond(
             TechState.denied != "",
