@@ -295,7 +295,7 @@ def test_a_completed_request_shows_no_van_and_its_link_expires_a_day_later(core:
     token = made["tracking_token"]
     assert set(_live(api_server.url, token)) == {"customer", "van"}
     for step in ("en-route", "arrived", "complete"):
-        job_action(core, tech, made["id"], step)
+        job_action(core, as_technician(tech), made["id"], step)
     view = httpx.get(f"{api_server.url}/api/v1/requests/track/{token}").json()
     assert view["status"] == "completed"
     assert view["technician_position"] is None and view["eta_minutes"] is None and view["technician"] is None

@@ -15,7 +15,7 @@ from core.errors import AlreadyOpen, LinkExpired, NotFound, ValidationFailed
 from core.requests import KEY_REUSED, cancel_by_token, submit_request, track
 from core.schemas import RequestCreate, RequestPublic
 from core.technicians import job_action
-from tests.factories import add_technicians, random_mobile, request_body
+from tests.factories import add_technicians, as_technician, random_mobile, request_body
 
 
 def _submit(core: Core, body: dict, key: str | None = None) -> RequestPublic:
@@ -34,7 +34,7 @@ def test_a_completed_requests_link_shows_no_van_and_expires_at_exactly_a_day(cor
     live = track(core, made.tracking_token)
     assert live.technician_position is not None and live.eta_minutes is not None
     for step in ("en-route", "arrived", "complete"):
-        job_action(core, tech, made.id, step)
+        job_action(core, as_technician(tech), made.id, step)
     closed = _closed_at(core, made.id)
     just_before = track(core, made.tracking_token, now=closed + timedelta(hours=24) - timedelta(microseconds=1))
     assert just_before.status == "completed"
