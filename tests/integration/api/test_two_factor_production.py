@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pyotp
@@ -11,20 +10,15 @@ import pytest
 
 from core import mfa
 from core.auth import Principal, Role
-from core.bootstrap import Core, bootstrap
-from core.geocode import OfflineGeocoder
+from core.bootstrap import Core
 from tests.factories import add_staff
 from tests.integration.api.test_two_factor_api import RIGHT, page_login, set_cookies
-from tests.integration.core.test_mfa import production_settings
 
 
 @pytest.fixture
-def core(clean_db, database_url: str, server_urls: tuple[str, str], key_prefix: str) -> Iterator[Core]:  # type: ignore[no-untyped-def]
+def core(prod_core: Core) -> Core:
     """The API server of this module runs on production settings."""
-    c = bootstrap(production_settings(), database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
-                  geocoder=OfflineGeocoder(), pool_size=10)
-    yield c
-    c.close()
+    return prod_core
 
 
 def enrolled_admin(core: Core, base: str, username: str = "root") -> tuple[dict[str, str], pyotp.TOTP]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
-from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -12,29 +10,14 @@ import sqlalchemy as sa
 
 from core import mfa
 from core.auth import AuthFailed, Forbidden, Principal, Role, SecondFactorRequired, Throttled, login, principal_for
-from core.bootstrap import Core, bootstrap
-from core.config import Settings
+from core.bootstrap import Core
 from core.errors import Conflict, ValidationFailed
-from core.geocode import OfflineGeocoder
 from tests.factories import add_staff
 
 RIGHT = "correct horse battery"
 HOME = "198.51.100.7"
-T0 = 1_900_000_000.0  # a step boundary: T0 // 30 is whole
+T0 = 1_899_999_990.0  # the start of a 30-second step
 NOW = T0
-
-
-def production_settings() -> Settings:
-    return Settings(environment="production", secret_key=secrets.token_urlsafe(32), phone_key=secrets.token_urlsafe(32),
-                    demo_mode=False, seed_demo_data=False, rate_limits_enabled=False)
-
-
-@pytest.fixture
-def prod_core(clean_db, database_url: str, server_urls: tuple[str, str], key_prefix: str) -> Iterator[Core]:  # type: ignore[no-untyped-def]
-    c = bootstrap(production_settings(), database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
-                  geocoder=OfflineGeocoder(), pool_size=10)
-    yield c
-    c.close()
 
 
 def signed_in(core: Core, username: str, at: float = NOW) -> Principal:
@@ -217,10 +200,10 @@ def test_only_admins_issue_enrolment_codes(prod_core: Core) -> None:
         mfa.reset(prod_core, tina, "dana")
 
 
-def test_a_login_challenge_is_sealed_and_expires(core: Core) -> None:
+def test_a_login_challenge_is_sealed_and_expires(core: Core, prod_core: Core) -> None:
     c = mfa.Challenge(7, "dana", mfa.Need.CODE)
     token = mfa.challenge_token(core.settings, c, NOW)
     assert mfa.read_challenge(core.settings, token, NOW + mfa.CHALLENGE_TTL_S - 1) == c
     assert mfa.read_challenge(core.settings, token, NOW + mfa.CHALLENGE_TTL_S + 1) is None
     assert mfa.read_challenge(core.settings, token[:-2] + "AA", NOW) is None
-    assert mfa.read_challenge(production_settings(), token, NOW) is None  # another key
+    assert mfa.read_challenge(prod_core.settings, token, NOW) is None  # another key
