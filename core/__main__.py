@@ -19,7 +19,7 @@ from core.embedded import ensure_urls
 
 def _cli_principal() -> Principal:
     """Who acts from the command line: the operator on the server, audited as such."""
-    return Principal(0, "cli", "Command line", Role.SYSTEM, None)
+    return Principal.system("command line")
 
 
 def _account_principal(core: Core, username: str) -> Principal:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.auth import ROLES, hash_password, new_account, sessions_revoked
+from core.auth import ROLES, Principal, Role, hash_password, new_account, sessions_revoked
 from core.bootstrap import Core
 from core.db import session_scope
 from core.dispatch import resync_technician
@@ -23,6 +23,9 @@ from core.privacy import audit
 from core.schemas import CAPABILITIES, clean_text
 
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
+# Every service here is an admin's; the system may also create accounts and technicians (demo seeding).
+_ADMIN = (Role.ADMIN,)
+_ADMIN_OR_SEEDING = (Role.ADMIN, Role.SYSTEM)
 
 
 class TechnicianIn(BaseModel):
@@ -67,15 +70,16 @@ class StaffIn(BaseModel):
         return v
 
 
-def create_technician(core: Core, data: TechnicianIn, actor: str) -> int:
+def create_technician(core: Core, who: Principal, data: TechnicianIn) -> int:
     """A technician (off shift) and, when a username is given, their login."""
+    who.require(*_ADMIN_OR_SEEDING)
     try:
         with session_scope(core.engine) as s:
             user_id = None
             if data.username:
-                staff = StaffIn(username=data.username, display_name=data.name, role="technician",
+                staff = StaffIn(username=data.username, display_name=data.name, role=Role.TECHNICIAN,
                                 password=data.password or "")
-                user = new_account(staff.username, staff.display_name, "technician", staff.password)
+                user = new_account(staff.username, staff.display_name, Role.TECHNICIAN, staff.password)
                 s.add(user)
                 s.flush()
                 user_id = user.id
@@ -86,11 +90,12 @@ def create_technician(core: Core, data: TechnicianIn, actor: str) -> int:
             tid: int = t.id  # type: ignore[assignment]
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
-    audit(core, actor, "technician_created", target=data.name, id=tid)
+    audit(core, who, "technician_created", target=data.name, id=tid)
     return tid
 
 
-def update_technician(core: Core, tech_id: int, data: TechnicianIn, actor: str) -> None:
+def update_technician(core: Core, who: Principal, tech_id: int, data: TechnicianIn) -> None:
+    who.require(*_ADMIN)
     with session_scope(core.engine) as s:
         t = s.get(Technician, tech_id)
         if t is None:
@@ -99,11 +104,12 @@ def update_technician(core: Core, tech_id: int, data: TechnicianIn, actor: str) 
         t.capabilities, t.home_base = data.capabilities, data.home_base
         s.add(t)
     resync_technician(core, tech_id)
-    audit(core, actor, "technician_updated", target=str(tech_id))
+    audit(core, who, "technician_updated", target=str(tech_id))
 
 
-def set_technician_active(core: Core, tech_id: int, active: bool, actor: str) -> None:
+def set_technician_active(core: Core, who: Principal, tech_id: int, active: bool) -> None:
     """Deactivate (never on a live job) or reactivate; an inactive technician is never offered."""
+    who.require(*_ADMIN)
     with session_scope(core.engine) as s:
         t = s.exec(select(Technician).where(Technician.id == tech_id).with_for_update()).first()
         if t is None:
@@ -118,10 +124,11 @@ def set_technician_active(core: Core, tech_id: int, active: bool, actor: str) ->
             t.status = "offline"
         s.add(t)
     resync_technician(core, tech_id)
-    audit(core, actor, "technician_active", target=str(tech_id), active=active)
+    audit(core, who, "technician_active", target=str(tech_id), active=active)
 
 
-def create_staff(core: Core, data: StaffIn, actor: str) -> int:
+def create_staff(core: Core, who: Principal, data: StaffIn) -> int:
+    who.require(*_ADMIN_OR_SEEDING)
     try:
         with session_scope(core.engine) as s:
             user = new_account(data.username, data.display_name, data.role, data.password)
@@ -130,12 +137,13 @@ def create_staff(core: Core, data: StaffIn, actor: str) -> int:
             uid: int = user.id  # type: ignore[assignment]
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
-    audit(core, actor, "account_created", target=data.username, role=data.role)
+    audit(core, who, "account_created", target=data.username, role=data.role)
     return uid
 
 
-def reset_password(core: Core, user_id: int, password: str, actor: str) -> None:
+def reset_password(core: Core, who: Principal, user_id: int, password: str) -> None:
     """New password; every open session of the account ends."""
+    who.require(*_ADMIN)
     if len(password or "") < 12:
         raise ValidationFailed({"password": "At least 12 characters."})
     with session_scope(core.engine) as s:
@@ -147,10 +155,11 @@ def reset_password(core: Core, user_id: int, password: str, actor: str) -> None:
         s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
                   .values(revoked_at=utcnow()))
     sessions_revoked(core, user_id=user_id)
-    audit(core, actor, "password_reset", target=str(user_id))
+    audit(core, who, "password_reset", target=str(user_id))
 
 
-def set_staff_active(core: Core, user_id: int, active: bool, actor: str) -> None:
+def set_staff_active(core: Core, who: Principal, user_id: int, active: bool) -> None:
+    who.require(*_ADMIN)
     with session_scope(core.engine) as s:
         user = s.get(UserAccount, user_id)
         if user is None:
@@ -161,15 +170,17 @@ def set_staff_active(core: Core, user_id: int, active: bool, actor: str) -> None
             s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id).values(revoked_at=utcnow()))
     if not active:
         sessions_revoked(core, user_id=user_id)
-    audit(core, actor, "account_active", target=str(user_id), active=active)
+    audit(core, who, "account_active", target=str(user_id), active=active)
 
 
-def list_staff(core: Core) -> list[UserAccount]:
+def list_staff(core: Core, who: Principal) -> list[UserAccount]:
+    who.require(*_ADMIN)
     with Session(core.engine) as s:
         return list(s.exec(select(UserAccount).order_by(col(UserAccount.role), col(UserAccount.username))).all())
 
 
-def list_technicians(core: Core) -> list[Technician]:
+def list_technicians(core: Core, who: Principal) -> list[Technician]:
+    who.require(*_ADMIN)
     with Session(core.engine) as s:
         return list(s.exec(select(Technician).order_by(col(Technician.name))).all())
 
@@ -179,7 +190,9 @@ _price_lock = threading.Lock()
 
 
 def price_table(core: Core, max_age_s: float = 10.0) -> PriceTable:
-    """The current prices: defaults overridden by what admins saved (read at most every few seconds)."""
+    """The current prices: defaults overridden by what admins saved (read at most every few seconds).
+
+    Not guarded: pricing reads it for every quote, and prices are no secret."""
     with _price_lock:
         hit = _price_cache.get(id(core.engine))
         if hit and time.monotonic() - hit[0] < max_age_s:
@@ -193,7 +206,8 @@ def price_table(core: Core, max_age_s: float = 10.0) -> PriceTable:
     return table
 
 
-def save_prices(core: Core, values: dict[str, int], actor: str) -> PriceTable:
+def save_prices(core: Core, who: Principal, values: dict[str, int]) -> PriceTable:
+    who.require(*_ADMIN)
     fields = {f.name for f in dataclasses.fields(PriceTable)}
     errors = {k: "unknown price" for k in values if k not in fields}
     errors |= {k: "must be a whole number from 0 to 100000" for k, v in values.items()
@@ -205,6 +219,6 @@ def save_prices(core: Core, values: dict[str, int], actor: str) -> PriceTable:
         raise ValidationFailed(errors)
     with session_scope(core.engine) as s:
         for k, v in values.items():
-            s.merge(PriceSetting(name=k, value=v, updated_by=actor, updated_at=utcnow()))
-    audit(core, actor, "prices_changed", **values)
+            s.merge(PriceSetting(name=k, value=v, updated_by=who.name[:100], updated_at=utcnow()))
+    audit(core, who, "prices_changed", **values)
     return price_table(core, max_age_s=0)

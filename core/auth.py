@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -32,14 +32,18 @@ if TYPE_CHECKING:
     from core.events import DomainEvent
     from core.listener import EventListener
 
+
 class Role(StrEnum):
+    """Who may do what. SYSTEM is the process itself (sweeper, simulator, retention): never an account's role."""
+
     ADMIN = "admin"
     DISPATCHER = "dispatcher"
     TECHNICIAN = "technician"
     SYSTEM = "system"
 
 
-ROLES = ("admin", "dispatcher", "technician")
+# The roles an account can have.
+ROLES = (Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
 SESSION_TTL = {"cookie": timedelta(hours=12), "bearer": timedelta(hours=12)}
 # A sign-in with an admin's enrolment code is for setting up two-factor sign-in, not for a shift.
 ENROLMENT_SESSION_TTL = timedelta(hours=1)
@@ -84,13 +88,25 @@ class Forbidden(DomainError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the account, its role and, for technicians, their technician id."""
+    """Who is calling: the account, its role and, for technicians, their technician id.
 
-    user_id: int
+    Core services take it as their second argument and check the role themselves, so a page or a
+    route that forgets its own check still cannot act. `user_id` is None only for the system."""
+
+    user_id: int | None
     username: str
     name: str
     role: str
     technician_id: int | None
+
+    @classmethod
+    def system(cls, name: str) -> Principal:
+        """The process acting on its own account (sweeper, demo simulator, retention); `name` shows in timelines."""
+        return cls(None, Role.SYSTEM.value, name, Role.SYSTEM, None)
+
+    def actor_columns(self) -> dict[str, Any]:
+        """The columns of a timeline entry or audit row that say who acted: name, account id, role."""
+        return {"actor": self.name[:100], "actor_id": self.user_id, "actor_role": str(self.role)}
 
     def require(self, *roles: str) -> Principal:
         if self.role not in roles:

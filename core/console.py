@@ -1,4 +1,7 @@
-"""The dispatcher's view: queue, fleet, request detail, alerts and today's figures (read side)."""
+"""The dispatcher's view: queue, fleet, request detail, alerts and today's figures (read side).
+
+Each read names who asks and refuses anyone but a dispatcher or an admin: they carry drivers' names,
+phone numbers and positions, and technicians' whereabouts."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from core.auth import Principal, Role
 from core.bootstrap import Core
 from core.dispatch import suggestions
 from core.errors import NotFound
@@ -20,6 +24,7 @@ from core.priority import ISSUE_LABELS, Issue, effective_priority
 
 OPEN = ("pending", "assigned", "en_route", "on_site")
 AMBER_MIN, RED_MIN = 30, 10
+READERS = (Role.DISPATCHER, Role.ADMIN)
 
 
 class QueueItem(BaseModel):
@@ -108,8 +113,13 @@ def _queue_item(core: Core, r: ServiceRequest, tech_name: str | None, now: datet
     )
 
 
-def queue(core: Core) -> list[QueueItem]:
+def queue(core: Core, who: Principal) -> list[QueueItem]:
     """Open requests, most urgent first: priority aged by waiting time."""
+    who.require(*READERS)
+    return _queue(core)
+
+
+def _queue(core: Core) -> list[QueueItem]:
     now = utcnow()
     with Session(core.engine) as s:
         rows = s.exec(
@@ -123,7 +133,8 @@ def queue(core: Core) -> list[QueueItem]:
     return items
 
 
-def fleet(core: Core) -> list[FleetItem]:
+def fleet(core: Core, who: Principal) -> list[FleetItem]:
+    who.require(*READERS)
     now = utcnow()
     with Session(core.engine) as s:
         rows = s.exec(
@@ -142,7 +153,8 @@ def fleet(core: Core) -> list[FleetItem]:
     ]
 
 
-def request_detail(core: Core, request_id: int) -> RequestDetail:
+def request_detail(core: Core, who: Principal, request_id: int) -> RequestDetail:
+    who.require(*READERS)
     now = utcnow()
     with Session(core.engine) as s:
         r = s.get(ServiceRequest, request_id)
@@ -169,10 +181,11 @@ def request_detail(core: Core, request_id: int) -> RequestDetail:
     )
 
 
-def alerts(core: Core, backlog: int = 10, min_available: int = 5, silent_min: int = 5) -> list[Alert]:
+def alerts(core: Core, who: Principal, backlog: int = 10, min_available: int = 5, silent_min: int = 5) -> list[Alert]:
     """What needs a dispatcher now."""
+    who.require(*READERS)
     out: list[Alert] = []
-    q = queue(core)
+    q = _queue(core)
     pending = [i for i in q if i.status == "pending"]
     if len(pending) > backlog:
         out.append(Alert(kind="backlog", severity="critical", text=f"{len(pending)} requests are waiting for a van"))
@@ -220,8 +233,9 @@ class Figures(BaseModel):
     per_hour: list[dict[str, Any]]
 
 
-def figures(core: Core) -> Figures:
+def figures(core: Core, who: Principal) -> Figures:
     """Today's figures (UK day), with requests and mean response per hour."""
+    who.require(*READERS)
     local_midnight = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
     sla = core.settings.sla_minutes
     with core.read_engine.connect() as c:

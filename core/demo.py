@@ -13,7 +13,7 @@ from sqlmodel import Session, col, func, select
 from tqdm import tqdm
 
 from core import places
-from core.auth import new_account
+from core.auth import Principal, new_account
 from core.bootstrap import Core, tech_to_indexed
 from core.db import session_scope
 from core.geo import haversine_km
@@ -71,6 +71,10 @@ def seed_if_empty(core: Core, size: int | None = None, seed: int = 7, quiet: boo
     return True
 
 
+# The demo's vans are driven by the process, not by their technicians: the timeline says so.
+SIMULATOR = Principal.system("demo fleet simulator")
+
+
 @dataclass
 class FleetSimulator:
     """Keeps on-shift positions fresh and drives assigned vans to their customers (demo mode only)."""
@@ -97,18 +101,19 @@ class FleetSimulator:
             if job is None:
                 lat, lng = _jitter(self.rng, lat, lng, 0.05)  # idling around the base
             elif job.status == "assigned":
-                job_action(self.core, t.id, job.id, "en-route", actor=t.name)  # type: ignore[arg-type]
+                job_action(self.core, SIMULATOR, job.id, "en-route", tech_id=t.id)  # type: ignore[arg-type]
             elif job.status == "en_route":
                 step = self.speed_kmh * self.interval_s / 3600.0
                 dist = haversine_km(lat, lng, job.lat, job.lng)
                 if dist <= step:
                     lat, lng = job.lat, job.lng
-                    job_action(self.core, t.id, job.id, "arrived", actor=t.name)  # type: ignore[arg-type]
+                    job_action(self.core, SIMULATOR, job.id, "arrived", tech_id=t.id)  # type: ignore[arg-type]
                 else:
                     f = step / dist
                     lat, lng = lat + (job.lat - lat) * f, lng + (job.lng - lng) * f
             elif job.status == "on_site" and job.on_site_at and now - job.on_site_at > timedelta(seconds=self.on_site_s):
-                job_action(self.core, t.id, job.id, "complete", actor=t.name, data={"fitted": "1 tyre"})  # type: ignore[arg-type]
+                job_action(self.core, SIMULATOR, job.id, "complete", {"fitted": "1 tyre"},  # type: ignore[arg-type]
+                           tech_id=t.id)
             moved.append((t.id, lat, lng))
         self._store_positions(moved, now)
 

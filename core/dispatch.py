@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core.auth import Principal
 from core.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit
@@ -22,6 +23,7 @@ from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 log = logging.getLogger(__name__)
 
 SWEEP_LOCK = 725002
+AUTO_DISPATCH = Principal.system("auto-dispatch")
 
 
 def tech_filter(core: Core, req: ServiceRequest, exclude: frozenset[int] = frozenset()) -> TechFilter:
@@ -92,11 +94,12 @@ _CLAIM_REQUEST = (
 )
 _CLAIM_EVENT = sa.insert(RequestEvent).values(
     request_id=sa.bindparam("request_id"), at=sa.bindparam("at"), kind="assigned", actor=sa.bindparam("actor"),
+    actor_id=sa.bindparam("actor_id"), actor_role=sa.bindparam("actor_role"),
     data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type),
 )
 
 
-def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, actor: str = "auto-dispatch") -> bool:
+def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, who: Principal = AUTO_DISPATCH) -> bool:
     """Compare-and-set in Redis, then conditional updates of both rows in one transaction.
 
     PostgreSQL decides: the technician must still be available and the request still pending,
@@ -113,7 +116,7 @@ def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, ac
             r = c.execute(_CLAIM_REQUEST, {"request_id": request_id, "tech_id": tech_id, "now": now, "eta": eta_minutes})
             if name is None or r.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Lost
-            c.execute(_CLAIM_EVENT, {"request_id": request_id, "at": utcnow(), "actor": actor,
+            c.execute(_CLAIM_EVENT, {"request_id": request_id, "at": utcnow(), **who.actor_columns(),
                                      "data": {"technician_id": tech_id, "technician": name, "eta_minutes": eta_minutes}})
     except (_Lost, IntegrityError):
         resync_technician(core, tech_id)
@@ -122,7 +125,7 @@ def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, ac
         resync_technician(core, tech_id)
         raise
     core.bus.publish(DomainEvent("technician_assigned", request_id=request_id, technician_id=tech_id,
-                                 data={"eta_minutes": eta_minutes, "actor": actor}))
+                                 data={"eta_minutes": eta_minutes, "actor": who.name}))
     return True
 
 

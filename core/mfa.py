@@ -85,9 +85,7 @@ def _new_code(length: int) -> str:
 
 
 def _audit(core: Core, who: Principal, action: str, target: str, **data: Any) -> None:
-    """The one place 2FA changes are audited. core.privacy.audit takes the acting Principal as its 2nd
-    argument once issue 18's core work lands; until then a name, with the account id and role beside it."""
-    audit(core, who.username, action, target=target, account_id=who.user_id, role=str(who.role), **data)
+    audit(core, who, action, target=target, **data)
 
 
 # --- TOTP -------------------------------------------------------------------------------------------

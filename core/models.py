@@ -149,7 +149,9 @@ class RequestEvent(SQLModel, table=True):
     request_id: int = Field(foreign_key="service_request.id", index=True)
     at: datetime = _created()
     kind: str = Field(max_length=32)
-    actor: str = Field(default="system", max_length=100)
+    actor: str = Field(default="system", max_length=100)  # the name shown on the timeline
+    actor_id: int | None = None  # the account that acted (None: the customer or the system)
+    actor_role: str | None = Field(default=None, max_length=20)  # a core.auth.Role, or "customer"
     data: dict[str, Any] = Field(
         default_factory=dict,
         sa_column=sa.Column(pg.JSONB, nullable=False, server_default="{}"),
@@ -256,6 +258,8 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _created()
     actor: str = Field(max_length=100)
+    actor_id: int | None = None  # the account that acted (None: the system)
+    actor_role: str | None = Field(default=None, max_length=20)
     action: str = Field(max_length=40, index=True)
     target: str = Field(default="", max_length=100)
     data: dict[str, Any] = Field(

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from core import places
+from core.auth import Role
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit, session_scope
 from core.dispatch import ANYONE_FREE
@@ -164,6 +165,8 @@ def submit_request(
 
 
 _AUTO = "auto-dispatch"
+# Who a timeline entry of the driver's own names (name and role): the driver has no account.
+CUSTOMER = "customer"
 
 # Every column a new request is stored with, as bind parameters of one statement built once.
 _NEW_REQUEST_FIELDS = (
@@ -180,10 +183,11 @@ _INSERT_REQUEST_WITH_EVENTS = HotStatement(sa.text(
     + ", ".join("CAST(:required_capabilities AS varchar[])" if f == "required_capabilities" else f":{f}"
                 for f in _NEW_REQUEST_FIELDS)
     + ") RETURNING " + ", ".join(c.name for c in PUBLIC_COLUMNS) + "),"  # type: ignore[attr-defined]
-    " e AS (INSERT INTO request_event (request_id, at, kind, actor, data)"
-    " SELECT r.id, v.at, v.kind, v.actor, v.data FROM r CROSS JOIN (VALUES"
-    " (1, CAST(:event_at AS timestamptz), 'created', 'customer', :created_data),"
-    f" (2, CAST(:event_at AS timestamptz), 'assigned', '{_AUTO}', :assigned_data)) AS v(n, at, kind, actor, data)"
+    " e AS (INSERT INTO request_event (request_id, at, kind, actor, actor_role, data)"
+    " SELECT r.id, v.at, v.kind, v.actor, v.role, v.data FROM r CROSS JOIN (VALUES"
+    f" (1, CAST(:event_at AS timestamptz), 'created', '{CUSTOMER}', '{CUSTOMER}', :created_data),"
+    f" (2, CAST(:event_at AS timestamptz), 'assigned', '{_AUTO}', '{Role.SYSTEM}', :assigned_data))"
+    " AS v(n, at, kind, actor, role, data)"
     " WHERE v.n = 1 OR :assigned ORDER BY v.n)"
     " SELECT * FROM r"
 ).bindparams(sa.bindparam("created_data", type_=_EVENT_DATA), sa.bindparam("assigned_data", type_=_EVENT_DATA)))
@@ -485,14 +489,16 @@ def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer
                 if req.status == "on_site"
                 else f"This request is already {status_words(req.status)}."
             )
-        request_id = cancel_in_session(s, req, reason, actor="customer")
+        request_id = cancel_in_session(s, req, reason, actor=CUSTOMER, actor_id=None, actor_role=CUSTOMER)
     from core.dispatch import after_release
 
     after_release(core, request_id, None)
     return track(core, token)
 
 
-def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str) -> int:
+def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str, actor_id: int | None,
+                      actor_role: str) -> int:
+    """Cancel a request locked in `s`, freeing its technician; the timeline says who (name, account id, role)."""
     request_transition(req.status, RequestStatus.CANCELLED)
     tech_id = req.technician_id
     req.status = RequestStatus.CANCELLED.value
@@ -500,7 +506,8 @@ def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str) 
     req.cancel_reason = reason[:200]
     req.version += 1
     s.add(req)
-    s.add(RequestEvent(request_id=req.id, kind="cancelled", actor=actor, data={"reason": reason[:200]}))
+    s.add(RequestEvent(request_id=req.id, kind="cancelled", actor=actor, actor_id=actor_id, actor_role=actor_role,
+                       data={"reason": reason[:200]}))
     if tech_id is not None:
         s.execute(
             sa.update(Technician)

@@ -1,4 +1,8 @@
-"""The technician service: shift status, positions, and the job workflow."""
+"""The technician service: shift status, positions, and the job workflow.
+
+Shift and job steps name who acts: a technician acts for themselves only; the system (offer timeouts,
+the demo simulator) acts for any technician it names. The check compares fields of the principal and
+costs no statement: these are the phones' hot paths."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import h3
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from core.auth import Forbidden, Principal, Role
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit, session_scope
 from core.dispatch import after_release, index_row, resync_technician
@@ -30,6 +35,21 @@ from core.states import (
 )
 
 ACTIVE = ("assigned", "en_route", "on_site")
+OFFER_TIMEOUT = Principal.system("no answer in time")
+
+
+def acting_for(who: Principal, tech_id: int | None = None) -> int:
+    """The technician `who` acts for: a technician's own (naming another is refused), or, for the
+    system, the one it names."""
+    if who.role == Role.TECHNICIAN:
+        if who.technician_id is None:
+            raise NotFound("This account is not linked to a technician.")
+        if tech_id is not None and tech_id != who.technician_id:
+            raise Forbidden("Your account cannot do this.")
+        return who.technician_id
+    if who.role == Role.SYSTEM and tech_id is not None:
+        return tech_id
+    raise Forbidden("Your account cannot do this.")
 
 
 @dataclass(frozen=True)
@@ -40,8 +60,9 @@ class PositionIn:
     accuracy_m: float | None = None
 
 
-def set_shift_status(core: Core, tech_id: int, status: TechStatus, actor: str = "technician") -> Technician:
-    """available / break / offline, as the technician toggles them."""
+def set_shift_status(core: Core, who: Principal, status: TechStatus, tech_id: int | None = None) -> Technician:
+    """available / break / offline, as the technician toggles them (or the system, for `tech_id`)."""
+    tech_id = acting_for(who, tech_id)
     if status not in (TechStatus.AVAILABLE, TechStatus.BREAK, TechStatus.OFFLINE):
         raise IllegalTransition("a technician can only choose available, break or offline")
     with session_scope(core.engine) as s:
@@ -92,7 +113,7 @@ class PositionsRecorded:
 def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> PositionsRecorded:
     """Store a batch of positions; the newest becomes current unless the stored one is newer."""
     if not positions:
-        job = current_job(core, tech_id)
+        job = _current_job(core, tech_id)
         return PositionsRecorded(0, job.id if job else None)
     positions = sorted(positions, key=lambda p: p.recorded_at)
     newest = positions[-1]
@@ -111,7 +132,7 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> P
     return PositionsRecorded(len(positions), row.job_id)
 
 
-def current_job(core: Core, tech_id: int) -> ServiceRequest | None:
+def _current_job(core: Core, tech_id: int) -> ServiceRequest | None:
     with Session(core.engine) as s:
         return s.exec(
             select(ServiceRequest).where(ServiceRequest.technician_id == tech_id, col(ServiceRequest.status).in_(ACTIVE))
@@ -174,8 +195,8 @@ def _step_statement(action: str) -> sa.TextClause:
         + tech_update +
         f" ru AS (UPDATE service_request AS r SET {', '.join(sets)} FROM ok WHERE r.id = ok.rid"
         " RETURNING " + ", ".join(f"r.{f}" for f in _VIEW_FIELDS) + "),"
-        " ev AS (INSERT INTO request_event (request_id, at, kind, actor, data)"
-        f" SELECT ru.id, :now, '{kind}', COALESCE(:actor, j.t_name), :data FROM ru CROSS JOIN j)"
+        " ev AS (INSERT INTO request_event (request_id, at, kind, actor, actor_id, actor_role, data)"
+        f" SELECT ru.id, :now, '{kind}', :actor, CAST(:actor_id AS integer), :actor_role, :data FROM ru)"
         " SELECT j.r_status, j.t_status, j.t_id, j.t_active, j.tech_lat, j.tech_lng, j.t_capabilities,"
         " j.t_position_at, " + ", ".join(f"ru.{f}" for f in _VIEW_FIELDS)
         + " FROM j LEFT JOIN ru ON true"
@@ -185,30 +206,32 @@ def _step_statement(action: str) -> sa.TextClause:
 _STEPS = {action: HotStatement(_step_statement(action)) for action in _ACTIONS}
 
 
-def job_action(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
-               data: dict | None = None) -> str:
-    """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job.
+def job_action(core: Core, who: Principal, request_id: int, action: str, data: dict | None = None, *,
+               tech_id: int | None = None) -> str:
+    """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job
+    (`who`'s, or for the system the technician `tech_id`).
 
     Returns the request's new status."""
-    return _step(core, tech_id, request_id, action, actor, data)[0]
+    return _step(core, who, acting_for(who, tech_id), request_id, action, data)[0]
 
 
-def job_step(core: Core, tech_id: int, request_id: int, action: str, actor: str | None = None,
-             data: dict | None = None) -> JobView | None:
+def job_step(core: Core, who: Principal, request_id: int, action: str, data: dict | None = None, *,
+             tech_id: int | None = None) -> JobView | None:
     """`job_action`, answered with the technician's job as it now stands (what the phone shows next)."""
-    status, row = _step(core, tech_id, request_id, action, actor, data)
+    tech_id = acting_for(who, tech_id)
+    status, row = _step(core, who, tech_id, request_id, action, data)
     if status in ACTIVE:
         return _view(core, row)  # the job as the step's own statement returned it
-    return job_view(core, tech_id)  # completed or declined: whatever the technician holds now
+    return _job_view(core, tech_id)  # completed or declined: whatever the technician holds now
 
 
-def _step(core: Core, tech_id: int, request_id: int, action: str, actor: str | None,
+def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str,
           data: dict | None) -> tuple[str, Any]:
     if action not in _ACTIONS:
         raise NotFound(f"unknown action '{action}'")
     new_req, new_tech, _kind = _ACTIONS[action]
     with autocommit(core.engine).connect() as c:  # one statement: atomic by itself
-        row = _STEPS[action](c, {"rid": request_id, "tid": tech_id, "now": utcnow(), "actor": actor,
+        row = _STEPS[action](c, {"rid": request_id, "tid": tech_id, "now": utcnow(), **who.actor_columns(),
                                  "data": {"technician_id": tech_id, **(data or {})}}).fetchone()
     if row is None or row.r_status not in ACTIVE:
         raise NotFound("This job is not yours, or it is no longer active.")
@@ -242,8 +265,12 @@ _JOB_VIEW = HotStatement(
 )
 
 
-def job_view(core: Core, tech_id: int) -> JobView | None:
+def job_view(core: Core, who: Principal, *, tech_id: int | None = None) -> JobView | None:
     """The technician's active job with what they need on the road: where, who, what, how to get there."""
+    return _job_view(core, acting_for(who, tech_id))
+
+
+def _job_view(core: Core, tech_id: int) -> JobView | None:
     with autocommit(core.engine).connect() as c:
         req = _JOB_VIEW(c, {"tech_id": tech_id}).fetchone()
     return None if req is None else _view(core, req)
@@ -280,8 +307,10 @@ def expire_unanswered_offers(core: Core) -> int:
         ).all()
     n = 0
     for rid, tid in stale:
+        if tid is None:
+            continue
         try:
-            job_action(core, tid, rid, "decline", actor="no answer in time")  # type: ignore[arg-type]
+            job_action(core, OFFER_TIMEOUT, rid, "decline", tech_id=tid)
             n += 1
         except (NotFound, IllegalTransition):
             pass  # answered or reassigned meanwhile

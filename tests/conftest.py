@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 import sqlalchemy as sa
+from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from core import db, embedded
@@ -51,6 +52,28 @@ def database_url(server_urls: tuple[str, str]) -> Iterator[str]:
     with admin.connect() as c:
         c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def scratch_url(server_urls: tuple[str, str]) -> Iterator[str]:
+    """An empty database of this test alone (for migrating step by step)."""
+    base = make_url(server_urls[0])
+    name = f"th_scratch_{secrets.token_hex(4)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration for the database at `url` (for command.upgrade / downgrade to a revision)."""
+    cfg = Config(str(db.ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(db.ROOT / "alembic"))
+    cfg.attributes["url"] = url
+    return cfg
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from typing import Any
 
 import h3
 
+from core.auth import Principal, Role
 from core.bootstrap import Core
 from core.db import session_scope
 from core.models import Technician, utcnow
@@ -74,6 +75,18 @@ def add_staff(core: Core, username: str, role: str, password: str = "correct hor
             t.user_id = user.id
             s.add(t)
         return user.id  # type: ignore[return-value]
+
+
+def as_technician(tech_id: int, user_id: int | None = None) -> Principal:
+    """The technician `tech_id` acting on their own jobs (the core's check needs no account row)."""
+    return Principal(user_id, f"tech{tech_id}", f"Tech {tech_id}", Role.TECHNICIAN, tech_id)
+
+
+def add_principal(core: Core, role: Role, username: str | None = None, tech_id: int | None = None) -> Principal:
+    """A real account of `role` (a technician's linked to `tech_id`), as the principal its session would give."""
+    username = username or f"{role}-{secrets.token_hex(3)}"
+    user_id = add_staff(core, username, role, tech_id=tech_id)
+    return Principal(user_id, username, username.title(), role, tech_id if role == Role.TECHNICIAN else None)
 
 
 def bearer(base_url: str, username: str, password: str = "correct horse battery") -> dict[str, str]:

@@ -54,9 +54,11 @@ class App:
         return r.id, r.technician_id
 
     def job_action(self, tech_id: int, request_id: int, action: str) -> None:
+        """A step of `tech_id`'s job, taken by the test on the technician's behalf (as the system)."""
+        from core.auth import Principal
         from core.technicians import job_action
 
-        job_action(self.core, tech_id, request_id, action)
+        job_action(self.core, Principal.system("e2e test"), request_id, action, tech_id=tech_id)
 
     def make_technician(self, username: str, at: tuple[float, float], status: str = "offline") -> int:
         """A technician placed at `at` with a login `username` / `correct horse battery`."""

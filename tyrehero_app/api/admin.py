@@ -37,42 +37,42 @@ class StaffOut(BaseModel):
 @router.get("/technicians")
 def list_technicians(who: CurrentAdmin) -> list[dict]:
     return [t.model_dump(include={"id", "name", "van_reg", "van_label", "capabilities", "home_base", "status", "active"})
-            for t in admin.list_technicians(get_core())]
+            for t in admin.list_technicians(get_core(), who)]
 
 
 @router.post("/technicians", status_code=201, response_model=Created)
 def create_technician(body: admin.TechnicianIn, who: CurrentAdmin) -> Created:
-    return Created(id=admin.create_technician(get_core(), body, who.name))
+    return Created(id=admin.create_technician(get_core(), who, body))
 
 
 @router.put("/technicians/{tech_id}", status_code=204, responses={404: {}})
 def update_technician(tech_id: int, body: admin.TechnicianIn, who: CurrentAdmin) -> None:
-    admin.update_technician(get_core(), tech_id, body, who.name)
+    admin.update_technician(get_core(), who, tech_id, body)
 
 
 @router.post("/technicians/{tech_id}/active", status_code=204, responses={404: {}, 409: {}})
 def technician_active(tech_id: int, body: ActiveIn, who: CurrentAdmin) -> None:
-    admin.set_technician_active(get_core(), tech_id, body.active, who.name)
+    admin.set_technician_active(get_core(), who, tech_id, body.active)
 
 
 @router.get("/users", response_model=list[StaffOut])
 def list_users(who: CurrentAdmin) -> list[StaffOut]:
-    return [StaffOut.model_validate(u, from_attributes=True) for u in admin.list_staff(get_core())]
+    return [StaffOut.model_validate(u, from_attributes=True) for u in admin.list_staff(get_core(), who)]
 
 
 @router.post("/users", status_code=201, response_model=Created)
 def create_user(body: admin.StaffIn, who: CurrentAdmin) -> Created:
-    return Created(id=admin.create_staff(get_core(), body, who.name))
+    return Created(id=admin.create_staff(get_core(), who, body))
 
 
 @router.post("/users/{user_id}/password", status_code=204, responses={404: {}})
 def reset_password(user_id: int, body: PasswordIn, who: CurrentAdmin) -> None:
-    admin.reset_password(get_core(), user_id, body.password, who.name)
+    admin.reset_password(get_core(), who, user_id, body.password)
 
 
 @router.post("/users/{user_id}/active", status_code=204, responses={404: {}})
 def user_active(user_id: int, body: ActiveIn, who: CurrentAdmin) -> None:
-    admin.set_staff_active(get_core(), user_id, body.active, who.name)
+    admin.set_staff_active(get_core(), who, user_id, body.active)
 
 
 @router.get("/prices")
@@ -83,7 +83,7 @@ def get_prices(who: CurrentAdmin) -> dict[str, int]:
 @router.put("/prices")
 def put_prices(body: dict[str, int], who: CurrentAdmin) -> dict[str, int]:
     """Change some prices (pence, percentages, hours); the others keep their values."""
-    return dataclasses.asdict(admin.save_prices(get_core(), body, who.name))
+    return dataclasses.asdict(admin.save_prices(get_core(), who, body))
 
 
 class PhoneIn(BaseModel):
@@ -93,18 +93,18 @@ class PhoneIn(BaseModel):
 @router.post("/privacy/export")
 def export_customer(body: PhoneIn, who: CurrentAdmin) -> dict:
     """Everything held about one phone number (audited)."""
-    return privacy.export_customer(get_core(), body.phone, who.name)
+    return privacy.export_customer(get_core(), who, body.phone)
 
 
 @router.post("/privacy/erase", responses={404: {}, 409: {}})
 def erase_customer(body: PhoneIn, who: CurrentAdmin) -> dict[str, int]:
     """Anonymise a customer's closed requests (audited); refused while one is open."""
-    return {"erased": privacy.erase_customer(get_core(), body.phone, who.name)}
+    return {"erased": privacy.erase_customer(get_core(), who, body.phone)}
 
 
 @router.get("/audit")
 def audit_trail(who: CurrentAdmin, limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
-    """The latest staff actions."""
+    """The latest staff actions: who (name, account id, role), what, to what, when."""
     from sqlmodel import Session, col, select
 
     from core.models import AuditEvent

@@ -28,43 +28,43 @@ class NoteIn(BaseModel):
 @router.get("/requests", response_model=list[console.QueueItem])
 def get_queue(who: CurrentDispatcher) -> list[console.QueueItem]:
     """Open requests, most urgent first, with SLA timers."""
-    return console.queue(get_core())
+    return console.queue(get_core(), who)
 
 
 @router.get("/technicians", response_model=list[console.FleetItem])
 def get_fleet(who: CurrentDispatcher) -> list[console.FleetItem]:
-    return console.fleet(get_core())
+    return console.fleet(get_core(), who)
 
 
 @router.get("/requests/{request_id}", response_model=console.RequestDetail, responses={404: {}})
 def get_request(request_id: int, who: CurrentDispatcher) -> console.RequestDetail:
     """Details, timeline and suggested technicians ranked by ETA."""
-    return console.request_detail(get_core(), request_id)
+    return console.request_detail(get_core(), who, request_id)
 
 
 @router.post("/requests/{request_id}/assign", response_model=console.RequestDetail, responses={404: {}, 409: {}})
 def post_assign(request_id: int, body: AssignIn, who: CurrentDispatcher) -> console.RequestDetail:
     """Assign a waiting request, or reassign to another technician. 409 if someone changed it first."""
-    manual.assign(get_core(), request_id, body.technician_id, actor=who.name, from_technician_id=body.from_technician_id)
-    return console.request_detail(get_core(), request_id)
+    manual.assign(get_core(), who, request_id, body.technician_id, from_technician_id=body.from_technician_id)
+    return console.request_detail(get_core(), who, request_id)
 
 
 @router.post("/requests/{request_id}/unassign", response_model=console.RequestDetail, responses={404: {}, 409: {}})
 def post_unassign(request_id: int, who: CurrentDispatcher) -> console.RequestDetail:
-    manual.unassign(get_core(), request_id, actor=who.name)
-    return console.request_detail(get_core(), request_id)
+    manual.unassign(get_core(), who, request_id)
+    return console.request_detail(get_core(), who, request_id)
 
 
 @router.post("/requests/{request_id}/cancel", response_model=console.RequestDetail, responses={404: {}, 409: {}})
 def post_cancel(request_id: int, body: CancelIn, who: CurrentDispatcher) -> console.RequestDetail:
-    manual.cancel(get_core(), request_id, body.reason, actor=who.name)
-    return console.request_detail(get_core(), request_id)
+    manual.cancel(get_core(), who, request_id, body.reason)
+    return console.request_detail(get_core(), who, request_id)
 
 
 @router.post("/requests/{request_id}/notes", response_model=console.RequestDetail, responses={404: {}})
 def post_note(request_id: int, body: NoteIn, who: CurrentDispatcher) -> console.RequestDetail:
-    manual.add_note(get_core(), request_id, body.text, actor=who.name)
-    return console.request_detail(get_core(), request_id)
+    manual.add_note(get_core(), who, request_id, body.text)
+    return console.request_detail(get_core(), who, request_id)
 
 
 class EventOut(BaseModel):
@@ -83,12 +83,12 @@ def get_events(who: CurrentDispatcher, since: str | None = None) -> list[EventOu
 
 @router.get("/alerts", response_model=list[console.Alert])
 def get_alerts(who: CurrentDispatcher) -> list[console.Alert]:
-    return console.alerts(get_core())
+    return console.alerts(get_core(), who)
 
 
 @router.get("/figures", response_model=console.Figures)
 def get_figures(who: CurrentDispatcher) -> console.Figures:
-    return console.figures(get_core())
+    return console.figures(get_core(), who)
 
 
 class GeoJSONResponse(Response):

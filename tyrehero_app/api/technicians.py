@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from core import technicians as svc
-from core.errors import NotFound
 from core.schemas import JobView, PositionReport, StatusIn
 from core.states import TechStatus
 from tyrehero_app.api.deps import CurrentTechnician
@@ -38,12 +37,6 @@ class JobStepIn(BaseModel):
     note: str = Field("", max_length=500)
 
 
-def _tech_id(who) -> int:  # type: ignore[no-untyped-def]
-    if who.technician_id is None:
-        raise NotFound("This account is not linked to a technician.")
-    return who.technician_id
-
-
 @router.post("/api/v1/technicians/me/location", response_model=Accepted, responses={401: {}, 403: {}, 422: {}})
 def post_location(body: PositionReport | list[PositionReport], who: CurrentTechnician) -> Response:
     """One position, or a batch queued while the phone was offline; older than the stored one is kept as history only."""
@@ -53,21 +46,21 @@ def post_location(body: PositionReport | list[PositionReport], who: CurrentTechn
 
         raise ValidationFailed({"body": "send at most 500 positions at once"})
     positions = [svc.PositionIn(r.lat, r.lng, r.recorded_at, r.accuracy_m) for r in reports]
-    done = svc.record_positions(get_core(), _tech_id(who), positions)
+    done = svc.record_positions(get_core(), svc.acting_for(who), positions)
     return model_response(Accepted(accepted=done.accepted, job_id=done.job_id))
 
 
 @router.post("/api/v1/technicians/me/status", response_model=StatusOut, responses={401: {}, 403: {}, 409: {}})
 def post_status(body: StatusIn, who: CurrentTechnician) -> StatusOut:
     """Go on shift (available), take a break, or go off shift."""
-    t = svc.set_shift_status(get_core(), _tech_id(who), TechStatus(body.status))
+    t = svc.set_shift_status(get_core(), who, TechStatus(body.status))
     return StatusOut(status=t.status)
 
 
 @router.get("/api/v1/technicians/me/job", response_model=JobOut, responses={401: {}, 403: {}})
 def get_job(who: CurrentTechnician) -> Response:
     """The current job, or null."""
-    return model_response(JobOut(job=svc.job_view(get_core(), _tech_id(who))))
+    return model_response(JobOut(job=svc.job_view(get_core(), who)))
 
 
 @router.post("/api/v1/jobs/{job_id}/{action}", response_model=JobOut, responses={401: {}, 403: {}, 404: {}, 409: {}})
@@ -79,4 +72,4 @@ def post_job_action(
 ) -> Response:
     """One step of the job workflow, on the caller's own job only."""
     data = body.model_dump() if body and action == "complete" else None
-    return model_response(JobOut(job=svc.job_step(get_core(), _tech_id(who), job_id, action, actor=who.name, data=data)))
+    return model_response(JobOut(job=svc.job_step(get_core(), who, job_id, action, data)))

@@ -12,7 +12,7 @@ from tests.factories import add_staff, add_technicians, bearer, random_mobile, r
 
 def test_export_erase_and_audit(core: Core, api_server) -> None:
     add_technicians(core, 1)
-    add_staff(core, "root", "admin")
+    root_id = add_staff(core, "root", "admin")
     add_staff(core, "dee", "dispatcher")
     h = bearer(api_server.url, "root")
     phone = random_mobile()
@@ -30,8 +30,9 @@ def test_export_erase_and_audit(core: Core, api_server) -> None:
         name, enc = c.execute(sa.text("SELECT customer_name, phone_enc FROM service_request")).one()
     assert name == "(erased)" and enc == ""
     assert httpx.post(f"{base}/export", headers=h, json={"phone": phone}).status_code == 404
-    actions = [a["action"] for a in httpx.get(f"{api_server.url}/api/v1/admin/audit", headers=h).json()]
-    assert actions[:2] == ["erased", "exported"]
+    trail = httpx.get(f"{api_server.url}/api/v1/admin/audit", headers=h).json()
+    assert [(a["action"], a["actor"], a["actor_id"], a["actor_role"]) for a in trail[:2]] == [
+        ("erased", "Root", root_id, "admin"), ("exported", "Root", root_id, "admin")]
 
 
 def test_retention_anonymises_only_old_closed_requests(core: Core, api_server) -> None:

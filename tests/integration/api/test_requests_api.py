@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from core.bootstrap import Core
 from core.technicians import job_action
-from tests.factories import add_technicians, random_mobile, request_body
+from tests.factories import add_technicians, as_technician, random_mobile, request_body
 
 
 def _count(core: Core) -> int:
@@ -109,8 +109,8 @@ def test_unknown_token_is_404_and_cancel_rules(core: Core, api_server) -> None:
     tech = add_technicians(core, 1, seed=3)[0]
     made = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()
     token = made["tracking_token"]
-    job_action(core, tech, made["id"], "en-route")
-    job_action(core, tech, made["id"], "arrived")
+    job_action(core, as_technician(tech), made["id"], "en-route")
+    job_action(core, as_technician(tech), made["id"], "arrived")
     r = httpx.post(f"{api_server.url}/api/v1/requests/track/{token}/cancel")
     assert r.status_code == 409 and "already with you" in r.json()["detail"]
     other = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()

@@ -12,7 +12,7 @@ from core.bootstrap import Core
 from core.requests import submit_request
 from core.schemas import RequestCreate
 from core.technicians import job_action
-from tests.factories import add_technicians, request_body
+from tests.factories import add_technicians, as_technician, request_body
 from tyrehero_app import lifespan
 from tyrehero_app.runtime import set_core
 
@@ -46,7 +46,7 @@ def test_freed_technicians_share_one_sweep_run_by_the_sweeper(core: Core) -> Non
         t0 = time.perf_counter()
         for rid in jobs:
             for step in ("accept", "en-route", "arrived", "complete"):
-                job_action(core, owner[rid], rid, step)
+                job_action(core, as_technician(owner[rid]), rid, step)
         spent = time.perf_counter() - t0
         # The completions returned without sweeping: the waiting requests are still pending...
         assert {s for s, _ in _status(core, waiting).values()} == {"pending"}, spent

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.admin import reset_password, set_staff_active
-from core.auth import PrincipalCache, login, logout, principal_for
+from core.auth import PrincipalCache, Role, login, logout, principal_for
 from core.bootstrap import Core, bootstrap
 from core.config import Settings
 from core.geocode import OfflineGeocoder
-from tests.factories import add_staff, add_technicians
+from tests.factories import add_principal, add_staff, add_technicians
 
 
 def _revoke_behind_its_back(core: Core, token: str) -> None:
@@ -96,6 +96,7 @@ def test_a_lookup_that_raced_a_revocation_is_not_kept(core: Core) -> None:
 
 def test_logout_reset_and_deactivation_reach_another_process_at_once(core: Core, other_process: Core) -> None:
     uid = add_staff(core, "dana", "dispatcher")
+    admin = add_principal(core, Role.ADMIN)
     tokens = [login(core, "dana", "correct horse battery", "127.0.0.1")[0] for _ in range(3)]
     for t in tokens:  # both processes have every session in memory
         assert principal_for(core.engine, t, core.principals) is not None
@@ -106,12 +107,12 @@ def test_logout_reset_and_deactivation_reach_another_process_at_once(core: Core,
     assert _eventually(lambda: principal_for(other_process.engine, tokens[0], other_process.principals) is None)
     assert principal_for(other_process.engine, tokens[1], other_process.principals) is not None  # only that one
 
-    reset_password(core, uid, "a brand new long password", actor="admin")
+    reset_password(core, admin, uid, "a brand new long password")
     assert _eventually(lambda: principal_for(other_process.engine, tokens[1], other_process.principals) is None)
 
     fresh = login(core, "dana", "a brand new long password", "127.0.0.1")[0]
     assert principal_for(other_process.engine, fresh, other_process.principals) is not None
-    set_staff_active(core, uid, False, actor="admin")
+    set_staff_active(core, admin, uid, False)
     assert principal_for(core.engine, fresh, core.principals) is None
     assert _eventually(lambda: principal_for(other_process.engine, fresh, other_process.principals) is None)
 

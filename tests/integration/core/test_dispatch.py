@@ -15,7 +15,7 @@ from core.geocode import OfflineGeocoder
 from core.requests import submit_request
 from core.schemas import RequestCreate
 from core.technicians import job_action
-from tests.factories import add_technicians, request_body
+from tests.factories import add_technicians, as_technician, request_body
 from tests.servers import RedisProcess
 
 
@@ -71,16 +71,16 @@ def test_decline_goes_to_next_technician_and_completion_frees_the_van(core: Core
     techs = add_technicians(core, 2, seed=9)
     req = submit_request(core, RequestCreate.model_validate(request_body()))
     first = _rows(core, f"SELECT technician_id FROM service_request WHERE id = {req.id}")[0][0]
-    job_action(core, first, req.id, "decline")
+    job_action(core, as_technician(first), req.id, "decline")
     second = _rows(core, f"SELECT technician_id, status FROM service_request WHERE id = {req.id}")[0]
     assert second[1] == "assigned" and second[0] != first and second[0] in techs
     try:
-        job_action(core, second[0], req.id, "complete")
+        job_action(core, as_technician(second[0]), req.id, "complete")
         raise AssertionError("completing before arriving must be refused")
     except IllegalTransition:
         pass
     for step in ("accept", "en-route", "arrived", "complete"):
-        job_action(core, second[0], req.id, step)
+        job_action(core, as_technician(second[0]), req.id, step)
     assert _rows(core, f"SELECT status FROM technician WHERE id = {second[0]}")[0][0] == "available"
     kinds = [r[0] for r in _rows(core, f"SELECT kind FROM request_event WHERE request_id = {req.id} ORDER BY id")]
     assert kinds == ["created", "assigned", "declined", "assigned", "accepted", "en_route", "on_site", "completed"]
@@ -112,7 +112,7 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
             # Free a van: the waiting requests are picked up through the rebuilt index.
             busy = _rows(core, "SELECT id, technician_id FROM service_request WHERE status='assigned' LIMIT 1")[0]
             for step in ("en-route", "arrived", "complete"):
-                job_action(core, busy[1], busy[0], step)
+                job_action(core, as_technician(busy[1]), busy[0], step)
             assert _rows(core, f"SELECT status FROM technician WHERE id = {busy[1]}")[0][0] == "assigned"
             assert sweep_pending(core) == 0  # nothing else is free
         finally:

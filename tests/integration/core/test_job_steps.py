@@ -14,7 +14,7 @@ from core.requests import submit_request
 from core.schemas import RequestCreate
 from core.states import REQUEST_TRANSITIONS, TECH_TRANSITIONS, RequestStatus, TechStatus
 from core.technicians import ACTIVE, job_action, job_step
-from tests.factories import add_technicians, request_body
+from tests.factories import add_technicians, as_technician, request_body
 
 _TO = {  # action -> (request's new status, technician's new status or None, timeline kind)
     "accept": (RequestStatus.ASSIGNED, None, "accepted"),
@@ -56,14 +56,14 @@ def test_every_step_from_every_state_does_what_the_state_machines_say(core: Core
                    and (new_tech is None or new_tech in TECH_TRANSITIONS[tech_status]))
         before = _state(core, rid, tid)
         if allowed:
-            assert job_action(core, tid, rid, action) == new_req.value, (action, req_status, tech_status)
+            assert job_action(core, as_technician(tid), rid, action) == new_req.value, (action, req_status, tech_status)
             after = _one(core, "SELECT kind FROM request_event WHERE request_id = :r ORDER BY id DESC LIMIT 1", r=rid)
             assert after[0] == kind
             allowed_seen += 1
         else:
             expected = NotFound if req_status.value not in ACTIVE else IllegalTransition
             with pytest.raises(expected):
-                job_action(core, tid, rid, action)
+                job_action(core, as_technician(tid), rid, action)
             assert _state(core, rid, tid) == before, (action, req_status, tech_status)  # nothing written
             refused_seen += 1
     assert allowed_seen >= 10 and refused_seen >= 100, (allowed_seen, refused_seen)
@@ -76,21 +76,21 @@ def test_someone_elses_job_is_not_found_and_untouched(core: Core) -> None:
     stranger = other if owner == mine else mine
     before = _state(core, rid, owner)
     with pytest.raises(NotFound):
-        job_action(core, stranger, rid, "accept")
+        job_action(core, as_technician(stranger), rid, "accept")
     assert _state(core, rid, owner) == before
 
 
 def test_the_answer_is_the_job_as_the_step_left_it(core: Core) -> None:
     (tid,) = add_technicians(core, 1, seed=23)
     rid = submit_request(core, RequestCreate.model_validate(request_body())).id
-    offered = job_step(core, tid, rid, "accept")
+    offered = job_step(core, as_technician(tid), rid, "accept")
     assert offered is not None and offered.id == rid and offered.status == "assigned" and offered.accepted
     assert offered.offer_expires_at is None and offered.distance_km is not None
-    on_way = job_step(core, tid, rid, "en-route")
+    on_way = job_step(core, as_technician(tid), rid, "en-route")
     assert on_way is not None and on_way.status == "en_route"
     assert on_way.customer_phone.startswith("+44")
-    assert job_step(core, tid, rid, "arrived").status == "on_site"  # type: ignore[union-attr]
-    assert job_step(core, tid, rid, "complete") is None  # nothing else waits for this van
+    assert job_step(core, as_technician(tid), rid, "arrived").status == "on_site"  # type: ignore[union-attr]
+    assert job_step(core, as_technician(tid), rid, "complete") is None  # nothing else waits for this van
     assert _one(core, "SELECT status FROM technician WHERE id = :t", t=tid)[0] == "available"
 
 
@@ -108,7 +108,7 @@ def test_two_steps_at_once_on_one_job_exactly_one_wins(core: Core) -> None:
         def go(action: str, barrier: threading.Barrier = barrier, outcome: dict[str, str] = outcome) -> None:
             barrier.wait()
             try:
-                job_action(core, tid, rid, action)
+                job_action(core, as_technician(tid), rid, action)
                 outcome[action] = "won"
             except (IllegalTransition, NotFound):
                 outcome[action] = "refused"

@@ -186,9 +186,10 @@ def test_an_admin_resets_a_lost_phone_and_the_reset_is_audited(prod_core: Core) 
     with pytest.raises(SecondFactorRequired):
         login(prod_core, "dana", RIGHT, HOME, at=NOW + 40)
     assert login(prod_core, "dana", RIGHT, HOME, code=issued.code, at=NOW + 40)[1] == dana
-    actions = rows(prod_core, "SELECT action, target, data->>'account_id' FROM audit_event ORDER BY id")
-    assert [a for a, _, _ in actions] == ["mfa_enrolment_code_issued", "mfa_enrolled", "mfa_reset"]
-    assert actions[-1][1] == "dana" and actions[-1][2] == str(root.user_id)
+    actions = rows(prod_core, "SELECT action, target, actor_id, actor_role FROM audit_event ORDER BY id")
+    assert [a[0] for a in actions] == ["mfa_enrolment_code_issued", "mfa_enrolled", "mfa_reset"]
+    assert tuple(actions[-1]) == ("mfa_reset", "dana", root.user_id, "admin")
+    assert tuple(actions[1]) == ("mfa_enrolled", "dana", dana.user_id, "dispatcher")
 
 
 def test_only_admins_issue_enrolment_codes(prod_core: Core) -> None:

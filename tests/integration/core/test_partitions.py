@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from alembic import command
@@ -19,6 +16,7 @@ from core import db
 from core.config import Settings
 from core.models import LocationPing
 from core.partitions import DEFAULT_PARTITION, ensure_ping_partitions, is_ping_partition, monthly_partitions
+from tests.conftest import alembic_config
 
 FAKE_NOW = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -187,29 +185,8 @@ def _ids(engine: sa.Engine) -> list[int]:
         return list(c.exec_driver_sql("SELECT id FROM location_ping ORDER BY id").scalars())
 
 
-@pytest.fixture
-def scratch_url(server_urls: tuple[str, str]) -> Iterator[str]:
-    """An empty database of this test alone."""
-    base = make_url(server_urls[0])
-    name = f"th_scratch_{secrets.token_hex(4)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-def _alembic(url: str) -> Config:
-    cfg = Config(str(db.ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(db.ROOT / "alembic"))
-    cfg.attributes["url"] = url
-    return cfg
-
-
 def test_migration_round_trip(scratch_url: str) -> None:
-    cfg = _alembic(scratch_url)
+    cfg = alembic_config(scratch_url)
     command.upgrade(cfg, "0003")
     eng = sa.create_engine(scratch_url, poolclass=sa.pool.NullPool)
     old = datetime(2024, 2, 10, tzinfo=UTC)

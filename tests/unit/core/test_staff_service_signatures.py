@@ -1,0 +1,68 @@
+"""Every public service of the staff modules names who acts, right after the core: a new one cannot be
+added without it unless it is listed here with the reason it needs no principal."""
+
+from __future__ import annotations
+
+import inspect
+from types import ModuleType
+
+import pytest
+
+from core import admin, console, manual, privacy, technicians
+from core.auth import ROLES, Forbidden, Principal, Role
+
+# Public functions that take no principal, and why.
+UNGUARDED = {
+    "core.admin.price_table": "pricing reads it for every quote; prices are public",
+    "core.privacy.apply_retention": "the system's own hourly job; nobody calls it on a staff member's behalf",
+    "core.technicians.record_positions": "the API passes the calling technician's own id",
+    "core.technicians.expire_unanswered_offers": "the system's own sweep",
+    "core.technicians.acting_for": "the check itself (takes the principal first)",
+}
+MODULES = (admin, console, manual, privacy, technicians)
+
+
+def _services(module: ModuleType) -> list[tuple[str, inspect.Signature]]:
+    return [
+        (f"{module.__name__}.{name}", inspect.signature(fn))
+        for name, fn in inspect.getmembers(module, inspect.isfunction)
+        if fn.__module__ == module.__name__ and not name.startswith("_")
+    ]
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
+def test_every_public_staff_service_takes_who_as_its_second_argument(module: ModuleType) -> None:
+    services = _services(module)
+    assert services
+    for name, sig in services:
+        if name in UNGUARDED:
+            continue
+        params = list(sig.parameters.values())
+        assert [p.name for p in params[:2]] == ["core", "who"], f"{name}{sig} does not name who acts"
+        assert params[1].annotation in ("Principal", Principal), f"{name}: `who` is not a Principal"
+
+
+def test_every_exemption_still_exists() -> None:
+    names = {name for module in MODULES for name, _ in _services(module)}
+    assert set(UNGUARDED) <= names, set(UNGUARDED) - names
+
+
+def test_the_system_principal_has_no_account_and_no_account_role() -> None:
+    who = Principal.system("sweeper")
+    assert (who.user_id, who.role, who.technician_id, who.name) == (None, Role.SYSTEM, None, "sweeper")
+    assert Role.SYSTEM not in ROLES and set(ROLES) == {"admin", "dispatcher", "technician"}
+    with pytest.raises(Forbidden, match="Your account cannot do this."):
+        who.require(Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
+    assert who.actor_columns() == {"actor": "sweeper", "actor_id": None, "actor_role": "system"}
+
+
+def test_a_technician_acts_for_themselves_only_and_the_system_for_whoever_it_names() -> None:
+    me = Principal(7, "tech", "Tech", Role.TECHNICIAN, 70)
+    assert technicians.acting_for(me) == technicians.acting_for(me, 70) == 70
+    with pytest.raises(Forbidden):
+        technicians.acting_for(me, 71)
+    assert technicians.acting_for(Principal.system("sim"), 71) == 71
+    for who in (Principal.system("sim"), Principal(1, "a", "A", Role.ADMIN, None),
+                Principal(2, "d", "D", Role.DISPATCHER, None)):
+        with pytest.raises(Forbidden):
+            technicians.acting_for(who, None if who.role == Role.SYSTEM else 70)
