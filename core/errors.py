@@ -33,3 +33,14 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     """A dependency the operation needs is down."""
+
+
+class AlreadyOpen(Conflict):
+    """A request from this phone is already open and the caller is not the client that made it.
+
+    Its message names nothing of that request: whoever types a number must not learn its tracking link.
+    """
+
+
+class LinkExpired(NotFound):
+    """A tracking link past its lifetime: answered as an unknown link (404), in words that say why."""

@@ -39,7 +39,7 @@ def _anonymise(s: Session, where: sa.ColumnElement[bool]) -> int:
             customer_name=ERASED, phone_enc="", phone_hash="", notes="", vehicle_reg=None, tyre_size=None,
             lat=sa.func.round(sa.cast(ServiceRequest.lat, sa.Numeric), 2),
             lng=sa.func.round(sa.cast(ServiceRequest.lng, sa.Numeric), 2),
-            location_label="", postcode=None, idempotency_key=None, cancel_reason=None,
+            location_label="", postcode=None, idempotency_key=None, idempotency_fingerprint=None, cancel_reason=None,
         ).returning(ServiceRequest.id)
     ).scalars().all()
     if ids:
@@ -95,7 +95,7 @@ def export_customer(core: Core, who: Principal, phone: str) -> dict[str, Any]:
     out = {
         "phone": normalise_uk_mobile(phone),
         "requests": [
-            r.model_dump(exclude={"phone_enc", "phone_hash", "tracking_token_hash", "idempotency_key"}, mode="json")
+            r.model_dump(exclude={"phone_enc", "phone_hash", "tracking_token_hash", "idempotency_key", "idempotency_fingerprint"}, mode="json")
             | {"timeline": [e.model_dump(include={"at", "kind", "actor", "data"}, mode="json")
                             for e in events if e.request_id == r.id]}
             for r in reqs

@@ -22,7 +22,7 @@ from core.auth import Role
 from core.bootstrap import Core
 from core.db import HotStatement, autocommit, session_scope
 from core.dispatch import ANYONE_FREE
-from core.errors import IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.errors import AlreadyOpen, IllegalTransition, LinkExpired, NotFound, Unavailable, ValidationFailed
 from core.events import DomainEvent
 from core.geo import cell_of
 from core.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
@@ -67,13 +67,15 @@ _PUBLIC_VIEW = (
     .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 )
-_BY_IDEMPOTENCY_KEY = HotStatement(select(*PUBLIC_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
+# What tells the client that made a request (same Idempotency-Key, same body) from anyone else.
+_REPLAY_COLUMNS = (*PUBLIC_COLUMNS, ServiceRequest.idempotency_key, ServiceRequest.idempotency_fingerprint)
+_BY_IDEMPOTENCY_KEY = HotStatement(select(*_REPLAY_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
 # The phone's lock, and whether any van could take the request at all (core.dispatch.ANYONE_FREE): in a
 # surge with every van busy, the request is stored pending without searching the index.
 _PHONE_LOCK = HotStatement(sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("k")).label("locked"),
                                      ANYONE_FREE.label("anyone_free")))
 _RECENT_OPEN = HotStatement(
-    select(*PUBLIC_COLUMNS)
+    select(*_REPLAY_COLUMNS)
     .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
            col(ServiceRequest.created_at) >= sa.bindparam("since"))
     .order_by(col(ServiceRequest.created_at).desc())
@@ -119,7 +121,13 @@ def resolve_location(core: Core, loc: LocationIn) -> ResolvedLocation:
 def submit_request(
     core: Core, data: RequestCreate, idempotency_key: str | None = None, client: str | None = None
 ) -> RequestPublic:
-    """Validate, store first, then try to dispatch. Retries and double taps get the same request."""
+    """Validate, store first, then try to dispatch.
+
+    A retry or a double tap (the same Idempotency-Key with the same body) gets the same request back.
+    Anyone else submitting for a phone with a request open in the duplicate window gets AlreadyOpen,
+    never that request's tracking link: only the client that made a request learns its token.
+    A used key with another body is refused (ValidationFailed on idempotency_key), as Stripe does.
+    """
     phone = data.phone  # already normalised to E.164 by RequestCreate
     s = core.settings
     if client:
@@ -128,12 +136,13 @@ def submit_request(
     core.limiter.hit(f"req-phone:{core.vault.lookup_hash(phone)}", Limit(s.rate_limit_requests_per_phone, 3600),
                      f"Too many requests for this phone number. Please call us on {s.support_phone}.")
     if idempotency_key is not None and not (1 <= len(idempotency_key) <= 128):
-        raise ValidationFailed({"Idempotency-Key": "must be 1-128 characters"})
+        raise ValidationFailed({IDEMPOTENCY_FIELD: "must be 1-128 characters"})
     loc = resolve_location(core, data.location)
     now = utcnow()
     phone_hash = core.vault.lookup_hash(phone)
     try:
-        stored = _store(core, data, idempotency_key, loc, phone, phone_hash, now)
+        fingerprint = body_fingerprint(core, data) if idempotency_key is not None else None
+        stored = _store(core, data, idempotency_key, loc, phone, phone_hash, now, fingerprint)
     except OperationalError as e:
         raise Unavailable("We cannot take requests online right now.") from e
     req = stored.row
@@ -168,10 +177,45 @@ _AUTO = "auto-dispatch"
 # Who a timeline entry of the driver's own names (name and role): the driver has no account.
 CUSTOMER = "customer"
 
+IDEMPOTENCY_FIELD = "idempotency_key"
+KEY_REUSED = "This Idempotency-Key was already used with a different request body."
+KEY_FROM_BEFORE_FINGERPRINTS = "This Idempotency-Key was already used for an earlier request: send a new key."
+
+
+def body_fingerprint(core: Core, data: RequestCreate) -> str:
+    """A keyed hash of the validated body, stored with its Idempotency-Key.
+
+    Keyed with the phone vault's look-up key, not a plain sha256: the body holds the number, and
+    every other field of it sits in the row in clear, so a plain hash would let whoever reads the
+    table find the number by trying every UK mobile. This is no weaker than the row's phone_hash.
+    """
+    return core.vault.lookup_hash("request-body:" + data.canonical_json())
+
+
+def already_open_message(core: Core) -> str:
+    """What a second submission for a number with an open request is told.
+
+    It names nothing of the open request. It promises no text message: none is sent yet (SMS comes
+    with notifications), so it points to the link the first submitter was shown, and to the phone line.
+    """
+    return (f"A request from this number is already open. Use the tracking link from your first request, "
+            f"or call us on {core.settings.support_phone} and we'll help.")
+
+
+def _replay(row: Any, fingerprint: str | None) -> _Stored:
+    """The stored request for the client that made it: its key and the same body, else refused."""
+    if row.idempotency_fingerprint is None:
+        # Stored before fingerprints (revision 0007): whether the body is the same cannot be told,
+        # and handing the request over on the key alone is what this check exists to stop.
+        raise ValidationFailed({IDEMPOTENCY_FIELD: KEY_FROM_BEFORE_FINGERPRINTS})
+    if fingerprint is None or not hmac.compare_digest(row.idempotency_fingerprint, fingerprint):
+        raise ValidationFailed({IDEMPOTENCY_FIELD: KEY_REUSED})
+    return _Stored(row, True)
+
 # Every column a new request is stored with, as bind parameters of one statement built once.
 _NEW_REQUEST_FIELDS = (
-    "public_id", "reference", "tracking_token_hash", "idempotency_key", "customer_name", "phone_enc", "phone_hash",
-    "lat", "lng", "h3_cell", "location_label", "location_approximate", "postcode", "vehicle", "vehicle_reg",
+    "public_id", "reference", "tracking_token_hash", "idempotency_key", "idempotency_fingerprint", "customer_name",
+    "phone_enc", "phone_hash", "lat", "lng", "h3_cell", "location_label", "location_approximate", "postcode", "vehicle", "vehicle_reg",
     "vehicle_type", "tyre_size", "issue", "on_motorway", "vulnerable", "notes", "required_capabilities", "priority",
     "quote_pence", "status", "technician_id", "assigned_at", "eta_minutes", "version", "created_at",
 )
@@ -219,6 +263,7 @@ def _store(
     phone: str,
     phone_hash: str,
     now: datetime,
+    fingerprint: str | None = None,
 ) -> _Stored:
     """Store the request and, in the same transaction, claim the nearest free technician for it.
 
@@ -243,14 +288,17 @@ def _store(
                 if key is not None:
                     found = _BY_IDEMPOTENCY_KEY(c, {"key": key}).fetchone()
                     if found:
-                        return _Stored(found, True)
-                # Same phone submitting twice at once: one waits for the other.
+                        return _replay(found, fingerprint)
+                # Same phone submitting twice at once: one waits for the other, then sees it below
+                # (each statement at READ COMMITTED sees what committed before it began).
                 anyone_free = _PHONE_LOCK(c, {"k": zlib.crc32(phone_hash.encode())}).fetchone().anyone_free
                 recent = _RECENT_OPEN(c, {
                     "phone_hash": phone_hash, "since": now - timedelta(seconds=core.settings.duplicate_window_s),
                 }).fetchone()
                 if recent:
-                    return _Stored(recent, True)
+                    if key is not None and recent.idempotency_key == key:
+                        return _replay(recent, fingerprint)  # the same client's double tap, stored meanwhile
+                    raise AlreadyOpen(already_open_message(core))
                 tech: _ClaimedTech | None = None
                 eta: int | None = None
                 if dispatch_now and anyone_free:
@@ -262,6 +310,7 @@ def _store(
                     "reference": _new_reference(),
                     "tracking_token_hash": token_hash(tracking_token(core, public_id)),
                     "idempotency_key": key,
+                    "idempotency_fingerprint": fingerprint,
                     "customer_name": data.customer_name,
                     "phone_enc": core.vault.encrypt(phone),
                     "phone_hash": phone_hash,
@@ -361,7 +410,8 @@ def _public(core: Core, req, tech, duplicate: bool) -> RequestPublic:  # type: i
 
 
 def _not_found() -> NotFound:
-    return NotFound("We could not find that request. Check the link in your text message.")
+    # No text message is sent yet (notifications come later), so none is referred to.
+    return NotFound("We could not find that request. Check that the whole link was opened.")
 
 
 def _stored_token_hash(token: str) -> str:
@@ -371,11 +421,37 @@ def _stored_token_hash(token: str) -> str:
     return token_hash(token)
 
 
-def _locked_by_token(s: Session, token: str) -> ServiceRequest:
+# A tracking link works while its request is open and for a day after it closed (the driver can still
+# see how it ended), then answers as an unknown link: a forwarded or leaked link does not live on.
+TRACKING_LINK_LIFETIME_AFTER_CLOSE = timedelta(hours=24)
+CLOSED_STATUSES = frozenset(RequestStatus) - OPEN_STATUSES
+
+
+def link_expired(status: str, closed_at: datetime | None, now: datetime) -> bool:
+    """Whether a tracking link of a request in `status`, closed at `closed_at`, is past its lifetime at `now`.
+
+    A closed request without a closing time (every close writes one; rows edited by hand might not)
+    counts as expired: fail closed.
+    """
+    if status not in CLOSED_STATUSES:
+        return False
+    return closed_at is None or now >= closed_at + TRACKING_LINK_LIFETIME_AFTER_CLOSE
+
+
+def _expired(core: Core) -> LinkExpired:
+    return LinkExpired(
+        "This tracking link has expired: links stop working a day after the request is closed. "
+        f"If you need help again, ask on our home page or call us on {core.settings.support_phone}."
+    )
+
+
+def _locked_by_token(core: Core, s: Session, token: str, now: datetime) -> ServiceRequest:
     req = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == _stored_token_hash(token))
                  .with_for_update()).first()
     if req is None:
         raise _not_found()
+    if link_expired(req.status, req.completed_at or req.cancelled_at, now):
+        raise _expired(core)
     return req
 
 
@@ -416,6 +492,10 @@ class _Van:
     lng: float | None
 
 
+# The statuses in which a tracking view shows the van, where it is and when it arrives: while a
+# technician is on the job, and never once the request is closed.
+_VAN_SHOWN = frozenset({RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE})
+
 _R = ServiceRequest.__table__.alias("r")  # type: ignore[attr-defined]
 _T = Technician.__table__.alias("t")  # type: ignore[attr-defined]
 _E = RequestEvent.__table__.alias("e")  # type: ignore[attr-defined]
@@ -427,6 +507,7 @@ _TRACK = HotStatement(
     sa.select(
         _R.c.reference, _R.c.status, _R.c.lat, _R.c.lng, _R.c.eta_minutes, _R.c.assigned_at, _R.c.quote_pence,
         _R.c.location_label, _R.c.location_approximate, _R.c.created_at,
+        sa.func.coalesce(_R.c.completed_at, _R.c.cancelled_at).label("closed_at"),
         _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
         _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
         sa.case((_R.c.status == "pending", sa.select(sa.func.count()).select_from(_Q).where(
@@ -442,16 +523,24 @@ _TRACK = HotStatement(
 )
 
 
-def track(core: Core, token: str) -> TrackingView:
-    """The customer's view of their request."""
+def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
+    """The customer's view of their request: every reader of a tracking link (the API, the tracking
+    page, the map and its GeoJSON) goes through here, so the rules below hold for all of them.
+
+    Once the request is closed the view holds no van, no van position and no ETA; a day after
+    closing the link is expired (LinkExpired, a NotFound). `now` is for tests; default the clock.
+    """
     h = _stored_token_hash(token)
-    now = utcnow()
+    now = now if now is not None else utcnow()
     with autocommit(core.engine).connect() as c:
         req = _TRACK(c, {"token_hash": h}).fetchone()
     if req is None:
         raise _not_found()
-    show_tech = req.tech_name is not None and req.status in ("assigned", "en_route", "on_site")
-    van = _Van(req.tech_lat, req.tech_lng) if req.tech_name is not None else None
+    if link_expired(req.status, req.closed_at, now):
+        raise _expired(core)
+    live = req.status in _VAN_SHOWN
+    show_tech = live and req.tech_name is not None
+    van = _Van(req.tech_lat, req.tech_lng) if show_tech else None
     pos = None
     if show_tech and req.tech_lat is not None and req.tech_lng is not None:
         pos = Position(lat=req.tech_lat, lng=req.tech_lng)
@@ -459,7 +548,7 @@ def track(core: Core, token: str) -> TrackingView:
         reference=req.reference,
         status=req.status,
         status_text=status_words(req.status),
-        eta_minutes=remaining_eta(core, req, van, now),
+        eta_minutes=remaining_eta(core, req, van, now) if live else None,
         quote_pence=req.quote_pence,
         technician=TechnicianPublic(first_name=_first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg)
         if show_tech
@@ -479,10 +568,12 @@ def track(core: Core, token: str) -> TrackingView:
     )
 
 
-def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer") -> TrackingView:
+def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer",
+                    now: datetime | None = None) -> TrackingView:
     """Cancel while the technician is not yet on site."""
+    now = now if now is not None else utcnow()
     with session_scope(core.engine) as s:
-        req = _locked_by_token(s, token)
+        req = _locked_by_token(core, s, token, now)
         if req.status not in CANCELLABLE:
             raise IllegalTransition(
                 "This request can no longer be cancelled: the technician is already with you."
@@ -493,7 +584,7 @@ def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer
     from core.dispatch import after_release
 
     after_release(core, request_id, None)
-    return track(core, token)
+    return track(core, token, now)
 
 
 def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str, actor_id: int | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -103,6 +104,11 @@ class RequestCreate(BaseModel):
                 raise ValueError("a UK registration is 2-8 letters and numbers, e.g. AB12 CDE")
         return v
 
+    def canonical_json(self) -> str:
+        """The validated body as one string: two bodies that mean the same request (a number written
+        with or without spaces, a default sent or left out, keys in another order) give the same text."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
     def required_capabilities(self) -> list[str]:
         caps = []
         if self.vehicle_type in CAPABILITY_FOR_VEHICLE:
@@ -144,7 +150,7 @@ class RequestPublic(BaseModel):
     quote_pence: int
     eta_minutes: int | None
     technician: TechnicianPublic | None
-    duplicate: bool = False
+    duplicate: bool = False  # a replay: the same Idempotency-Key and body as the submission that made it
     location_label: str = ""
     location_approximate: bool = False
 

@@ -265,6 +265,24 @@ _JOB_VIEW = HotStatement(
 )
 
 
+@dataclass(frozen=True)
+class ShiftView:
+    """What the technician's phone shows about their shift."""
+
+    status: str
+    position_at: datetime | None
+
+
+def shift_view(core: Core, who: Principal, *, tech_id: int | None = None) -> ShiftView:
+    """The technician's own shift status and when their last position arrived."""
+    tid = acting_for(who, tech_id)
+    with autocommit(core.engine).connect() as c:
+        row = c.execute(sa.select(Technician.status, Technician.position_at).where(col(Technician.id) == tid)).first()
+    if row is None:
+        raise NotFound("no such technician")
+    return ShiftView(row.status, row.position_at)
+
+
 def job_view(core: Core, who: Principal, *, tech_id: int | None = None) -> JobView | None:
     """The technician's active job with what they need on the road: where, who, what, how to get there."""
     return _job_view(core, acting_for(who, tech_id))

@@ -112,6 +112,8 @@ async def _admit(state: Any, allowed: frozenset[Role]) -> Principal | _Refused:
     """The caller when their live session has an allowed role; else clear the page and refuse."""
     who = await principal_from_token(token_from_cookie_header(state.router.headers.cookie))
     if who is not None and who.role in allowed:
+        if getattr(state, "denied", ""):
+            state.denied = ""
         return who
     state.reset()
     if who is None:

@@ -1,7 +1,7 @@
 """two-factor sign-in: TOTP columns on user_account, recovery codes, enrolment codes
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -18,13 +18,15 @@ router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 Token = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-@router.post("", status_code=201, response_model=RequestPublic, responses={422: {}, 503: {}})
+@router.post("", status_code=201, response_model=RequestPublic, responses={409: {}, 422: {}, 503: {}})
 def create_request(
     body: RequestCreate,
     request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Response:
-    """Ask for help. A retry with the same Idempotency-Key returns the same request."""
+    """Ask for help. A retry with the same Idempotency-Key and the same body returns the same request; the
+    same key with another body is a 422 on `idempotency_key`. While a request from the same phone is open
+    (duplicate window), any other submission for that phone is a 409 that says nothing about it."""
     return model_response(svc.submit_request(get_core(), body, idempotency_key, client=client_ip(request)), 201)
 
 
@@ -36,7 +38,7 @@ def _tracking_allowed(request: Request) -> None:
 
 @router.get("/track/{tracking_token}", response_model=TrackingView, responses={404: {}})
 def track_request(tracking_token: Token, request: Request) -> Response:
-    """The customer's view: status, ETA, technician, position, timeline."""
+    """The customer's view: status, ETA, technician, position, timeline. No van once closed; 404 a day later."""
     _tracking_allowed(request)
     return model_response(svc.track(get_core(), tracking_token))
 

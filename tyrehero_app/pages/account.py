@@ -36,7 +36,7 @@ class AccountState(StaffPage, rx.State):
     uri: str = ""
     qr_src: str = ""
     recovery_codes: list[str] = []  # shown once, right after they are made
-    is_admin: bool = False  # what to show; admin handlers are guarded on their own
+    colleague_tools: bool = False  # whether to show them (display only: their handlers are guarded)
     issued: str = ""  # an enrolment code just issued, with whom it is for
     message: str = ""
     ok: bool = True
@@ -57,7 +57,7 @@ class AccountState(StaffPage, rx.State):
     async def _refresh(self, who: Principal) -> None:
         status = await asyncio.to_thread(mfa.status, get_core(), who)
         self.enabled, self.required, self.codes_left = status.enabled, status.required, status.recovery_codes_left
-        self.user_name, self.is_admin = who.name, who.role == Role.ADMIN
+        self.user_name, self.colleague_tools = who.name, who.role == Role.ADMIN
 
     def _checked_code(self, who: Principal, fn: Callable[..., Any]) -> Callable[..., Any]:
         """A core call that checks a code, throttled and counted like a login."""
@@ -213,6 +213,6 @@ def account() -> rx.Component:
                         rx.button("Set up two-factor sign-in", on_click=AccountState.start, id="start-2fa",
                                   color_scheme=styles.ACCENT, **styles.big_button)),
                 _when_on()),
-        rx.cond(AccountState.is_admin, _admin_tools()),
+        rx.cond(AccountState.colleague_tools, _admin_tools()),
         spacing="4", width="100%",
     )

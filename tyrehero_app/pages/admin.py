@@ -9,54 +9,53 @@ import reflex as rx
 from pydantic import ValidationError
 
 from core import admin
+from core.auth import Forbidden, Principal, Role
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.schemas import CAPABILITIES, field_errors
-from tyrehero_app.components.staff import StaffState, forbidden_notice, logout_button
+from tyrehero_app.components.staff import denied_notice, logout_button
+from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
 
-class AdminState(StaffState):
+class AdminState(StaffPage, rx.State):
+    """What the admin page shows. Every handler is admin-only, checked on each call."""
+
     technicians: list[dict] = []
     staff: list[dict] = []
     prices: dict[str, str] = {}
     message: str = ""
     ok: bool = True
 
-    @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        redirect = await self._authorize("admin")
-        if redirect is not None:
-            return redirect
-        await self._reload()
-        return None
+    @guarded(Role.ADMIN)
+    async def load(self, who: Principal) -> None:
+        self.user_name = who.name
+        await self._reload(who)
 
-    async def _reload(self) -> None:
-        if self.forbidden:
-            return
+    async def _reload(self, who: Principal) -> None:
         core = get_core()
-        techs = await asyncio.to_thread(admin.list_technicians, core)
+        techs = await asyncio.to_thread(admin.list_technicians, core, who)
         self.technicians = [{"id": t.id, "name": t.name, "van": f"{t.van_reg} {t.van_label}".strip(),
                              "caps": ", ".join(t.capabilities), "status": t.status, "active": t.active} for t in techs]
-        users = await asyncio.to_thread(admin.list_staff, core)
+        users = await asyncio.to_thread(admin.list_staff, core, who)
         self.staff = [{"id": u.id, "username": u.username, "name": u.display_name, "role": u.role, "active": u.active}
                       for u in users]
         table = await asyncio.to_thread(admin.price_table, core, 0)
         self.prices = {k: str(v) for k, v in dataclasses.asdict(table).items()}
 
-    async def _do(self, fn, *args, done: str = "Saved.") -> None:  # type: ignore[no-untyped-def]
+    async def _do(self, who: Principal, fn, *args, done: str = "Saved.") -> None:  # type: ignore[no-untyped-def]
         try:
-            await asyncio.to_thread(fn, get_core(), *args)
+            await asyncio.to_thread(fn, get_core(), who, *args)
             self.message, self.ok = done, True
         except ValidationError as e:
             self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
         except ValidationFailed as e:
             self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in e.errors.items()), False
-        except (Conflict, NotFound) as e:
+        except (Conflict, NotFound, Forbidden) as e:
             self.message, self.ok = e.message, False
-        await self._reload()
+        await self._reload(who)
 
-    @rx.event
-    async def create_technician(self, form: dict) -> None:
+    @guarded(Role.ADMIN)
+    async def create_technician(self, who: Principal, form: dict) -> None:
         caps = [c for c in CAPABILITIES if form.get(f"cap_{c}") in ("on", True, "true")]
         try:
             data = admin.TechnicianIn(name=form.get("name", ""), van_reg=form.get("van_reg", ""),
@@ -66,42 +65,42 @@ class AdminState(StaffState):
         except ValidationError as e:
             self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
             return
-        await self._do(admin.create_technician, data, self.user_name, done=f"{data.name} added (off shift).")
+        await self._do(who, admin.create_technician, data, done=f"{data.name} added (off shift).")
 
-    @rx.event
-    async def toggle_technician(self, tech_id: int, active: bool) -> None:
-        await self._do(admin.set_technician_active, tech_id, active, self.user_name)
+    @guarded(Role.ADMIN)
+    async def toggle_technician(self, who: Principal, tech_id: int, active: bool) -> None:
+        await self._do(who, admin.set_technician_active, tech_id, active)
 
-    @rx.event
-    async def create_staff(self, form: dict) -> None:
+    @guarded(Role.ADMIN)
+    async def create_staff(self, who: Principal, form: dict) -> None:
         try:
             data = admin.StaffIn(username=form.get("username", ""), display_name=form.get("display_name", ""),
                                  role=form.get("role", ""), password=form.get("password", ""))
         except ValidationError as e:
             self.message, self.ok = "; ".join(f"{k}: {v}" for k, v in field_errors(e).items()), False
             return
-        await self._do(admin.create_staff, data, self.user_name, done=f"Account {data.username} created.")
+        await self._do(who, admin.create_staff, data, done=f"Account {data.username} created.")
 
-    @rx.event
-    async def toggle_staff(self, user_id: int, active: bool) -> None:
-        await self._do(admin.set_staff_active, user_id, active, self.user_name)
+    @guarded(Role.ADMIN)
+    async def toggle_staff(self, who: Principal, user_id: int, active: bool) -> None:
+        await self._do(who, admin.set_staff_active, user_id, active)
 
-    @rx.event
-    async def reset_password(self, form: dict) -> None:
+    @guarded(Role.ADMIN)
+    async def reset_password(self, who: Principal, form: dict) -> None:
         try:
             user_id = int(form.get("user_id", "0"))
         except ValueError:
             user_id = 0
-        await self._do(admin.reset_password, user_id, form.get("password", ""), self.user_name, done="Password changed; sessions ended.")
+        await self._do(who, admin.reset_password, user_id, form.get("password", ""), done="Password changed; sessions ended.")
 
-    @rx.event
-    async def save_prices(self, form: dict) -> None:
+    @guarded(Role.ADMIN)
+    async def save_prices(self, who: Principal, form: dict) -> None:
         try:
             values = {k: int(v) for k, v in form.items() if str(v).strip() != ""}
         except ValueError:
             self.message, self.ok = "Prices are whole numbers (pence, percent or hours).", False
             return
-        await self._do(admin.save_prices, values, self.user_name)
+        await self._do(who, admin.save_prices, values)
 
 
 def _table(headers: list[str], rows, row) -> rx.Component:  # type: ignore[no-untyped-def]
@@ -164,7 +163,7 @@ def admin_page() -> rx.Component:
     return rx.box(
         rx.hstack(rx.heading("TyreHero admin", size="6"), rx.spacer(), rx.link("Dispatch", href="/dispatch"),
                   rx.text(AdminState.user_name), logout_button(), width="100%", align="center"),
-        rx.cond(AdminState.forbidden, forbidden_notice(), rx.vstack(
+        rx.cond(AdminState.denied != "", denied_notice(AdminState.denied), rx.vstack(
             rx.cond(AdminState.message != "", rx.callout(AdminState.message, color_scheme=rx.cond(AdminState.ok, "green", "red"),
                                                          width="100%", id="admin-message")),
             rx.tabs.root(

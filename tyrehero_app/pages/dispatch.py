@@ -7,16 +7,21 @@ import asyncio
 import reflex as rx
 
 from core import console, manual
+from core.auth import Forbidden, Principal, Role
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.phones import display
-from tyrehero_app.components.staff import StaffState, forbidden_notice, logout_button
+from tyrehero_app.components.staff import denied_notice, logout_button
+from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
 _SLA_COLOR = {"ok": "green", "amber": "amber", "red": "red"}
 
 
-class DispatchState(StaffState):
-    """What one console shows; the map reads its own GeoJSON layers."""
+STAFF = (Role.DISPATCHER, Role.ADMIN)
+
+
+class DispatchState(StaffPage, rx.State):
+    """What one console shows; the map reads its own GeoJSON layers. Dispatchers and admins only."""
 
     rows: list[dict] = []
     alerts: list[dict] = []
@@ -30,33 +35,31 @@ class DispatchState(StaffState):
     message_kind: str = "green"
     ticks: int = 0
 
-    @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        redirect = await self._authorize("dispatcher", "admin")
-        if redirect is not None:
-            return redirect
-        await self.refresh()
-        return None
+    @guarded(*STAFF)
+    async def load(self, who: Principal) -> None:
+        self.user_name = who.name
+        await self._refresh(who)
 
-    @rx.event
-    async def refresh(self) -> None:
-        if self.forbidden or not self.user_name:
-            return
+    @guarded(*STAFF)
+    async def refresh(self, who: Principal) -> None:
+        await self._refresh(who)
+
+    async def _refresh(self, who: Principal) -> None:
         core = get_core()
         self.ticks += 1
-        rows = await asyncio.to_thread(console.queue, core)
+        rows = await asyncio.to_thread(console.queue, core, who)
         self.rows = [r.model_dump() | {"color": _SLA_COLOR[r.sla_state]} for r in rows]
-        self.alerts = [a.model_dump() for a in await asyncio.to_thread(console.alerts, core)]
+        self.alerts = [a.model_dump() for a in await asyncio.to_thread(console.alerts, core, who)]
         if self.ticks % 5 == 1:
-            f = await asyncio.to_thread(console.figures, core)
+            f = await asyncio.to_thread(console.figures, core, who)
             self.figures = {k: "–" if v is None else str(v) for k, v in f.model_dump(exclude={"per_hour"}).items()}
             self.per_hour = f.per_hour
         if self.selected_id:
-            await self._load_detail()
+            await self._load_detail(who)
 
-    async def _load_detail(self) -> None:
+    async def _load_detail(self, who: Principal) -> None:
         try:
-            d = await asyncio.to_thread(console.request_detail, get_core(), self.selected_id)
+            d = await asyncio.to_thread(console.request_detail, get_core(), who, self.selected_id)
         except NotFound:
             self.selected_id = 0
             return
@@ -65,42 +68,42 @@ class DispatchState(StaffState):
                                            or e.data.get("technician") or ""} for e in reversed(d.timeline)]
         self.suggestions = [s.model_dump() for s in d.suggestions]
 
-    @rx.event
-    async def select(self, request_id: int) -> None:
+    @guarded(*STAFF)
+    async def select(self, who: Principal, request_id: int) -> None:
         self.selected_id = request_id
         self.message = ""
-        await self._load_detail()
+        await self._load_detail(who)
 
-    @rx.event
-    def close(self) -> None:
+    @guarded(*STAFF)
+    def close(self, who: Principal) -> None:
         self.selected_id = 0
 
-    async def _act(self, fn, *args) -> None:  # type: ignore[no-untyped-def]
+    async def _act(self, who: Principal, fn, *args) -> None:  # type: ignore[no-untyped-def]
         try:
-            await asyncio.to_thread(fn, get_core(), self.selected_id, *args)
+            await asyncio.to_thread(fn, get_core(), who, self.selected_id, *args)
             self.message, self.message_kind = "Done.", "green"
-        except (Conflict, NotFound) as e:
+        except (Conflict, NotFound, Forbidden) as e:
             self.message, self.message_kind = e.message, "red"
         except ValidationFailed as e:
             self.message, self.message_kind = "; ".join(e.errors.values()), "red"
-        await self.refresh()
+        await self._refresh(who)
 
-    @rx.event
-    async def assign(self, technician_id: int) -> None:
+    @guarded(*STAFF)
+    async def assign(self, who: Principal, technician_id: int) -> None:
         current = self.detail.get("request", {}).get("technician_id")
-        await self._act(lambda core, rid: manual.assign(core, rid, technician_id, self.user_name, current))
+        await self._act(who, manual.assign, technician_id, current)
 
-    @rx.event
-    async def unassign(self) -> None:
-        await self._act(manual.unassign, self.user_name)
+    @guarded(*STAFF)
+    async def unassign(self, who: Principal) -> None:
+        await self._act(who, manual.unassign)
 
-    @rx.event
-    async def cancel(self, form: dict) -> None:
-        await self._act(manual.cancel, (form.get("reason") or "")[:200], self.user_name)
+    @guarded(*STAFF)
+    async def cancel(self, who: Principal, form: dict) -> None:
+        await self._act(who, manual.cancel, (form.get("reason") or "")[:200])
 
-    @rx.event
-    async def note(self, form: dict) -> None:
-        await self._act(manual.add_note, (form.get("text") or "")[:500], self.user_name)
+    @guarded(*STAFF)
+    async def note(self, who: Principal, form: dict) -> None:
+        await self._act(who, manual.add_note, (form.get("text") or "")[:500])
 
 
 def _stat(label: str, value, suffix: str = "") -> rx.Component:  # type: ignore[no-untyped-def]
@@ -215,8 +218,8 @@ def dispatch() -> rx.Component:
         rx.hstack(rx.heading("TyreHero dispatch", size="6"), rx.spacer(), rx.text(DispatchState.user_name),
                   logout_button(), width="100%", align="center", padding_bottom="0.5em"),
         rx.cond(
-            DispatchState.forbidden,
-            forbidden_notice(),
+            DispatchState.denied != "",
+            denied_notice(DispatchState.denied),
             rx.vstack(
                 _figures(),
                 _alerts(),

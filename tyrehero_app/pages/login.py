@@ -21,7 +21,6 @@ class LoginState(Declared, rx.State):
     step: str = ""
 
     @public
-    @rx.event
     def load(self) -> None:
         q = parse_qs(urlparse(str(self.router.url)).query)
         self.error = (q.get("error") or [""])[0][:200]

@@ -10,13 +10,14 @@ import reflex as rx
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from core.errors import Unavailable, ValidationFailed
+from core.errors import Conflict, Unavailable, ValidationFailed
 from core.priority import ISSUE_LABELS
 from core.ratelimit import RateLimited
-from core.requests import resolve_location, submit_request
+from core.requests import IDEMPOTENCY_FIELD, resolve_location, submit_request
 from core.schemas import LocationIn, RequestCreate, field_errors
 from tyrehero_app import routes, styles
 from tyrehero_app.components.layout import layout
+from tyrehero_app.guard import Declared, public
 from tyrehero_app.runtime import get_core
 
 GEOLOCATE_JS = """
@@ -42,7 +43,7 @@ def _location_error(errors: dict[str, str]) -> str:
     return ""
 
 
-class RequestFormState(rx.State):
+class RequestFormState(Declared, rx.State):
     """What the form shows: the understood location, per-field errors, and the submit guard."""
 
     lat: float | None = None
@@ -57,7 +58,7 @@ class RequestFormState(rx.State):
     submitting: bool = False
     form_key: str = ""
 
-    @rx.event
+    @public
     def start(self) -> None:
         if not self.form_key:
             self.form_key = uuid.uuid4().hex
@@ -70,12 +71,12 @@ class RequestFormState(rx.State):
     def location_error(self) -> str:
         return _location_error(self.errors)
 
-    @rx.event
+    @public
     def locate(self):  # type: ignore[no-untyped-def]
         self.locating = True
         return rx.call_script(GEOLOCATE_JS, callback=RequestFormState.located)
 
-    @rx.event
+    @public
     async def located(self, result: dict[str, Any]) -> None:
         self.locating = False
         if not isinstance(result, dict) or "error" in result:
@@ -84,7 +85,7 @@ class RequestFormState(rx.State):
             return
         await self._understand(LocationIn(lat=result["lat"], lng=result["lng"]))
 
-    @rx.event
+    @public
     async def postcode_entered(self, value: str) -> None:
         value = (value or "").strip()
         if not value:
@@ -109,15 +110,15 @@ class RequestFormState(rx.State):
         self.location_approximate = where.approximate
         self.errors = {k: v for k, v in self.errors.items() if not k.startswith("location")}
 
-    @rx.event
+    @public
     def set_motorway(self, value: bool) -> None:
         self.on_motorway = value
 
-    @rx.event
+    @public
     def set_vulnerable(self, value: bool) -> None:
         self.vulnerable = value
 
-    @rx.event
+    @public
     async def submit(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         if self.submitting:
             return
@@ -149,8 +150,12 @@ class RequestFormState(rx.State):
         except ValidationError as e:
             self.errors = field_errors(e)
         except ValidationFailed as e:
-            self.errors = e.errors
-        except RateLimited as e:
+            # The form's own key reused with another body is not a field the driver can fix: start afresh.
+            if IDEMPOTENCY_FIELD in e.errors:
+                self.form_key = uuid.uuid4().hex
+                self.server_error = "Your details changed since you last sent them. Press “Send for help” again."
+            self.errors = {k: v for k, v in e.errors.items() if k != IDEMPOTENCY_FIELD}
+        except (RateLimited, Conflict) as e:
             self.server_error = e.message
         except (Unavailable, OperationalError):
             self.server_error = (

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 import reflex as rx
 
 from core import technicians as svc
+from core.auth import Forbidden, Principal, Role
 from core.errors import IllegalTransition, NotFound
-from core.models import Technician
-from core.schemas import JobView
 from core.states import TechStatus
 from tyrehero_app import styles
 from tyrehero_app.components.layout import layout
-from tyrehero_app.components.staff import StaffState, forbidden_notice, logout_button
+from tyrehero_app.components.staff import denied_notice, logout_button
+from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
 ON_SHIFT = ("available", "assigned", "en_route", "on_site", "break")
@@ -22,19 +22,19 @@ _STATUS_WORDS = {"offline": "Off shift", "available": "Available", "assigned": "
                  "on_site": "On site", "break": "On a break"}
 
 
-class TechState(StaffState):
+class TechState(StaffPage, rx.State):
+    """One technician's phone: their shift and their job. Technicians only, each acting on their own."""
+
     status: str = ""
     position_age: str = ""
     job: dict = {}
     message: str = ""
     offer_seconds: int = -1
 
-    @rx.event
-    async def load(self):  # type: ignore[no-untyped-def]
-        redirect = await self._authorize("technician")
-        if redirect is not None:
-            return redirect
-        await self.refresh()
+    @guarded(Role.TECHNICIAN)
+    async def load(self, who: Principal):  # type: ignore[no-untyped-def]
+        self.user_name = who.name
+        await self._refresh(who)
         return self._tracker()
 
     def _tracker(self):  # type: ignore[no-untyped-def]
@@ -42,25 +42,19 @@ class TechState(StaffState):
             return rx.call_script("window.thTracker && window.thTracker.start()")
         return rx.call_script("window.thTracker && window.thTracker.stop()")
 
-    @rx.event
-    async def refresh(self) -> None:
-        if not self.technician_id or self.forbidden:
-            return
+    @guarded(Role.TECHNICIAN)
+    async def refresh(self, who: Principal) -> None:
+        await self._refresh(who)
+
+    async def _refresh(self, who: Principal) -> None:
         core = get_core()
-
-        def read() -> tuple[Technician | None, JobView | None]:
-            from sqlmodel import Session
-
-            with Session(core.engine) as s:
-                t = s.get(Technician, self.technician_id)
-            return t, svc.job_view(core, self.technician_id)
-
-        tech, job = await asyncio.to_thread(read)
-        if tech is None:
+        try:
+            shift, job = await asyncio.to_thread(lambda: (svc.shift_view(core, who), svc.job_view(core, who)))
+        except NotFound:
             return
-        self.status = tech.status
-        if tech.position_at:
-            secs = int((datetime.now(UTC) - tech.position_at).total_seconds())
+        self.status = shift.status
+        if shift.position_at:
+            secs = int((datetime.now(UTC) - shift.position_at).total_seconds())
             self.position_age = f"{secs} s ago" if secs < 120 else f"{secs // 60} min ago"
         else:
             self.position_age = "not yet"
@@ -71,32 +65,36 @@ class TechState(StaffState):
         else:
             self.offer_seconds = -1
 
-    @rx.event
-    async def set_shift(self, status: str):  # type: ignore[no-untyped-def]
+    @guarded(Role.TECHNICIAN)
+    async def set_shift(self, who: Principal, status: str):  # type: ignore[no-untyped-def]
         self.message = ""
         try:
-            await asyncio.to_thread(svc.set_shift_status, get_core(), self.technician_id, TechStatus(status))
-        except (IllegalTransition, NotFound) as e:
+            await asyncio.to_thread(svc.set_shift_status, get_core(), who, TechStatus(status))
+        except ValueError:
+            self.message = "Choose available, break or off shift."
+        except (IllegalTransition, NotFound, Forbidden) as e:
             self.message = e.message
-        await self.refresh()
+        await self._refresh(who)
         return self._tracker()
 
-    @rx.event
-    async def act(self, action: str, form: dict | None = None) -> None:
+    async def _act(self, who: Principal, action: str, form: dict | None = None) -> None:
         self.message = ""
         if not self.job:
             return
-        data = {"fitted": (form or {}).get("fitted", "")[:200], "note": (form or {}).get("note", "")[:500]} if form else None
+        data = {"fitted": str(form.get("fitted") or "")[:200], "note": str(form.get("note") or "")[:500]} if form else None
         try:
-            await asyncio.to_thread(svc.job_action, get_core(), self.technician_id, int(self.job["id"]), action,
-                                    self.user_name, data)
-        except (IllegalTransition, NotFound) as e:
+            await asyncio.to_thread(svc.job_action, get_core(), who, int(self.job["id"]), action, data)
+        except (IllegalTransition, NotFound, Forbidden) as e:
             self.message = e.message
-        await self.refresh()
+        await self._refresh(who)
 
-    @rx.event
-    async def complete(self, form: dict) -> None:
-        await self.act("complete", form)
+    @guarded(Role.TECHNICIAN)
+    async def act(self, who: Principal, action: str) -> None:
+        await self._act(who, action)
+
+    @guarded(Role.TECHNICIAN)
+    async def complete(self, who: Principal, form: dict) -> None:
+        await self._act(who, "complete", form)
 
     @rx.var
     def status_words(self) -> str:
@@ -208,8 +206,8 @@ def tech() -> rx.Component:
         rx.moment(interval=2000, on_change=TechState.refresh, display="none"),
         rx.hstack(rx.heading(TechState.user_name, size="5"), rx.spacer(), logout_button(), width="100%"),
         rx.cond(
-            TechState.forbidden,
-            forbidden_notice(),
+            TechState.denied != "",
+            denied_notice(TechState.denied),
             rx.vstack(
                 _shift_controls(),
                 rx.cond(TechState.message != "", rx.callout(TechState.message, color_scheme="red", width="100%")),

@@ -13,13 +13,14 @@ from core.requests import cancel_by_token, track
 from core.schemas import TrackingView
 from tyrehero_app import routes, styles
 from tyrehero_app.components.layout import layout
+from tyrehero_app.guard import Declared, public
 from tyrehero_app.runtime import get_core
 
 _STATUS_COLOR = {"pending": "amber", "assigned": "blue", "en_route": "blue", "on_site": "green",
                  "completed": "green", "cancelled": "gray"}
 
 
-class TrackState(rx.State):
+class TrackState(Declared, rx.State):
     """One request, as its token holder sees it; refreshed every 2 s by the page."""
 
     token: str = ""
@@ -51,12 +52,12 @@ class TrackState(rx.State):
         self.queue_position = v.queue_position or 0
         self.timeline = [{"time": e.at[11:16], "text": e.text, "kind": e.kind} for e in reversed(v.timeline)]
 
-    @rx.event
+    @public
     async def load(self) -> None:
         self.token = urlparse(str(self.router.url)).path.rstrip("/").rsplit("/", 1)[-1]
         await self.refresh()
 
-    @rx.event
+    @public
     async def refresh(self) -> None:
         if not self.token or self.not_found:
             return
@@ -67,7 +68,7 @@ class TrackState(rx.State):
         except OperationalError:
             self.error = f"We cannot update this page right now. Call us on {get_core().settings.support_phone}."
 
-    @rx.event
+    @public
     async def cancel(self) -> None:
         try:
             self._show(await asyncio.to_thread(cancel_by_token, get_core(), self.token))

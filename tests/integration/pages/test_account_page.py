@@ -50,7 +50,7 @@ def signed_in(core: Core, username: str, role: str) -> AccountState:
 def test_a_dispatcher_sets_up_two_factor_on_the_account_page(app_core: Core) -> None:
     tab = signed_in(app_core, "dana", "dispatcher")
     call(tab, "load")
-    assert tab.user_name == "Dana" and not tab.enabled and not tab.is_admin
+    assert tab.user_name == "Dana" and not tab.enabled and not tab.colleague_tools
     call(tab, "start")
     assert tab.uri.startswith("otpauth://totp/") and tab.qr_src.startswith("data:image/svg+xml;base64,")
     secret = tab.secret.replace(" ", "")
