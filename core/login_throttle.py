@@ -193,21 +193,6 @@ class LoginThrottle:
             with session_scope(self.engine) as s:
                 s.execute(sa.delete(LoginFailure).where(col(LoginFailure.id) == attempt.row_id))
 
-    def retry_after(self, username: str, ip: str, at: float) -> int:
-        """Seconds before this username may be tried from this address (0: now). Reads; claims nothing."""
-        address = address_key(ip)
-        keys = self._keys(username, address)
-        try:
-            pipe = self.r.pipeline(transaction=False)
-            pipe.hmget(keys[0], "n", "t")
-            pipe.hmget(keys[1], "n", "t")
-            pipe.hget(keys[2], "n")
-            (pn, pt), (an, a_t), un = pipe.execute()
-        except redis.RedisError:
-            with session_scope(self.engine) as s:
-                return _wait(*self._counts_in_postgres(s, username, address, at), at)
-        return _wait(int(pn or 0), float(pt or 0) / 1000, int(an or 0), float(a_t or 0) / 1000, int(un or 0), at)
-
     def _release(self, attempt: Attempt, clear_pair: bool) -> None:
         if attempt.row_id is not None:
             return  # claimed in PostgreSQL: nothing was counted in Redis
