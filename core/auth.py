@@ -1,11 +1,15 @@
-"""Staff accounts: Argon2 passwords, sessions (page cookies and API bearer tokens), login throttling."""
+"""Staff accounts: Argon2 passwords, logins (throttled, with a second factor where needed), sessions (page
+cookies and API bearer tokens)."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,10 +20,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
+from core import login_throttle
 from core.db import autocommit, session_scope
-from core.errors import DomainError
+from core.errors import DomainError, ValidationFailed
+from core.login_throttle import Attempt, LoginThrottle
 from core.metrics import LOGIN_FAILURES
-from core.models import AuthSession, LoginFailure, Technician, UserAccount, utcnow
+from core.models import AuthSession, Technician, UserAccount, utcnow
 
 if TYPE_CHECKING:
     from core.bootstrap import Core
@@ -39,9 +45,15 @@ class Role(StrEnum):
 # The roles an account can have.
 ROLES = (Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
 SESSION_TTL = {"cookie": timedelta(hours=12), "bearer": timedelta(hours=12)}
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_IP = 20
-FAILURE_WINDOW = timedelta(minutes=15)
+# A sign-in with an admin's enrolment code is for setting up two-factor sign-in, not for a shift.
+ENROLMENT_SESSION_TTL = timedelta(hours=1)
+WRONG_CODE = "That code is not right. Use the newest code your authenticator app shows, or a recovery code."
+SECOND_FACTOR_MESSAGES = {
+    "two_factor_required": "Two-factor sign-in is on for this account: also send the 6-digit code from your "
+                           "authenticator app, or one of your recovery codes.",
+    "two_factor_enrolment_required": "This account must set up two-factor sign-in: sign in on the staff login page "
+                                     "with the enrolment code an admin gave you, then follow the set-up steps.",
+}
 
 _hasher = PasswordHasher()
 # Verifying against a real hash when the account does not exist keeps timing uniform.
@@ -54,8 +66,20 @@ class AuthFailed(DomainError):
 
 class Throttled(DomainError):
     def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"Too many failed logins. Try again in {max(1, retry_after_s // 60)} minutes.")
+        if retry_after_s < 120:
+            wait = "1 second" if retry_after_s <= 1 else f"{retry_after_s} seconds"
+        else:
+            wait = f"{math.ceil(retry_after_s / 60)} minutes"
+        super().__init__(f"Too many failed logins. Try again in {wait}.")
         self.retry_after_s = retry_after_s
+
+
+class SecondFactorRequired(AuthFailed):
+    """The password was right; the account also needs a code (or, not set up yet, an enrolment code)."""
+
+    def __init__(self, user_id: int, username: str, need: str) -> None:
+        super().__init__(SECOND_FACTOR_MESSAGES[need])
+        self.user_id, self.username, self.need = user_id, username, need
 
 
 class Forbidden(DomainError):
@@ -111,33 +135,100 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def login(engine: sa.Engine, username: str, password: str, ip: str, kind: str = "bearer") -> tuple[str, Principal]:
-    """Check the password (throttled per account and per address) and open a session; return its token."""
+def login(core: Core, username: str, password: str, ip: str, kind: str = "bearer", *, code: str | None = None,
+          at: float | None = None) -> tuple[str, Principal]:
+    """Check the password and, where the account needs one, the second factor (`code`: a code from the
+    authenticator app, a recovery code, or an admin's enrolment code); open a session and return its token.
+
+    Throttled per (username, address), per address and per username (core.login_throttle). A right
+    password with no code raises SecondFactorRequired (the login page then asks for the code); a wrong
+    code counts as a failed login."""
+    from core import mfa
     from core.schemas import clean_text
 
     username = clean_text(username or "").lower()[:64]
     password = (password or "").replace("\x00", "")
-    now = utcnow()
-    with Session(engine) as s:
-        since = now - FAILURE_WINDOW
-        by_user = s.exec(select(sa.func.count()).select_from(LoginFailure).where(
-            LoginFailure.username == username, LoginFailure.at >= since)).one()
-        by_ip = s.exec(select(sa.func.count()).select_from(LoginFailure).where(
-            LoginFailure.ip == ip, LoginFailure.at >= since)).one()
-        if by_user >= MAX_FAILURES_PER_ACCOUNT or by_ip >= MAX_FAILURES_PER_IP:
-            raise Throttled(int(FAILURE_WINDOW.total_seconds()))
+    at = time.time() if at is None else at
+    throttle = _throttle(core)
+    attempt = _claim(throttle, username, ip, at)
+    with Session(core.engine) as s:
         user = s.exec(select(UserAccount).where(UserAccount.username == username)).first()
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password or "")
     if not ok or user is None or not user.active:
-        with session_scope(engine) as s:
-            s.add(LoginFailure(username=username, ip=ip[:45]))
-        LOGIN_FAILURES.inc()
+        _failed(throttle, attempt)
         raise AuthFailed("Wrong username or password.")
+    need = mfa.need_of(core.settings, user)
+    if need is not None and not code:
+        throttle.refund(attempt)
+        raise SecondFactorRequired(user.id, user.username, need)  # type: ignore[arg-type]
+    return _finish(core, throttle, attempt, user, kind, code, at)
+
+
+def login_second_step(core: Core, user_id: int, code: str, ip: str, kind: str = "cookie", *,
+                      at: float | None = None) -> tuple[str, Principal]:
+    """The login page's second step: the code for an account whose password was right (a sealed challenge
+    says whose); throttled and counted like a password."""
+    at = time.time() if at is None else at
+    with Session(core.engine) as s:
+        user = s.get(UserAccount, user_id)
+    if user is None or not user.active:
+        raise AuthFailed("Your sign-in has ended. Start again with your username and password.")
+    throttle = _throttle(core)
+    attempt = _claim(throttle, user.username, ip, at)
+    return _finish(core, throttle, attempt, user, kind, code, at)
+
+
+def _finish(core: Core, throttle: LoginThrottle, attempt: Attempt, user: UserAccount, kind: str, code: str | None,
+            at: float) -> tuple[str, Principal]:
+    from core import mfa
+
+    ttl = SESSION_TTL[kind]
+    if mfa.need_of(core.settings, user) is not None:
+        used = mfa.check_second_factor(core, user, code or "", at)
+        if used is None:
+            _failed(throttle, attempt)
+            raise AuthFailed(WRONG_CODE)
+        if used == "enrolment":
+            ttl = ENROLMENT_SESSION_TTL
+    throttle.succeeded(attempt)
     token = secrets.token_urlsafe(32)
-    with session_scope(engine) as s:
-        s.add(AuthSession(token_hash=_token_hash(token), user_id=user.id, kind=kind, expires_at=now + SESSION_TTL[kind]))  # type: ignore[arg-type]
-        s.execute(sa.delete(LoginFailure).where(col(LoginFailure.username) == username))
-    return token, _principal(engine, user)
+    with session_scope(core.engine) as s:
+        s.add(AuthSession(token_hash=_token_hash(token), user_id=user.id, kind=kind, expires_at=utcnow() + ttl))  # type: ignore[arg-type]
+    return token, _principal(core.engine, user)
+
+
+@contextmanager
+def counted_attempt(core: Core, username: str, ip: str, at: float) -> Iterator[None]:
+    """A code checked outside a login (turning two-factor off, new recovery codes), throttled and counted
+    like a login, so a stolen session cannot guess codes at speed. A ValidationFailed or AuthFailed raised
+    inside counts as a failure."""
+    throttle = _throttle(core)
+    attempt = _claim(throttle, username, ip, at)
+    try:
+        yield
+    except (ValidationFailed, AuthFailed):
+        _failed(throttle, attempt)
+        raise
+    except BaseException:
+        throttle.refund(attempt)
+        raise
+    throttle.succeeded(attempt)
+
+
+def _throttle(core: Core) -> LoginThrottle:
+    return LoginThrottle(core.redis, core.engine, prefix=f"{core.limiter.prefix}login:")
+
+
+def _claim(throttle: LoginThrottle, username: str, ip: str, at: float) -> Attempt:
+    try:
+        return throttle.claim(username, ip, at)
+    except login_throttle.Throttled as e:
+        raise Throttled(e.retry_after_s) from None
+
+
+def _failed(throttle: LoginThrottle, attempt: Attempt) -> None:
+    throttle.failed(attempt)
+    LOGIN_FAILURES.inc()
 
 
 def _principal(engine: sa.Engine, user: UserAccount) -> Principal:

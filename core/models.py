@@ -39,6 +39,13 @@ class UserAccount(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     active: bool = True
     created_at: datetime = _created()
+    # Two-factor sign-in (core.mfa). The TOTP secret is encrypted with the phone vault's key; it is set
+    # (and not yet enabled) while an enrolment waits for its first code. `totp_last_step` is the newest
+    # 30-second step whose code was accepted: a code of that step or an older one is refused (no replay).
+    totp_secret_enc: str | None = Field(default=None, max_length=255)
+    totp_enabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
+    totp_enabled_at: datetime | None = _ts()
 
 
 class Technician(SQLModel, table=True):
@@ -206,6 +213,34 @@ class LoginFailure(SQLModel, table=True):
     username: str = Field(max_length=64)
     ip: str = Field(max_length=45)
     at: datetime = _created()
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One-time codes that stand in for the authenticator app (ten per enrolment). Only a keyed hash is
+    stored; `used_at` is set by the one statement that accepts a code, so each works once."""
+
+    __tablename__ = "recovery_code"
+    __table_args__ = (sa.UniqueConstraint("user_id", "code_hash", name="uq_recovery_code_user_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = _created()
+    used_at: datetime | None = _ts()
+
+
+class EnrolmentCode(SQLModel, table=True):
+    """A one-time code an admin gives a colleague (in person or by phone) so that an account without
+    two-factor sign-in can sign in once, where a second factor is required, and set it up. Hash only."""
+
+    __tablename__ = "enrolment_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    issued_by: str = Field(max_length=100)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = _ts()
 
 
 class PriceSetting(SQLModel, table=True):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from http.cookies import CookieError, SimpleCookie
+
+from starlette.concurrency import run_in_threadpool
 
 from core.auth import Principal, cached_principal, principal_for
 from tyrehero_app.runtime import get_core
@@ -25,12 +26,13 @@ def token_from_cookie_header(cookie_header: str | None) -> str | None:
 
 
 async def principal_from_token(token: str | None) -> Principal | None:
-    """Who holds this live session, from the process's cache (revocations evict it at once), else PostgreSQL."""
+    """Who holds this live session: from the process's cache when it knows it (no thread hop; revocations
+    evict it at once), else from PostgreSQL on the API's thread pool."""
     if not token:
         return None
     core = get_core()
     who = cached_principal(core.principals, token)
     if who is None:
         core.listener()  # revocations by other processes evict from the cache
-        who = await asyncio.to_thread(principal_for, core.engine, token, core.principals)
+        who = await run_in_threadpool(principal_for, core.engine, token, core.principals)
     return who

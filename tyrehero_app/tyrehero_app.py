@@ -5,6 +5,7 @@ import reflex as rx
 from tyrehero_app import lifespan, routes
 from tyrehero_app.api.app import create_api
 from tyrehero_app.guard import undeclared_handlers
+from tyrehero_app.pages.account import AccountState, account
 from tyrehero_app.pages.admin import AdminState, admin_page
 from tyrehero_app.pages.dispatch import DispatchState, dispatch
 from tyrehero_app.pages.login import LoginState, login
@@ -22,6 +23,7 @@ app.add_page(tracking, route="/track/[token]", title="TyreHero — your request"
 app.add_page(login, route="/login", title="TyreHero — staff login", on_load=LoginState.load)
 app.add_page(dispatch, route="/dispatch", title="TyreHero — dispatch", on_load=DispatchState.load)
 app.add_page(admin_page, route="/admin", title="TyreHero — admin", on_load=AdminState.load)
+app.add_page(account, route="/account", title="TyreHero — your account", on_load=AccountState.load)
 app.add_page(tech, route="/tech", title="TyreHero — technician", on_load=TechState.load)
 # Every event handler is a public remote call: refuse to start with one whose callers are undeclared.
 if undeclared := undeclared_handlers():

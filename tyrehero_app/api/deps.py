@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from core.addresses import client_address
-from core.auth import Principal, cached_principal, principal_for
+from core.auth import Principal
 from core.errors import DomainError
 from tyrehero_app.runtime import get_core
-
-SESSION_COOKIE = "th_session"
+from tyrehero_app.session import SESSION_COOKIE, principal_from_token
 
 
 class NotAuthenticated(DomainError):
@@ -28,13 +26,8 @@ def token_from(request: Request) -> str | None:
 
 
 async def current_principal(request: Request) -> Principal:
-    """From this process's cache when it knows the session (no thread hop), else from PostgreSQL."""
-    core = get_core()
-    token = token_from(request)
-    p = cached_principal(core.principals, token)
-    if p is None:
-        core.listener()  # revocations by other processes evict from the cache
-        p = await run_in_threadpool(principal_for, core.engine, token, core.principals)
+    """The caller of a staff route, by bearer token or session cookie (as the pages read it)."""
+    p = await principal_from_token(token_from(request))
     if p is None:
         raise NotAuthenticated("Log in first.")
     return p

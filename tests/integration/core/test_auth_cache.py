@@ -47,7 +47,7 @@ def other_process(core: Core, database_url: str, server_urls: tuple[str, str], k
 def test_a_known_session_is_answered_from_memory_until_its_ttl(core: Core) -> None:
     tech = add_technicians(core, 1)[0]
     add_staff(core, "tina", "technician", tech_id=tech)
-    token, _ = login(core.engine, "tina", "correct horse battery", "127.0.0.1")
+    token, _ = login(core, "tina", "correct horse battery", "127.0.0.1")
     cache = PrincipalCache(ttl_s=0.3)
     who = principal_for(core.engine, token, cache)
     assert who is not None and who.technician_id == tech and who.role == "technician"
@@ -63,7 +63,7 @@ def test_unknown_tokens_are_never_cached_and_ttl_zero_turns_it_off(core: Core) -
     cache = PrincipalCache(ttl_s=30)
     assert principal_for(core.engine, "not-a-token", cache) is None
     assert cache._entries == {}
-    token, _ = login(core.engine, "dana", "correct horse battery", "127.0.0.1")
+    token, _ = login(core, "dana", "correct horse battery", "127.0.0.1")
     off = PrincipalCache(ttl_s=0)
     assert principal_for(core.engine, token, off) is not None
     _revoke_behind_its_back(core, token)
@@ -72,7 +72,7 @@ def test_unknown_tokens_are_never_cached_and_ttl_zero_turns_it_off(core: Core) -
 
 def test_an_entry_never_outlives_its_session(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
-    token, _ = login(core.engine, "dana", "correct horse battery", "127.0.0.1")
+    token, _ = login(core, "dana", "correct horse battery", "127.0.0.1")
     with core.engine.begin() as c:
         c.execute(sa.text("UPDATE auth_session SET expires_at = now() + interval '200 milliseconds'"))
     cache = PrincipalCache(ttl_s=30)
@@ -83,7 +83,7 @@ def test_an_entry_never_outlives_its_session(core: Core) -> None:
 
 def test_a_lookup_that_raced_a_revocation_is_not_kept(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
-    token, who = login(core.engine, "dana", "correct horse battery", "127.0.0.1")
+    token, who = login(core, "dana", "correct horse battery", "127.0.0.1")
     from core.auth import _token_hash
     from core.models import utcnow
 
@@ -97,7 +97,7 @@ def test_a_lookup_that_raced_a_revocation_is_not_kept(core: Core) -> None:
 def test_logout_reset_and_deactivation_reach_another_process_at_once(core: Core, other_process: Core) -> None:
     uid = add_staff(core, "dana", "dispatcher")
     admin = add_principal(core, Role.ADMIN)
-    tokens = [login(core.engine, "dana", "correct horse battery", "127.0.0.1")[0] for _ in range(3)]
+    tokens = [login(core, "dana", "correct horse battery", "127.0.0.1")[0] for _ in range(3)]
     for t in tokens:  # both processes have every session in memory
         assert principal_for(core.engine, t, core.principals) is not None
         assert principal_for(other_process.engine, t, other_process.principals) is not None
@@ -110,7 +110,7 @@ def test_logout_reset_and_deactivation_reach_another_process_at_once(core: Core,
     reset_password(core, admin, uid, "a brand new long password")
     assert _eventually(lambda: principal_for(other_process.engine, tokens[1], other_process.principals) is None)
 
-    fresh = login(core.engine, "dana", "a brand new long password", "127.0.0.1")[0]
+    fresh = login(core, "dana", "a brand new long password", "127.0.0.1")[0]
     assert principal_for(other_process.engine, fresh, other_process.principals) is not None
     set_staff_active(core, admin, uid, False)
     assert principal_for(core.engine, fresh, core.principals) is None
@@ -119,7 +119,7 @@ def test_logout_reset_and_deactivation_reach_another_process_at_once(core: Core,
 
 def test_a_listener_that_resubscribes_forgets_everything(core: Core, other_process: Core) -> None:
     add_staff(core, "dana", "dispatcher")
-    token = login(core.engine, "dana", "correct horse battery", "127.0.0.1")[0]
+    token = login(core, "dana", "correct horse battery", "127.0.0.1")[0]
     assert principal_for(other_process.engine, token, other_process.principals) is not None
     _revoke_behind_its_back(core, token)  # no event: the other process cannot know ...
     assert principal_for(other_process.engine, token, other_process.principals) is not None
@@ -135,7 +135,7 @@ def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core:
     for i, tech in enumerate(techs):
         add_staff(core, f"tech{i}", "technician", tech_id=tech)
     add_staff(core, "dana", "dispatcher")
-    tokens = [login(core.engine, name, "correct horse battery", "127.0.0.1")[0]
+    tokens = [login(core, name, "correct horse battery", "127.0.0.1")[0]
               for name in ("tech0", "tech1", "tech2", "dana")]
     _revoke_behind_its_back(core, tokens[1])
     cache = PrincipalCache(ttl_s=30)
@@ -155,7 +155,7 @@ def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core:
 
 def test_a_refresh_that_raced_a_revocation_keeps_nothing(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
-    token, who = login(core.engine, "dana", "correct horse battery", "127.0.0.1")
+    token, who = login(core, "dana", "correct horse battery", "127.0.0.1")
     from core.auth import _token_hash, cached_principal
     from core.models import utcnow
 
