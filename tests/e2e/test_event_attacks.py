@@ -71,8 +71,16 @@ ATTACKS: dict[str, Callable[[Targets], dict[str, Any]]] = {
     "TechState.set_shift": lambda t: {"status": "offline"},
     "TechState.act": lambda t: {"action": "decline"},
     "TechState.complete": lambda t: {"form": {"fitted": "nothing", "note": "mallory"}},
+    "AccountState.load": lambda t: {},
+    "AccountState.start": lambda t: {},
+    "AccountState.confirm": lambda t: {"form": {"code": "123456"}},
+    "AccountState.renew_codes": lambda t: {"form": {"code": "123456"}},
+    "AccountState.disable": lambda t: {"form": {"code": "123456"}},
+    "AccountState.saved_codes": lambda t: {},
+    "AccountState.issue_code": lambda t: {"form": {"username": f"dev{t.tag}"}},
+    "AccountState.reset_other": lambda t: {"form": {"username": f"ada{t.tag}"}},
 }
-PAGE_OF = {"AdminState": "/admin", "DispatchState": "/dispatch", "TechState": "/tech"}
+PAGE_OF = {"AdminState": "/admin", "DispatchState": "/dispatch", "TechState": "/tech", "AccountState": "/account"}
 
 
 def protected_handlers() -> dict[str, tuple[str, frozenset[str]]]:
@@ -141,7 +149,10 @@ def _cookie(app, username: str) -> str:  # type: ignore[no-untyped-def]
 
 
 SNAPSHOT = {
-    "accounts": "SELECT id, username, display_name, role, password_hash, active FROM user_account ORDER BY id",
+    "accounts": "SELECT id, username, display_name, role, password_hash, active, totp_secret_enc, totp_enabled,"
+                " totp_last_step FROM user_account ORDER BY id",
+    "second factors": "SELECT 'recovery', id, user_id, used_at FROM recovery_code UNION ALL"
+                      " SELECT 'enrolment', id, user_id, used_at FROM enrolment_code ORDER BY 1, 2",
     "technicians": "SELECT id, name, van_reg, van_label, capabilities, status, active, user_id, version"
                    " FROM technician ORDER BY id",
     "prices": "SELECT name, value FROM price_setting ORDER BY name",

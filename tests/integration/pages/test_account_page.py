@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyotp
@@ -39,7 +40,9 @@ def page(token: str | None) -> AccountState:
 
 
 def call(state: AccountState, handler: str, **payload: Any) -> Any:
-    return asyncio.run(AccountState.event_handlers[handler].fn(state, **payload))
+    """Run the handler on an event loop of its own thread (another test's loop may be running in this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, AccountState.event_handlers[handler].fn(state, **payload)).result()
 
 
 def signed_in(core: Core, username: str, role: str) -> AccountState:
