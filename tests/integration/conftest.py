@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
+from core.context import Core
+from core.geo.geocode import OfflineGeocoder
 
 
 @pytest.fixture

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from core import admin, manual, privacy
-from core.auth import Principal, Role
-from core.bootstrap import Core
-from core.requests import cancel_by_token, submit_request
+from core.context import Core
+from core.dispatch import manual
+from core.principal import Principal, Role
+from core.privacy import retention
+from core.requests.intake import submit_request
+from core.requests.tracking import cancel_by_token
 from core.schemas import RequestCreate
-from core.technicians import expire_unanswered_offers, job_action
+from core.staff import admin
+from core.technicians.jobs import expire_unanswered_offers, job_action
 from tests.factories import add_principal, add_technicians, request_body
 
 
@@ -85,5 +88,5 @@ def test_a_dispatchers_reassignment_and_cancellation_name_the_dispatcher(core: C
         ("assigned", "Boss", boss.user_id, "admin"),
         ("cancelled", "Boss", boss.user_id, "admin"),
     ]
-    privacy.apply_retention(core, days=0)  # closed a moment ago: past a zero-day window
+    retention.apply_retention(core, days=0)  # closed a moment ago: past a zero-day window
     assert _audit(core)[-1] == ("anonymised", "retention", None, "system")

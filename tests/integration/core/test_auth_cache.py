@@ -8,17 +8,19 @@ from collections.abc import Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
-from core.admin import reset_password, set_staff_active
-from core.auth import PrincipalCache, Role, login, logout, principal_for
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
+from core.context import Core
+from core.geo.geocode import OfflineGeocoder
+from core.principal import PrincipalCache, Role
+from core.staff.admin import reset_password, set_staff_active
+from core.staff.auth import login, logout, principal_for
 from tests.factories import add_principal, add_staff, add_technicians
 
 
 def _revoke_behind_its_back(core: Core, token: str) -> None:
     """End the session in PostgreSQL only, as a process that cannot publish would."""
-    from core.auth import _token_hash
+    from core.staff.auth import _token_hash
 
     with core.engine.begin() as c:
         c.execute(sa.text("UPDATE auth_session SET revoked_at = now() WHERE token_hash = :h"), {"h": _token_hash(token)})
@@ -84,8 +86,8 @@ def test_an_entry_never_outlives_its_session(core: Core) -> None:
 def test_a_lookup_that_raced_a_revocation_is_not_kept(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
     token, who = login(core, "dana", "correct horse battery", "127.0.0.1")
-    from core.auth import _token_hash
     from core.models import utcnow
+    from core.staff.auth import _token_hash
 
     cache = PrincipalCache(ttl_s=30)
     read_at = cache.generation  # a lookup read "valid" here ...
@@ -129,7 +131,7 @@ def test_a_listener_that_resubscribes_forgets_everything(core: Core, other_proce
 
 
 def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core: Core) -> None:
-    from core.auth import _token_hash, cached_principal, refresh_principals
+    from core.staff.auth import _token_hash, cached_principal, refresh_principals
 
     techs = add_technicians(core, 3)
     for i, tech in enumerate(techs):
@@ -156,8 +158,8 @@ def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core:
 def test_a_refresh_that_raced_a_revocation_keeps_nothing(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
     token, who = login(core, "dana", "correct horse battery", "127.0.0.1")
-    from core.auth import _token_hash, cached_principal
     from core.models import utcnow
+    from core.staff.auth import _token_hash, cached_principal
 
     cache = PrincipalCache(ttl_s=30)
     read_at = cache.generation  # the refresh's statement read the sessions here ...

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from redis.cluster import RedisCluster, key_slot
 
-from core.geo import haversine_km
+from core.geo.sphere import haversine_km
 from core.index import Candidate, IndexedTech, TechFilter
 from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex

@@ -7,14 +7,15 @@ import concurrent.futures as cf
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
-from core.dispatch import sweep_pending
+from core.context import Core
+from core.dispatch.auto import sweep_pending
 from core.errors import IllegalTransition
-from core.geocode import OfflineGeocoder
-from core.requests import submit_request
+from core.geo.geocode import OfflineGeocoder
+from core.requests.intake import submit_request
 from core.schemas import RequestCreate
-from core.technicians import job_action
+from core.technicians.jobs import job_action
 from tests.factories import add_technicians, as_technician, request_body
 from tests.servers import RedisProcess
 

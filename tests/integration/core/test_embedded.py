@@ -9,10 +9,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from core import db, embedded
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.demo import seed_if_empty
+from core.infra import db, embedded
 
 
 def test_empty_folder_to_seeded_and_kept_across_restarts() -> None:

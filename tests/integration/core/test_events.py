@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from core.events import CHANNEL, DomainEvent, RedisEventBus
-from core.listener import EventListener
+from core.infra.events import CHANNEL, DomainEvent, RedisEventBus
+from core.infra.listener import EventListener
 
 
 @pytest.fixture

@@ -11,13 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from core.geocode import (
-    CachedGeocoder,
-    GeocodeResult,
-    GeocoderUnavailable,
-    OutsideServiceArea,
-    PostcodeNotFound,
-)
+from core.geo.geocode import CachedGeocoder, GeocodeResult, GeocoderUnavailable, OutsideServiceArea, PostcodeNotFound
 
 
 class CountingGeocoder:

@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from core import requests as rq
-from core.bootstrap import Core
-from core.db import HotStatement, autocommit, log_slow_queries
+from core.context import Core
+from core.infra.db import HotStatement, autocommit, log_slow_queries
 from core.models import RequestEvent, ServiceRequest
+from core.requests import intake as rq
 from core.schemas import RequestCreate
 from core.states import OPEN_STATUSES
 from tests.factories import request_body
@@ -114,7 +114,7 @@ def test_positions_commit_without_waiting_for_the_wal_flush_and_other_commits_st
     import h3
 
     from core.models import utcnow
-    from core.technicians import _RECORD_POSITIONS
+    from core.technicians.jobs import _RECORD_POSITIONS
     from tests.factories import add_technicians
 
     tech = add_technicians(core, 1)[0]

@@ -8,12 +8,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core
+from core.context import Core
 from core.errors import IllegalTransition, NotFound
-from core.requests import submit_request
+from core.requests.intake import submit_request
 from core.schemas import RequestCreate
 from core.states import REQUEST_TRANSITIONS, TECH_TRANSITIONS, RequestStatus, TechStatus
-from core.technicians import ACTIVE, job_action, job_step
+from core.technicians.jobs import ACTIVE, job_action, job_step
 from tests.factories import add_technicians, as_technician, request_body
 
 _TO = {  # action -> (request's new status, technician's new status or None, timeline kind)

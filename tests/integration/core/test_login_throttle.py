@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from core.auth import AuthFailed, Throttled, login
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
-from core.login_throttle import ADDRESS, PAIR, USERNAME
+from core.context import Core
+from core.geo.geocode import OfflineGeocoder
+from core.staff.auth import AuthFailed, Throttled, login
+from core.staff.login_throttle import ADDRESS, PAIR, USERNAME
 from tests.factories import add_staff
 
 T0 = 1_900_000_000.0  # every test runs on this injected clock

@@ -8,10 +8,11 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from core import mfa
-from core.auth import AuthFailed, Forbidden, Principal, Role, SecondFactorRequired, Throttled, login, principal_for
-from core.bootstrap import Core
-from core.errors import Conflict, ValidationFailed
+from core.context import Core
+from core.errors import Conflict, Forbidden, ValidationFailed
+from core.principal import Principal, Role
+from core.staff import mfa
+from core.staff.auth import AuthFailed, SecondFactorRequired, Throttled, login, principal_for
 from tests.factories import add_staff
 
 RIGHT = "correct horse battery"

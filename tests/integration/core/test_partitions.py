@@ -12,10 +12,10 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from alembic import command
-from core import db
 from core.config import Settings
+from core.infra import db
+from core.infra.partitions import DEFAULT_PARTITION, ensure_ping_partitions, is_ping_partition, monthly_partitions
 from core.models import LocationPing
-from core.partitions import DEFAULT_PARTITION, ensure_ping_partitions, is_ping_partition, monthly_partitions
 from tests.conftest import alembic_config
 
 FAKE_NOW = datetime(2031, 3, 10, 12, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ def pings(clean_db: sa.Engine) -> Iterator[sa.Engine]:
 
 
 def _insert(engine: sa.Engine, *when: datetime) -> None:
-    with engine.begin() as c:  # the way core.technicians.record_positions inserts
+    with engine.begin() as c:  # the way core.technicians.jobs.record_positions inserts
         c.execute(
             sa.insert(LocationPing),
             [{"technician_id": 1, "lat": 52.0, "lng": -1.0, "accuracy_m": None, "recorded_at": t} for t in when],

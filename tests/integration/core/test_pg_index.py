@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.geo import haversine_km
+from core.geo.sphere import haversine_km
 from core.index import IndexedTech, TechFilter
 from core.index.pg_index import PostgresTechnicianIndex
 from tests.integration.core.test_redis_index import brute_force, fleet_s, lat_s, lng_s

@@ -10,13 +10,15 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import manual, privacy
-from core.auth import Role
-from core.bootstrap import Core
+from core.context import Core
+from core.dispatch import manual
 from core.models import LoginFailure, RequestEvent, utcnow
-from core.requests import cancel_by_token, submit_request
+from core.principal import Role
+from core.privacy import retention
+from core.requests.intake import submit_request
+from core.requests.tracking import cancel_by_token
 from core.schemas import RequestCreate
-from core.technicians import job_step
+from core.technicians.jobs import job_step
 from tests.conftest import alembic_config
 from tests.factories import add_principal, add_technicians, as_technician, random_mobile, request_body
 
@@ -62,11 +64,11 @@ def _assert_no_free_text(core: Core, request_id: int, kept: list[tuple]) -> None
     after = _timeline(core, request_id)
     assert [e[:5] for e in after] == [e[:5] for e in kept]  # kinds, times and who acted: unchanged
     for entry in after:
-        assert set(entry[5]) <= set(privacy.KEPT_EVENT_DATA), entry
+        assert set(entry[5]) <= set(retention.KEPT_EVENT_DATA), entry
         for text in SECRET_TEXT:
             assert text not in repr(entry), entry
     row = _row(core, request_id)
-    assert row.cancel_reason is None and row.customer_name == privacy.ERASED and row.notes == ""
+    assert row.cancel_reason is None and row.customer_name == retention.ERASED and row.notes == ""
     for text in SECRET_TEXT:
         assert text not in repr(tuple(row)), row
 
@@ -78,7 +80,7 @@ def test_retention_removes_cancel_reasons_notes_and_completion_text_and_keeps_ki
     assert "Jane Roadside" in (_row(core, dropped).cancel_reason or "")
     _age(core, done, 40)
     _age(core, dropped, 40)
-    assert privacy.apply_retention(core) == 2
+    assert retention.apply_retention(core) == 2
     for r in (done, dropped):
         _assert_no_free_text(core, r, before[r])
     completed = next(e for e in _timeline(core, done) if e[0] == "completed")
@@ -91,7 +93,7 @@ def test_retention_leaves_recent_and_open_requests_as_they_are(core: Core) -> No
     dana = add_principal(core, Role.DISPATCHER, "dee")
     manual.add_note(core, dana, still_open.id, "waiting on the hard shoulder")
     before = {r: (_timeline(core, r), tuple(_row(core, r))) for r in (done, dropped, still_open.id)}
-    assert privacy.apply_retention(core) == 0
+    assert retention.apply_retention(core) == 0
     assert {r: (_timeline(core, r), tuple(_row(core, r))) for r in before} == before
 
 
@@ -100,9 +102,9 @@ def test_erasure_removes_the_same_free_text_as_retention(core: Core) -> None:
     done, dropped = _everything_said_about(core, phone)
     before = {r: _timeline(core, r) for r in (done, dropped)}
     root = add_principal(core, Role.ADMIN, "root")
-    exported = privacy.export_customer(core, root, phone)
+    exported = retention.export_customer(core, root, phone)
     assert "Jane Roadside" in repr(exported)  # a subject access request shows the notes held about them
-    assert privacy.erase_customer(core, root, phone) == 2
+    assert retention.erase_customer(core, root, phone) == 2
     for r in (done, dropped):
         _assert_no_free_text(core, r, before[r])
 
@@ -111,7 +113,7 @@ def test_a_customers_own_cancel_reason_is_erased_too(core: Core) -> None:
     phone = random_mobile()
     made = submit_request(core, RequestCreate.model_validate(request_body(phone=phone)))
     cancel_by_token(core, made.tracking_token, reason="Jane Roadside: my brother came")
-    assert privacy.erase_customer(core, add_principal(core, Role.ADMIN, "root"), phone) == 1
+    assert retention.erase_customer(core, add_principal(core, Role.ADMIN, "root"), phone) == 1
     assert _row(core, made.id).cancel_reason is None
     assert all("Jane" not in repr(e) for e in _timeline(core, made.id))
 
@@ -121,7 +123,7 @@ def test_retention_deletes_login_failures_older_than_the_window_only(core: Core)
     with core.engine.begin() as c:
         for days, username in ((45, "old-guess"), (31, "old-typo"), (29, "recent"), (0, "just-now")):
             c.execute(sa.insert(LoginFailure).values(username=username, ip="203.0.113.9", at=now - timedelta(days=days)))
-    privacy.apply_retention(core, days=30)
+    retention.apply_retention(core, days=30)
     with core.engine.connect() as c:
         left = sorted(c.execute(sa.text("SELECT username FROM login_failure")).scalars())
         audit = c.execute(sa.text("SELECT data FROM audit_event WHERE action = 'anonymised'")).scalar_one()
@@ -131,7 +133,7 @@ def test_retention_deletes_login_failures_older_than_the_window_only(core: Core)
 
 _chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # what JSONB can hold
 _text = st.text(_chars, min_size=1, max_size=40)
-_data = st.dictionaries(st.sampled_from([*privacy.KEPT_EVENT_DATA, "reason", "text", "note", "fitted", "anything_new"])
+_data = st.dictionaries(st.sampled_from([*retention.KEPT_EVENT_DATA, "reason", "text", "note", "fitted", "anything_new"])
                         | st.text(_chars, min_size=1, max_size=12), st.one_of(_text, st.integers(), st.booleans()), max_size=6)
 
 
@@ -148,20 +150,20 @@ def test_an_anonymised_timeline_keeps_only_the_listed_keys_and_every_kind_and_ti
             c.execute(sa.insert(RequestEvent).values(request_id=made.id, kind=kind, actor=secrets.token_hex(2),
                                                      data=data))
     before = _timeline(core, made.id)
-    assert privacy.apply_retention(core) == 1
+    assert retention.apply_retention(core) == 1
     after = _timeline(core, made.id)
     assert [e[:5] for e in after] == [e[:5] for e in before]
     for (*_, old), (*_, new) in zip(before, after, strict=True):
-        assert new == {k: v for k, v in old.items() if k in privacy.KEPT_EVENT_DATA}
+        assert new == {k: v for k, v in old.items() if k in retention.KEPT_EVENT_DATA}
 
 
 def test_retention_is_idempotent(core: Core) -> None:
     done, dropped = _everything_said_about(core, random_mobile())
     _age(core, done, 2)
     _age(core, dropped, 2)
-    assert privacy.apply_retention(core, days=1) == 2
+    assert retention.apply_retention(core, days=1) == 2
     snapshot = {r: (_timeline(core, r), tuple(_row(core, r))) for r in (done, dropped)}
-    assert privacy.apply_retention(core, days=1) == 0
+    assert retention.apply_retention(core, days=1) == 0
     assert {r: (_timeline(core, r), tuple(_row(core, r))) for r in snapshot} == snapshot
 
 
@@ -174,7 +176,7 @@ def test_the_migration_removes_free_text_left_on_requests_anonymised_before_it(s
     command.upgrade(cfg, "0005")
     eng = sa.create_engine(scratch_url, poolclass=sa.pool.NullPool)
     with eng.begin() as c:
-        for rid, name in ((1, privacy.ERASED), (2, "Jane Roadside")):
+        for rid, name in ((1, retention.ERASED), (2, "Jane Roadside")):
             c.execute(sa.text(
                 "INSERT INTO service_request (id, public_id, reference, tracking_token_hash, customer_name, phone_enc,"
                 " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type, issue,"

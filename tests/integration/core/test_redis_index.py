@@ -12,7 +12,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.geo import haversine_km
+from core.geo.sphere import haversine_km
 from core.index import IndexedTech, TechFilter
 from core.index.redis_index import RedisTechnicianIndex, geo_score
 
@@ -215,7 +215,7 @@ def test_status_compare_and_set(redis_client: redis.Redis, key_prefix: str) -> N
 def test_exact_on_a_national_fleet(redis_client: redis.Redis, key_prefix: str) -> None:
     """A fleet spread like the population, towns and countryside: the same distances as brute force,
     near ties included (Redis orders by quantised positions)."""
-    from core.places import random_point_near, uk_places
+    from core.geo.places import random_point_near, uk_places
 
     rng = random.Random(2)
     towns = uk_places()

@@ -1,5 +1,5 @@
 """The request service keeps each request's tracking link to the client that made it, and lets the link
-show the van only while the job runs and live a day past closing (core.requests, issue 18 point 4)."""
+show the van only while the job runs and live a day past closing (core.requests.intake, issue 18 point 4)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core
+from core.context import Core
 from core.errors import AlreadyOpen, LinkExpired, NotFound, ValidationFailed
-from core.requests import KEY_REUSED, cancel_by_token, submit_request, track
+from core.requests.intake import KEY_REUSED, submit_request
+from core.requests.tracking import cancel_by_token, track
 from core.schemas import RequestCreate, RequestPublic
-from core.technicians import job_action
+from core.technicians.jobs import job_action
 from tests.factories import add_technicians, as_technician, random_mobile, request_body
 
 

@@ -8,9 +8,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core
-from core.dispatch import dispatch_request, sweep_batch, sweep_pending
-from core.requests import submit_request
+from core.context import Core
+from core.dispatch.auto import dispatch_request, sweep_batch, sweep_pending
+from core.requests.intake import submit_request
 from core.schemas import RequestCreate
 from tests.factories import add_technicians, request_body
 

@@ -8,11 +8,11 @@ import urllib.parse
 import pyotp
 import pytest
 
-from core import mfa
 from core.__main__ import enrol_at_terminal, issue_at_terminal
-from core.auth import SecondFactorRequired, login
-from core.bootstrap import Core
+from core.context import Core
 from core.phones import PhoneVault
+from core.staff import mfa
+from core.staff.auth import SecondFactorRequired, login
 from tests.factories import add_staff
 from tests.integration.core.test_mfa import RIGHT
 

@@ -7,8 +7,8 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.addresses import client_address, parse_address
 from core.config import parse_networks
+from core.infra.addresses import client_address, parse_address
 
 PROXIES = parse_networks("10.0.0.0/8, fd00::/8")
 

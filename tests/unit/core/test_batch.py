@@ -5,8 +5,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.batch import FreeTech, TechTable, WaitingRequest, batch_assign, cost_matrix, greedy_assign, pair_cost, window
-from core.geo import StraightLineEta
+from core.dispatch.batch import (
+    FreeTech,
+    TechTable,
+    WaitingRequest,
+    batch_assign,
+    cost_matrix,
+    greedy_assign,
+    pair_cost,
+    window,
+)
+from core.geo.eta import StraightLineEta
 
 LAT, LNG = 52.0, -1.0  # requests and vans on one east-west line in the English Midlands
 KM = 1 / (111.32 * 0.6157)  # degrees of longitude per km at 52N

@@ -6,7 +6,8 @@ import h3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.geo import StraightLineEta, haversine_km, min_distance_to_cell_km
+from core.geo.eta import StraightLineEta
+from core.geo.sphere import haversine_km, min_distance_to_cell_km
 
 
 def test_london_to_manchester() -> None:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from openlocationcode import openlocationcode as olc
 
-from core.geocode import (
+from core.geo.geocode import (
     FallbackGeocoder,
     GeocodeResult,
     GeocoderUnavailable,
@@ -26,7 +26,7 @@ from core.geocode import (
     decode_plus_code,
     normalise_postcode,
 )
-from core.places import in_service_area
+from core.geo.places import in_service_area
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.login_throttle import ADDRESS, PAIR, USERNAME, Backoff, address_key
+from core.staff.login_throttle import ADDRESS, PAIR, USERNAME, Backoff, address_key
 
 
 def test_a_pairs_wait_doubles_from_one_second_to_a_quarter_hour() -> None:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from core import places
-from core.places import Place, area_type, haversine_km, in_service_area, nearest_place, uk_places
+from core.geo import places
+from core.geo.places import Place, area_type, haversine_km, in_service_area, nearest_place, uk_places
 
 INSIDE = {
     "Dover": (51.13, 1.31),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from core.pricing import DEFAULT_PRICES, quote_pence
-from core.priority import Issue, effective_priority, priority
+from core.requests.pricing import DEFAULT_PRICES, quote_pence
+from core.requests.priority import effective_priority, priority
+from core.schemas import Issue
 
 WEEKDAY_NOON = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday
 WEEKDAY_NIGHT = datetime(2026, 11, 18, 23, 30, tzinfo=UTC)

@@ -7,7 +7,7 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.ratelimit import rate_key_for_address
+from core.infra.ratelimit import rate_key_for_address
 
 v6 = st.integers(min_value=0, max_value=2**128 - 1).map(ipaddress.IPv6Address)
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import AlreadyOpen, Conflict, LinkExpired, NotFound
-from core.requests import CLOSED_STATUSES, TRACKING_LINK_LIFETIME_AFTER_CLOSE, link_expired
+from core.requests.tracking import CLOSED_STATUSES, TRACKING_LINK_LIFETIME_AFTER_CLOSE, link_expired
 from core.schemas import RequestCreate
 from core.states import OPEN_STATUSES, RequestStatus
 

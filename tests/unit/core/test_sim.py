@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from core.batch import FreeTech, TechTable, WaitingRequest
+from core.dispatch.batch import FreeTech, TechTable, WaitingRequest
 from core.index.base import TechFilter
 from core.index.search import search_nearest
 from core.sim import SimConfig, SimResult, markdown_table, simulate, summarise

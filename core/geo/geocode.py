@@ -17,7 +17,7 @@ import redis
 from openlocationcode import openlocationcode as olc
 
 from core.errors import DomainError, Unavailable
-from core.places import in_service_area, nearest_place, uk_places
+from core.geo.places import in_service_area, nearest_place, uk_places
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class _Centroid:
 
 @cache
 def _centroids() -> dict[str, _Centroid]:
+    # Imported on first use: the package loads a country's postcode file, needed only for an offline fallback.
     from countrystatecity_postal_codes import get_postcodes_of_country
 
     # The package's GB file holds only the 124 postcode areas ("RG"), no districts, as of 2.0.1.

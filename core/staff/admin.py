@@ -12,15 +12,16 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.auth import ROLES, Principal, Role, hash_password, new_account, sessions_revoked
-from core.bootstrap import Core
-from core.db import session_scope
-from core.dispatch import resync_technician
+from core.context import Core
+from core.dispatch.auto import resync_technician
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.infra.db import session_scope
 from core.models import AuthSession, PriceSetting, ServiceRequest, Technician, UserAccount, utcnow
-from core.pricing import DEFAULT_PRICES, PriceTable
-from core.privacy import audit
+from core.principal import ROLES, Principal, Role
+from core.privacy.retention import audit
+from core.requests.pricing import DEFAULT_PRICES, PriceTable
 from core.schemas import CAPABILITIES, clean_text
+from core.staff.auth import hash_password, new_account, sessions_revoked
 
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
 # Every service here is an admin's; the system may also create accounts and technicians (demo seeding).

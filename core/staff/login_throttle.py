@@ -29,9 +29,9 @@ import redis
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from core.db import session_scope
+from core.infra.db import session_scope
+from core.infra.ratelimit import rate_key_for_address
 from core.models import LoginFailure
-from core.ratelimit import rate_key_for_address
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def address_key(ip: str) -> str:
 
 
 class Throttled(Exception):
-    """Raised by `claim`; core.auth turns it into its own `Throttled` error."""
+    """Raised by `claim`; core.staff.auth turns it into its own `Throttled` error."""
 
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(retry_after_s)

@@ -6,44 +6,31 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from core import login_throttle
-from core.db import autocommit, session_scope
 from core.errors import DomainError, ValidationFailed
-from core.login_throttle import Attempt, LoginThrottle
-from core.metrics import LOGIN_FAILURES
+from core.infra.db import autocommit, session_scope
+from core.infra.events import DomainEvent
+from core.infra.metrics import LOGIN_FAILURES
 from core.models import AuthSession, Technician, UserAccount, utcnow
+from core.principal import ROLES, SESSIONS_REVOKED, Principal, PrincipalCache
+from core.schemas import clean_text
+from core.staff import login_throttle, mfa
+from core.staff.login_throttle import Attempt, LoginThrottle
 
 if TYPE_CHECKING:
-    from core.bootstrap import Core
-    from core.events import DomainEvent
-    from core.listener import EventListener
+    from core.context import Core
 
 
-class Role(StrEnum):
-    """Who may do what. SYSTEM is the process itself (sweeper, simulator, retention): never an account's role."""
-
-    ADMIN = "admin"
-    DISPATCHER = "dispatcher"
-    TECHNICIAN = "technician"
-    SYSTEM = "system"
-
-
-# The roles an account can have.
-ROLES = (Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
 SESSION_TTL = {"cookie": timedelta(hours=12), "bearer": timedelta(hours=12)}
 # A sign-in with an admin's enrolment code is for setting up two-factor sign-in, not for a shift.
 ENROLMENT_SESSION_TTL = timedelta(hours=1)
@@ -82,38 +69,6 @@ class SecondFactorRequired(AuthFailed):
         self.user_id, self.username, self.need = user_id, username, need
 
 
-class Forbidden(DomainError):
-    pass
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the account, its role and, for technicians, their technician id.
-
-    Core services take it as their second argument and check the role themselves, so a page or a
-    route that forgets its own check still cannot act. `user_id` is None only for the system."""
-
-    user_id: int | None
-    username: str
-    name: str
-    role: str
-    technician_id: int | None
-
-    @classmethod
-    def system(cls, name: str) -> Principal:
-        """The process acting on its own account (sweeper, demo simulator, retention); `name` shows in timelines."""
-        return cls(None, Role.SYSTEM.value, name, Role.SYSTEM, None)
-
-    def actor_columns(self) -> dict[str, Any]:
-        """The columns of a timeline entry or audit row that say who acted: name, account id, role."""
-        return {"actor": self.name[:100], "actor_id": self.user_id, "actor_role": str(self.role)}
-
-    def require(self, *roles: str) -> Principal:
-        if self.role not in roles:
-            raise Forbidden("Your account cannot do this.")
-        return self
-
-
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -140,12 +95,9 @@ def login(core: Core, username: str, password: str, ip: str, kind: str = "bearer
     """Check the password and, where the account needs one, the second factor (`code`: a code from the
     authenticator app, a recovery code, or an admin's enrolment code); open a session and return its token.
 
-    Throttled per (username, address), per address and per username (core.login_throttle). A right
+    Throttled per (username, address), per address and per username (core.staff.login_throttle). A right
     password with no code raises SecondFactorRequired (the login page then asks for the code); a wrong
     code counts as a failed login."""
-    from core import mfa
-    from core.schemas import clean_text
-
     username = clean_text(username or "").lower()[:64]
     password = (password or "").replace("\x00", "")
     at = time.time() if at is None else at
@@ -180,8 +132,6 @@ def login_second_step(core: Core, user_id: int, code: str, ip: str, kind: str = 
 
 def _finish(core: Core, throttle: LoginThrottle, attempt: Attempt, user: UserAccount, kind: str, code: str | None,
             at: float) -> tuple[str, Principal]:
-    from core import mfa
-
     ttl = SESSION_TTL[kind]
     if mfa.need_of(core.settings, user) is not None:
         used = mfa.check_second_factor(core, user, code or "", at)
@@ -260,75 +210,6 @@ def _session_row(row: sa.Row) -> tuple[str, Principal, datetime]:
     return token_hash, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at
 
 
-# Published when sessions end early (logout, password reset, account deactivated): every process
-# evicts them from its PrincipalCache.
-SESSIONS_REVOKED = "sessions_revoked"
-
-
-class PrincipalCache:
-    """Who is behind a session token, remembered per process for at most `ttl_s`.
-
-    Every staff call names its session, and each technician's phone calls every 10 s, so the
-    session lookup would be one statement in three under load. An entry never outlives its
-    session; a revocation evicts at once in the revoking process and, through the
-    `sessions_revoked` event, in every process that listens; a listener that (re)subscribes
-    clears the cache, as it may have missed one. So a revoked session stops working at once, and
-    within `ttl_s` even in a process that cannot hear events (Redis away). Unknown or revoked tokens
-    are never cached. `ttl_s` 0 turns the cache off.
-    """
-
-    def __init__(self, ttl_s: float, max_entries: int = 50_000) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[Principal, float]] = {}  # token hash -> (who, monotonic deadline)
-        self.generation = 0  # moves on at every eviction
-        self._lock = threading.Lock()
-
-    def get(self, token_hash: str) -> Principal | None:
-        hit = self._entries.get(token_hash)
-        if hit is None:
-            return None
-        if hit[1] <= time.monotonic():
-            self._entries.pop(token_hash, None)
-            return None
-        return hit[0]
-
-    def put(self, token_hash: str, who: Principal, expires_at: datetime, generation: int) -> None:
-        """Remember `who`, read from the database when the cache was at `generation` (a revocation since: not kept)."""
-        self.put_many([(token_hash, who, expires_at)], generation)
-
-    def put_many(self, entries: list[tuple[str, Principal, datetime]], generation: int) -> int:
-        """Remember (token hash, who, session expiry) entries read when the cache was at `generation`
-        (a revocation since: none kept); returns how many were kept."""
-        if self.ttl_s <= 0:
-            return 0
-        now = utcnow()
-        with self._lock:
-            if generation != self.generation:
-                return 0
-            kept = entries[: self.max_entries]
-            if len(self._entries) + len(kept) > self.max_entries:
-                mono = time.monotonic()
-                self._entries = {k: v for k, v in self._entries.items() if v[1] > mono}
-                if len(self._entries) + len(kept) > self.max_entries:
-                    self._entries.clear()
-            mono = time.monotonic()
-            for token_hash, who, expires_at in kept:
-                self._entries[token_hash] = (who, mono + min(self.ttl_s, (expires_at - now).total_seconds()))
-        return len(kept)
-
-    def evict(self, token_hash: str | None = None, user_id: int | None = None) -> None:
-        """Forget one token, every token of one account, or (neither given) everything."""
-        with self._lock:
-            self.generation += 1
-            if token_hash is None and user_id is None:
-                self._entries.clear()
-            elif token_hash is not None:
-                self._entries.pop(token_hash, None)
-            else:
-                self._entries = {k: v for k, v in self._entries.items() if v[0].user_id != user_id}
-
-
 def _session_key(token: str | None) -> str | None:
     """The stored hash of a plausible token; None for no token or one no session could have."""
     return _token_hash(token) if token and len(token) <= 128 else None
@@ -378,22 +259,9 @@ def cached_principal(cache: PrincipalCache, token: str | None) -> Principal | No
 
 def sessions_revoked(core: Core, user_id: int | None = None, token: str | None = None) -> None:
     """After sessions ended in the database: this process forgets them now, the others on the event."""
-    from core.events import DomainEvent
-
     h = _token_hash(token) if token else None
     core.principals.evict(token_hash=h, user_id=user_id)
     core.bus.publish(DomainEvent(SESSIONS_REVOKED, data={"user_id": user_id, "token_hash": h}))
-
-
-def listen_for_revocations(cache: PrincipalCache, listener: EventListener) -> None:
-    """Wire a process's PrincipalCache to the revocation events, and to the listener's (re)subscribing."""
-
-    def on_event(e: DomainEvent) -> None:
-        uid, h = e.data.get("user_id"), e.data.get("token_hash")
-        cache.evict(token_hash=h, user_id=uid if h is None else None)
-
-    listener.on(SESSIONS_REVOKED, on_event)
-    listener.on_subscribe(cache.evict)
 
 
 def logout(core: Core, token: str) -> None:

@@ -29,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from core.geo import EARTH_RADIUS_KM, EtaModel, StraightLineEta
+from core.geo.eta import EtaModel, StraightLineEta
+from core.geo.sphere import EARTH_RADIUS_KM
 
 BATCH_WINDOW = 200  # waiting requests considered in one batch round
 BATCH_CANDIDATES = 10  # nearest suitable technicians per request

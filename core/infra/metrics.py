@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-if TYPE_CHECKING:
-    from core.bootstrap import Core
 
 HTTP_LATENCY = Histogram(
     "tyrehero_http_request_seconds", "HTTP request latency by route", ["method", "route", "status"],
@@ -25,20 +23,25 @@ LOGIN_FAILURES = Counter("tyrehero_login_failures_total", "Failed staff logins")
 RATE_LIMITED = Counter("tyrehero_rate_limited_total", "Calls refused by a rate limit", ["limit"])
 
 
+class LookupCounts(Protocol):
+    """What the collector reads of the technician index: its lookup counters."""
+
+    lookups: int
+    fallbacks: int
+
+
 class StateCollector(Collector):
     """Queue length, technicians by status, today's SLA compliance and index lookups, read when scraped."""
 
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, engine: sa.Engine, sla_minutes: int, index: LookupCounts) -> None:
+        self.engine, self.sla_minutes, self.index = engine, sla_minutes, index
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        import sqlalchemy as sa
-
         queue = GaugeMetricFamily("tyrehero_requests_open", "Open requests by status", labels=["status"])
         techs = GaugeMetricFamily("tyrehero_technicians", "Active technicians by status", labels=["status"])
         sla = GaugeMetricFamily("tyrehero_sla_compliance_ratio", "Share of requests reached within the SLA, last 24 h")
         try:
-            with self.core.engine.connect() as c:
+            with self.engine.connect() as c:
                 for status, n in c.execute(sa.text(
                         "SELECT status, count(*) FROM service_request"
                         " WHERE status IN ('pending','assigned','en_route','on_site') GROUP BY status")):
@@ -49,7 +52,7 @@ class StateCollector(Collector):
                 ratio = c.execute(sa.text(
                     "SELECT avg(CASE WHEN on_site_at - created_at <= make_interval(mins => :m) THEN 1.0 ELSE 0.0 END)"
                     " FROM service_request WHERE on_site_at >= now() - interval '24 hours'"),
-                    {"m": self.core.settings.sla_minutes}).scalar()
+                    {"m": self.sla_minutes}).scalar()
                 if ratio is not None:
                     sla.add_metric([], float(ratio))
         except sa.exc.SQLAlchemyError:
@@ -58,6 +61,6 @@ class StateCollector(Collector):
         yield techs
         yield sla
         lookups = CounterMetricFamily("tyrehero_index_lookups", "Nearest-technician lookups", labels=["backend"])
-        lookups.add_metric(["redis"], self.core.index.lookups - self.core.index.fallbacks)
-        lookups.add_metric(["postgres_fallback"], self.core.index.fallbacks)
+        lookups.add_metric(["redis"], self.index.lookups - self.index.fallbacks)
+        lookups.add_metric(["postgres_fallback"], self.index.fallbacks)
         yield lookups

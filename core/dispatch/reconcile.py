@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 import structlog
 
-from core.bootstrap import Core
-from core.db import session_scope
+from core.context import Core
+from core.infra.db import session_scope
 
 log = structlog.get_logger("tyrehero.reconcile")
 

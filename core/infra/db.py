@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from core.config import Settings, sqlalchemy_url
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and alembic/
 
 
 # A pooled connection idle for longer than this is pinged before use; busier ones are only checked for a
@@ -220,6 +220,7 @@ def statement_name(statement: str) -> str:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest migration (`alembic upgrade head`)."""
+    # Imported here: only start-up and `python -m core migrate` need alembic, not every process that uses the db.
     from alembic.config import Config
 
     from alembic import command

@@ -28,14 +28,14 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 from sqlmodel import Session, col, select
 
-from core.auth import Forbidden, Principal, Role
-from core.bootstrap import Core
 from core.config import Settings
-from core.db import session_scope
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.context import Core
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.infra.db import session_scope
 from core.models import EnrolmentCode, RecoveryCode, UserAccount, utcnow
 from core.phones import PhoneVault
-from core.privacy import audit
+from core.principal import Principal, Role
+from core.privacy.retention import audit
 
 ISSUER = "TyreHero"
 STEP_S = 30

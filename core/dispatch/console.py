@@ -13,14 +13,15 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from core.auth import Principal, Role
-from core.bootstrap import Core
-from core.dispatch import suggestions
+from core.context import Core
+from core.dispatch.auto import suggestions
 from core.errors import NotFound
+from core.geo.places import nearest_place
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
-from core.places import nearest_place
-from core.pricing import LONDON
-from core.priority import ISSUE_LABELS, Issue, effective_priority
+from core.principal import Principal, Role
+from core.requests.pricing import LONDON
+from core.requests.priority import effective_priority
+from core.schemas import ISSUE_LABELS, Issue
 
 OPEN = ("pending", "assigned", "en_route", "on_site")
 AMBER_MIN, RED_MIN = 30, 10

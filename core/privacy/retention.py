@@ -9,12 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.auth import Principal, Role
-from core.bootstrap import Core
-from core.db import session_scope
+from core.context import Core
 from core.errors import Conflict, NotFound
+from core.infra.db import session_scope
 from core.models import AuditEvent, LoginFailure, RequestEvent, ServiceRequest, utcnow
 from core.phones import normalise_uk_mobile
+from core.principal import Principal, Role
 
 ERASED = "(erased)"
 CLOSED = ("completed", "cancelled")

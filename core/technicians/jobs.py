@@ -15,16 +15,15 @@ import h3
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from core.auth import Forbidden, Principal, Role
-from core.bootstrap import Core
-from core.db import HotStatement, autocommit, session_scope
-from core.dispatch import after_release, index_row, resync_technician
-from core.errors import IllegalTransition, NotFound
-from core.events import DomainEvent
-from core.geo import haversine_km
+from core.context import Core
+from core.dispatch.auto import after_release, index_row, resync_technician
+from core.errors import Forbidden, IllegalTransition, NotFound
+from core.geo.sphere import haversine_km
+from core.infra.db import HotStatement, autocommit, session_scope
+from core.infra.events import DomainEvent
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
-from core.priority import ISSUE_LABELS, Issue
-from core.schemas import JobView
+from core.principal import Principal, Role
+from core.schemas import ISSUE_LABELS, Issue, JobView
 from core.states import (
     REQUEST_TRANSITIONS,
     TECH_TRANSITIONS,

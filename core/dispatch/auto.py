@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from core.auth import Principal
-from core.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
-from core.bootstrap import Core
-from core.db import HotStatement, autocommit
-from core.events import DomainEvent
+from core.context import Core
+from core.dispatch.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
 from core.index.base import Candidate, IndexedTech, TechFilter
-from core.metrics import DISPATCH_LATENCY
+from core.infra.db import HotStatement, autocommit
+from core.infra.events import DomainEvent
+from core.infra.metrics import DISPATCH_LATENCY
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ _CLAIM_TECH = (
     .values(status="assigned", version=Technician.version + 1)
     .returning(Technician.name)
 )
-# The same claim of the technician, returning what the submitter's answer shows (core.requests).
+# The same claim of the technician, returning what the submitter's answer shows (core.requests.intake).
 CLAIM_TECH_FOR_ANSWER = HotStatement(_CLAIM_TECH.returning(Technician.van_label, Technician.van_reg))
 _CLAIM_REQUEST = (
     sa.update(ServiceRequest)
@@ -218,11 +218,11 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
     return assigned
 
 
-# --- Batch dispatch (issue 8): several waiting requests assigned at once, see core/batch.py ---
+# --- Batch dispatch (issue 8): several waiting requests assigned at once, see core/dispatch/batch.py ---
 
 
 # A claim needs the technician's row available and active (_CLAIM_TECH): without one, nothing can be
-# assigned, so neither a sweep nor a new request searches the index (core.requests reads it too).
+# assigned, so neither a sweep nor a new request searches the index (core.requests.intake reads it too).
 ANYONE_FREE = sa.exists().where(col(Technician.status) == "available", col(Technician.active))
 _ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE))
 
@@ -252,7 +252,7 @@ def _sweep_lock(core: Core) -> Iterator[bool]:
 
 
 def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
-    """Assign the waiting requests all at once (core.batch.batch_round), then claim each pair.
+    """Assign the waiting requests all at once (core.dispatch.batch.batch_round), then claim each pair.
 
     Candidates come from the index (Redis, or PostgreSQL when Redis is out). A lost claim
     leaves its request pending for the next sweep; nothing bypasses `claim`.
@@ -262,7 +262,7 @@ def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
             return 0
         sla = core.settings.sla_minutes
         now = utcnow()
-        # Still on time first (core.batch.window's order), then most urgent and oldest.
+        # Still on time first (core.dispatch.batch.window's order), then most urgent and oldest.
         late = sa.case((col(ServiceRequest.created_at) >= now - timedelta(minutes=sla - MIN_ETA_MIN), 0), else_=1)
         with Session(core.engine) as s:
             reqs = {r.id: r for r in s.exec(

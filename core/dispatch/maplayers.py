@@ -14,9 +14,9 @@ import numpy as np
 import sqlalchemy as sa
 from scipy.spatial import cKDTree
 
-from core.bootstrap import Core
-from core.geo import EARTH_RADIUS_KM
-from core.places import area_type, uk_places
+from core.context import Core
+from core.geo.places import area_type, uk_places
+from core.geo.sphere import EARTH_RADIUS_KM
 
 DISPLAY_RES = 5  # ~8.5 km cells: readable at country zoom
 

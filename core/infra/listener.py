@@ -9,7 +9,7 @@ from collections.abc import Callable
 import redis
 import structlog
 
-from core.events import DomainEvent
+from core.infra.events import DomainEvent
 
 log = structlog.get_logger("tyrehero.events")
 
