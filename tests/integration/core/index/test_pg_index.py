@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from core.geo.sphere import haversine_km
 from core.index import IndexedTech, TechFilter
 from core.index.pg_index import PostgresTechnicianIndex
-from tests.integration.core.test_redis_index import brute_force, fleet_s, lat_s, lng_s
+from tests.integration.core.index.test_redis_index import brute_force, fleet_s, lat_s, lng_s
 
 NOW = 1_800_000_000.0
 

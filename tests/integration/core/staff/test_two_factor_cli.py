@@ -14,7 +14,7 @@ from core.phones import PhoneVault
 from core.staff import mfa
 from core.staff.auth import SecondFactorRequired, login
 from tests.factories import add_staff
-from tests.integration.core.test_mfa import RIGHT
+from tests.integration.core.staff.test_mfa import RIGHT
 
 
 def secret_in(lines: list[str]) -> str:

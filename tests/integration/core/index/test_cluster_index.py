@@ -21,7 +21,7 @@ from core.index import Candidate, IndexedTech, TechFilter
 from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from tests.cluster import RedisClusterProcess
-from tests.integration.core.test_redis_index import CAPS, brute_force, fleet_s, lat_s, lng_s
+from tests.integration.core.index.test_redis_index import CAPS, brute_force, fleet_s, lat_s, lng_s
 from tests.servers import free_port
 
 NOW = 1_800_000_000.0
