@@ -5,13 +5,13 @@ from sqlmodel import SQLModel
 
 import core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from alembic import context
-from core.partitions import is_ping_partition  # noqa: E402
+from core.infra.partitions import is_ping_partition  # noqa: E402
 
 config = context.config
 
 
 def _include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]
-    """Monthly ping partitions are made by core.partitions, not by migrations."""
+    """Monthly ping partitions are made by core.infra.partitions, not by migrations."""
     return not (type_ == "table" and is_ping_partition(name))
 target_metadata = SQLModel.metadata
 
@@ -21,7 +21,7 @@ def _url() -> str:
     if url:
         return url
     from core.config import get_settings
-    from core.embedded import ensure_urls
+    from core.infra.embedded import ensure_urls
 
     s = get_settings()
     return ensure_urls(s.database_url, "unused", s.data_path)[0]

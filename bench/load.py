@@ -47,12 +47,13 @@ import sqlalchemy as sa
 
 from bench.machine import yardstick_s
 from bench.scratch import scratch_servers
-from core.auth import _token_hash
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
+from core.context import Core
 from core.demo import seed_if_empty
-from core.geocode import OfflineGeocoder
-from core.places import random_point_near, uk_places
+from core.geo.geocode import OfflineGeocoder
+from core.geo.places import random_point_near, uk_places
+from core.staff.auth import _token_hash
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

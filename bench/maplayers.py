@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from bench.scratch import scratch_servers
-from core import maplayers
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.demo import seed_if_empty
-from core.places import uk_places
+from core.dispatch import maplayers
+from core.geo.places import uk_places
 
 
 def _pct(xs: list[float], p: float) -> float:

@@ -32,17 +32,17 @@ from pathlib import Path
 import numpy as np
 import redis
 
+from core.geo.places import EAST, NORTH, SOUTH, WEST, in_service_area, uk_places
 from core.index.base import IndexedTech, TechFilter
 from core.index.redis_index import RedisTechnicianIndex
 from core.index.search import SearchStats
-from core.places import EAST, NORTH, SOUTH, WEST, in_service_area, uk_places
 
 try:
     from tqdm import tqdm
 except ImportError:  # pragma: no cover - progress lines instead
     tqdm = None
 
-EARTH_KM = 6371.0088  # as core.geo
+EARTH_KM = 6371.0088  # as core.geo.sphere
 KM_PER_DEG = EARTH_KM * math.pi / 180
 NOW = 1_800_000_000.0  # the benchmark clock: every lookup is made "at" this instant
 STATUSES = ("available", "assigned", "en_route", "break")

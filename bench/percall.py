@@ -28,7 +28,7 @@ from bench.machine import yardstick_s
 from bench.scratch import scratch_servers
 from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
+from core.geo.geocode import OfflineGeocoder
 
 
 def _now() -> str:

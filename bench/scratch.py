@@ -12,8 +12,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from core import db, embedded
 from core.config import Settings
+from core.infra import db, embedded
 
 
 @contextmanager

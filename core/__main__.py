@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import getpass
 import io
+import os
 import time
 from collections.abc import Callable
 
 import segno
+from sqlmodel import Session, select
 
-from core import db
-from core.auth import Principal, Role
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import get_settings
-from core.embedded import ensure_urls
+from core.context import Core
+from core.demo import seed_if_empty
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.infra import db
+from core.infra.db import make_engine, session_scope
+from core.infra.embedded import ensure_urls
+from core.models import Technician, UserAccount
+from core.phones import PhoneVault, rotate_key
+from core.principal import Principal, Role
+from core.staff import mfa
+from core.staff.auth import new_account
+from core.staff.mfa import rotate_secrets
 
 
 def _cli_principal() -> Principal:
@@ -23,10 +34,6 @@ def _cli_principal() -> Principal:
 
 
 def _account_principal(core: Core, username: str) -> Principal:
-    from sqlmodel import Session, select
-
-    from core.models import Technician, UserAccount
-
     with Session(core.engine) as s:
         account = s.exec(select(UserAccount).where(UserAccount.username == username.strip().lower())).first()
         if account is None or not account.active or account.id is None:
@@ -40,9 +47,6 @@ def enrol_at_terminal(core: Core, username: str, reset: bool = False, ask: Calla
     """Two-factor set-up at the server's terminal: the QR code as text, the code from the app, the recovery codes.
 
     For the first admin (nobody can issue them an enrolment code) and for an admin who lost their phone."""
-    from core import mfa
-    from core.errors import Conflict, ValidationFailed
-
     who = _account_principal(core, username)
     if reset:
         mfa.reset(core, _cli_principal(), who.username)
@@ -71,9 +75,6 @@ def enrol_at_terminal(core: Core, username: str, reset: bool = False, ask: Calla
 
 def issue_at_terminal(core: Core, username: str, say: Callable[[str], None] = print) -> str:
     """An enrolment code for someone who must set up two-factor sign-in, to be passed on in person or by phone."""
-    from core import mfa
-    from core.errors import Conflict, NotFound
-
     try:
         issued = mfa.issue_enrolment_code(core, _cli_principal(), username)
     except (Conflict, NotFound) as e:
@@ -108,31 +109,19 @@ def main() -> None:
         print("database migrated")
     elif args.cmd == "seed":
         db.migrate(db_url)
-        from core.demo import seed_if_empty
-
         core = bootstrap(settings)
         if not seed_if_empty(core, args.size):
             print("database already has technicians: demo data not loaded")
     elif args.cmd == "rotate-phone-key":
-        import os
-
-        from core.db import make_engine
-        from core.phones import PhoneVault, rotate_key
-
         previous = os.environ.get("PHONE_KEY_PREVIOUS")
         if not previous:
             raise SystemExit("set PHONE_KEY_PREVIOUS to the old key and PHONE_KEY to the new one")
-        from core.mfa import rotate_secrets
-
         engine = make_engine(db_url)
         n = rotate_key(engine, PhoneVault(previous), PhoneVault(settings.phone_key))
         print(f"{n} phone numbers re-encrypted under the new key")
         n = rotate_secrets(engine, PhoneVault(previous), PhoneVault(settings.phone_key))
         print(f"{n} two-factor secrets re-encrypted under the new key")
     elif args.cmd == "create-admin":
-        from core.auth import new_account
-        from core.db import session_scope
-
         password = getpass.getpass("password (12+ characters): ")
         if len(password) < 12:
             raise SystemExit("password too short")

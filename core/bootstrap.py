@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import redis
 import sqlalchemy as sa
@@ -12,62 +11,21 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 from sqlmodel import select
 
-from core import db, embedded
-from core.auth import PrincipalCache
 from core.config import Settings, get_settings
-from core.events import EventBus, RedisEventBus
-from core.geo import EtaModel, StraightLineEta
-from core.geocode import CachedGeocoder, FallbackGeocoder, Geocoder, OfflineGeocoder, PostcodesIoGeocoder
+from core.context import Core
+from core.geo.eta import StraightLineEta
+from core.geo.geocode import CachedGeocoder, FallbackGeocoder, Geocoder, OfflineGeocoder, PostcodesIoGeocoder
 from core.index.base import IndexedTech
 from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
-from core.listener import EventListener
+from core.infra import db, embedded
+from core.infra.events import RedisEventBus
+from core.infra.ratelimit import RateLimiter
 from core.models import Technician
 from core.phones import PhoneVault
-from core.ratelimit import RateLimiter
-
-
-@dataclass
-class Core:
-    """Everything a service function needs, passed explicitly."""
-
-    settings: Settings
-    engine: sa.Engine
-    read_engine: sa.Engine  # a replica for read-heavy views when configured, else the primary
-    redis: redis.Redis
-    index: FailoverTechnicianIndex
-    bus: EventBus
-    vault: PhoneVault
-    geocoder: Geocoder
-    eta: EtaModel
-    limiter: RateLimiter
-    principals: PrincipalCache
-    _listener: EventListener | None = None
-    # Set by a process that runs a sweeper loop: asks it for a sweep soon instead of sweeping in the caller.
-    sweep_soon: Callable[[], None] | None = None
-
-    def listener(self) -> EventListener:
-        """This process's listener of domain events from every process (started on first use)."""
-        if self._listener is None:
-            from core.auth import listen_for_revocations
-
-            channel = getattr(self.bus, "channel", "tyrehero:events")
-            listener = EventListener(self.redis, channel)
-            listen_for_revocations(self.principals, listener)
-            self._listener = listener.start()
-        return self._listener
-
-    def close(self) -> None:
-        if self._listener is not None:
-            self._listener.stop()
-        self.engine.dispose()
-        if self.read_engine is not self.engine:
-            self.read_engine.dispose()
-        if isinstance(self.index.primary, RedisClusterTechnicianIndex):
-            self.index.primary.close()
-        self.redis.close()
+from core.principal import PrincipalCache
 
 
 def indexed_technicians(engine: sa.Engine) -> Iterator[IndexedTech]:

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     sla_minutes: int = Field(90, gt=0)
     position_max_age_s: int = Field(120, gt=0)
     duplicate_window_s: int = Field(300, ge=0)
-    # Bounding box checked before the finer GB/NI land test in core.places.
+    # Bounding box checked before the finer GB/NI land test in core.geo.places.
     service_area_south: float = 49.8
     service_area_north: float = 61.0
     service_area_west: float = -8.7
@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     dispatch_coalesce_s: float = Field(0.3, ge=0)
     offer_timeout_s: int = Field(120, gt=0)  # no answer from the technician -> declined, next one
     dispatch_candidates: int = Field(5, ge=1, le=50)
-    # "batch": when 2+ requests wait, assign them all at once (core.batch); "greedy": one by one, oldest first.
+    # "batch": when 2+ requests wait, assign them all at once (core.dispatch.batch); "greedy": one by one, oldest first.
     # Batch is the default: 70.5% vs 41.1% of calls on site within the SLA in the simulated storm (docs/PERFORMANCE.md).
     dispatch_policy: Literal["batch", "greedy"] = "batch"
     # Both default on so that `make run` is the friendly demo; production must set them false explicitly.
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     support_phone: str = "0800 123 4567"
     rate_limits_enabled: bool = True
-    # Location pings older than this many whole months are dropped (core.partitions).
+    # Location pings older than this many whole months are dropped (core.infra.partitions).
     ping_retention_months: int = Field(6, ge=1)
     # New requests per client address per 10 minutes, and per phone number per hour.
     rate_limit_requests_per_ip: int = Field(30, ge=1)

@@ -13,14 +13,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 from tqdm import tqdm
 
-from core import places
-from core.auth import Principal, new_account
-from core.bootstrap import Core, tech_to_indexed
+from core.bootstrap import tech_to_indexed
 from core.config import Environment
-from core.db import session_scope
-from core.geo import haversine_km
+from core.context import Core
+from core.geo import places
+from core.geo.sphere import haversine_km
+from core.infra.db import session_scope
 from core.models import ServiceRequest, Technician, UserAccount, utcnow
-from core.technicians import job_action
+from core.principal import Principal
+from core.staff.auth import new_account
+from core.technicians.jobs import job_action
 
 FIRST = ["Amir", "Beth", "Callum", "Dev", "Ellie", "Fraser", "Gwen", "Harj", "Isla", "Jamal", "Kerry", "Liam", "Megan", "Niall", "Owen", "Priya", "Rhys", "Sian", "Tom", "Uma", "Wes", "Zara"]
 LAST = ["Patel", "Jones", "Smith", "Evans", "Khan", "Murphy", "Taylor", "Brown", "Wilson", "Hughes", "Walker", "Roberts", "Clarke", "Ahmed", "Davies", "Reid"]

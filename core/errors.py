@@ -44,3 +44,7 @@ class AlreadyOpen(Conflict):
 
 class LinkExpired(NotFound):
     """A tracking link past its lifetime: answered as an unknown link (404), in words that say why."""
+
+
+class Forbidden(DomainError):
+    """The calling principal's role may not do this."""

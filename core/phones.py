@@ -7,7 +7,8 @@ import hashlib
 import hmac
 
 import phonenumbers
-from cryptography.fernet import Fernet
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
 
 from core.errors import ValidationFailed
 
@@ -56,12 +57,9 @@ def display(e164: str) -> str:
     return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)
 
 
-def rotate_key(engine, old: PhoneVault, new: PhoneVault, batch: int = 1000) -> int:  # type: ignore[no-untyped-def]
+def rotate_key(engine: sa.Engine, old: PhoneVault, new: PhoneVault, batch: int = 1000) -> int:
     """Re-encrypt every stored number and recompute its look-up hash under a new key. Idempotent:
     rows already under the new key are left alone."""
-    import sqlalchemy as sa
-    from cryptography.fernet import InvalidToken
-
     done, last = 0, 0
     while True:
         with engine.begin() as c:

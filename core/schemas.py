@@ -11,7 +11,27 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.priority import Issue
+from core.errors import ValidationFailed
+from core.phones import normalise_uk_mobile
+
+
+class Issue(StrEnum):
+    PUNCTURE = "puncture"
+    BLOWOUT = "blowout"
+    FLAT = "flat"
+    DAMAGED_WHEEL = "damaged_wheel"
+    LOCKING_NUT_LOST = "locking_nut_lost"
+    OTHER = "other"
+
+
+ISSUE_LABELS = {
+    Issue.PUNCTURE: "Puncture",
+    Issue.BLOWOUT: "Blow-out",
+    Issue.FLAT: "Flat tyre",
+    Issue.DAMAGED_WHEEL: "Damaged wheel",
+    Issue.LOCKING_NUT_LOST: "Locking wheel nut lost",
+    Issue.OTHER: "Something else",
+}
 
 
 class VehicleType(StrEnum):
@@ -85,9 +105,6 @@ class RequestCreate(BaseModel):
     @field_validator("phone")
     @classmethod
     def _uk_mobile(cls, v: str) -> str:
-        from core.errors import ValidationFailed
-        from core.phones import normalise_uk_mobile
-
         try:
             return normalise_uk_mobile(v)
         except ValidationFailed as e:

@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from core import db, embedded
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
+from core.context import Core
+from core.geo.geocode import OfflineGeocoder
+from core.infra import db, embedded
 
 TABLES = ("audit_event", "price_setting", "location_ping", "request_event", "service_request", "technician", "auth_session", "login_failure", "user_account")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import h3
 
-from core.auth import Principal, Role
-from core.bootstrap import Core
-from core.db import session_scope
+from core.context import Core
+from core.infra.db import session_scope
 from core.models import Technician, utcnow
+from core.principal import Principal, Role
 
 
 def random_mobile(rng: random.Random | None = None) -> str:
@@ -62,8 +62,8 @@ def add_technicians(
 
 def add_staff(core: Core, username: str, role: str, password: str = "correct horse battery", tech_id: int | None = None) -> int:
     """An account; a technician account is linked to `tech_id`."""
-    from core.auth import new_account
     from core.models import Technician
+    from core.staff.auth import new_account
 
     with session_scope(core.engine) as s:
         user = new_account(username, username.title(), role, password)

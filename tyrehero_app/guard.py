@@ -25,7 +25,7 @@ from urllib.parse import quote, urlparse
 
 import reflex as rx
 
-from core.auth import Principal, Role
+from core.principal import Principal, Role
 from tyrehero_app.session import principal_from_token, token_from_cookie_header
 
 ACCESS_ATTR = "__tyrehero_access__"

@@ -8,13 +8,13 @@ import logging
 
 import anyio.to_thread
 
-from core.auth import refresh_principals
 from core.config import get_settings
-from core.dispatch import sweep_pending
-from core.partitions import ensure_ping_partitions
-from core.privacy import apply_retention
-from core.reconcile import reconcile
-from core.technicians import expire_unanswered_offers
+from core.dispatch.auto import sweep_pending
+from core.dispatch.reconcile import reconcile
+from core.infra.partitions import ensure_ping_partitions
+from core.privacy.retention import apply_retention
+from core.staff.auth import refresh_principals
+from core.technicians.jobs import expire_unanswered_offers
 from tyrehero_app.runtime import get_core
 
 log = logging.getLogger("tyrehero.lifespan")
@@ -75,7 +75,7 @@ async def dispatch_sweeper() -> None:
 
 async def session_refresher() -> None:
     """Every half `AUTH_CACHE_S`, every live session read into this process's cache at once
-    (`core.auth.refresh_principals`): staff calls, the phones' pings above all, find their session
+    (`core.staff.auth.refresh_principals`): staff calls, the phones' pings above all, find their session
     in memory instead of asking PostgreSQL each time an entry lapses."""
     core = await asyncio.to_thread(get_core)
     if core.principals.ttl_s <= 0:

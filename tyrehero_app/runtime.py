@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
+from core.context import Core
 
 _core: Core | None = None
 _lock = threading.Lock()
@@ -16,7 +17,7 @@ def get_core() -> Core:
         with _lock:
             if _core is None:
                 from core.config import get_settings
-                from core.logs import configure
+                from core.infra.logs import configure
 
                 configure(json=get_settings().log_json)
                 _core = bootstrap()

@@ -37,9 +37,9 @@ def main() -> int:
     if settings is None:
         return BAD_SETTINGS
 
-    from core import db, embedded
     from core.bootstrap import bootstrap
     from core.demo import seed_if_empty
+    from core.infra import db, embedded
 
     owns_embedded = not (settings.database_url and settings.redis_url)
     print("Starting databases..." if owns_embedded else "Using configured databases...", flush=True)

@@ -6,7 +6,8 @@ from http.cookies import CookieError, SimpleCookie
 
 from starlette.concurrency import run_in_threadpool
 
-from core.auth import Principal, cached_principal, principal_for
+from core.principal import Principal
+from core.staff.auth import cached_principal, principal_for
 from tyrehero_app.runtime import get_core
 
 SESSION_COOKIE = "th_session"

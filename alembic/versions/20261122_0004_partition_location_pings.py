@@ -15,9 +15,9 @@ rename the old table and its named objects out of the way, create the partitione
 its indexes and partitions for every month that holds data plus the current and next two
 months, copy the rows, carry the id sequence on, drop the old table.
 
-This migration is self-contained on purpose (it does not import core.partitions): later
+This migration is self-contained on purpose (it does not import core.infra.partitions): later
 changes to the maintenance job must not change what an old migration does.
-`core.partitions.ensure_ping_partitions` keeps the partitions going from here on.
+`core.infra.partitions.ensure_ping_partitions` keeps the partitions going from here on.
 """
 
 from __future__ import annotations

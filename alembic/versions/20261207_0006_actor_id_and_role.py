@@ -22,7 +22,7 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
-# As core.privacy.KEPT_EVENT_DATA at this revision.
+# As core.privacy.retention.KEPT_EVENT_DATA at this revision.
 _KEPT = ("technician_id", "technician", "eta_minutes", "reassigned", "priority", "quote_pence")
 
 

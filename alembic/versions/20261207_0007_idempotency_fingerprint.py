@@ -6,7 +6,7 @@ Create Date: 2026-12-07
 
 Rows stored before this revision keep a NULL fingerprint: a body cannot be rebuilt from what a row holds
 (the location was resolved, the number encrypted), so their keys are refused for replay rather than
-trusted (see core.requests._replay).
+trusted (see core.requests.intake._replay).
 """
 
 import sqlalchemy as sa

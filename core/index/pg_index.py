@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import h3
 import sqlalchemy as sa
 
-from core.geo import haversine_km
+from core.geo.sphere import haversine_km
 from core.index.base import Candidate, Snapshot, TechFilter
 from core.index.search import SearchStats, search_nearest
 

@@ -29,10 +29,11 @@ import h3
 import numpy as np
 import redis
 
-from core.geo import EARTH_RADIUS_KM, StraightLineEta, cell_radius_km
+from core.geo.eta import StraightLineEta
+from core.geo.places import EAST, NORTH, SOUTH, WEST
+from core.geo.sphere import EARTH_RADIUS_KM, cell_radius_km
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
 from core.index.search import SearchStats
-from core.places import EAST, NORTH, SOUTH, WEST
 
 # A point of a coarse cell's descendants lies within 1.053 x the cell's circumradius of its centre
 # (H3 children overhang their parent; measured over the UK). The margin keeps covers lower bounds.

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import h3
 
-from core.geo import EtaModel, StraightLineEta, haversine_km, min_distance_to_cell_km
+from core.geo.eta import EtaModel, StraightLineEta
+from core.geo.sphere import haversine_km, min_distance_to_cell_km
 from core.index.base import Candidate, CellAnswer, CellSource, Snapshot, TechFilter, eligible_from_members
 
 FINE_RINGS = 3  # 37 fine cells, ~6 km at resolution 7
-REDIS_TO_OURS = 6371.0088 / 6372.797560856  # Redis GEO's Earth radius vs core.geo's
+REDIS_TO_OURS = 6371.0088 / 6372.797560856  # Redis GEO's Earth radius vs core.geo.sphere's
 _DEFAULT_ETA = StraightLineEta()
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import h3
 
-from core.geo import haversine_km
+from core.geo.sphere import haversine_km
 from core.index.base import Snapshot
 
 

@@ -1,6 +1,6 @@
 """The demand model: when and where drivers call, what went wrong, and how long the fix takes.
 
-Where: a UK place drawn by population (core.places, ~5,900 places in the four nations), then
+Where: a UK place drawn by population (core.geo.places, ~5,900 places in the four nations), then
 a point spread around it by the town's size. When: a Poisson number of calls per hour from an
 hourly profile with a morning and a bigger evening commute peak; a storm multiplies the
 evening peak (16:00-21:00) by five. Both policies see the very same calls (same seed).
@@ -18,8 +18,9 @@ from functools import cache
 
 import numpy as np
 
-from core import places
-from core.priority import Issue, priority
+from core.geo import places
+from core.requests.priority import priority
+from core.schemas import Issue
 
 # Share of a normal day's calls per hour, 00:00 first: quiet nights, commute peaks at 8 and 17.
 HOURLY_WEIGHTS = (1.2, 0.8, 0.6, 0.5, 0.6, 1.2, 3.0, 6.0, 7.0, 5.5, 4.8, 4.8,

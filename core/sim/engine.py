@@ -2,7 +2,7 @@
 
 Events (a heapq): calls arrive, shifts start and end, vans reach customers and finish
 jobs, drivers give up after 4 hours, and every minute a dispatch round runs the app's own
-policies (`core.batch.greedy_round` / `batch_round`) over candidates from the app's own
+policies (`core.dispatch.batch.greedy_round` / `batch_round`) over candidates from the app's own
 index search. A claim is a compare-and-set on the technician, as in the app.
 """
 
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.batch import (
+from core.dispatch.batch import (
     BATCH_CANDIDATES,
     DEFAULT_WEIGHTS,
     Assignment,

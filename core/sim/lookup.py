@@ -14,8 +14,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from core.batch import Option, WaitingRequest
-from core.geo import EtaModel, StraightLineEta, haversine_km
+from core.dispatch.batch import Option, WaitingRequest
+from core.geo.eta import EtaModel, StraightLineEta
+from core.geo.sphere import haversine_km
 from core.index.base import TechFilter
 from core.index.search import search_nearest
 from core.sim.cells import MemoryCellSource
@@ -38,7 +39,7 @@ class _Change:
 
 
 class CachedLookup:
-    """A `core.batch.Lookup` over a MemoryCellSource; tell it when vans become free or busy."""
+    """A `core.dispatch.batch.Lookup` over a MemoryCellSource; tell it when vans become free or busy."""
 
     def __init__(self, source: MemoryCellSource, k: int, eta: EtaModel | None = None, audit_every: int = 0) -> None:
         self.source = source

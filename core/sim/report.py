@@ -74,6 +74,7 @@ def markdown_table(summaries: list[Summary]) -> str:
 
 def write_charts(results: list[SimResult], out_dir: Path) -> list[Path]:
     """sla_by_hour.png and queue_length.png: one panel per scenario, one line per policy."""
+    # Imported here: matplotlib is slow to import and only the charts need it.
     import matplotlib
 
     matplotlib.use("Agg")

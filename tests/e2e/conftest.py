@@ -47,7 +47,7 @@ class App:
         from sqlmodel import Session, select
 
         from core.models import ServiceRequest
-        from core.requests import token_hash
+        from core.requests.intake import token_hash
 
         with Session(self.core.engine) as s:
             r = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))).one()
@@ -55,8 +55,8 @@ class App:
 
     def job_action(self, tech_id: int, request_id: int, action: str) -> None:
         """A step of `tech_id`'s job, taken by the test on the technician's behalf (as the system)."""
-        from core.auth import Principal
-        from core.technicians import job_action
+        from core.principal import Principal
+        from core.technicians.jobs import job_action
 
         job_action(self.core, Principal.system("e2e test"), request_id, action, tech_id=tech_id)
 
@@ -128,7 +128,7 @@ def app() -> Iterator[App]:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        from core import embedded
+        from core.infra import embedded
 
         embedded.stop_embedded(data_dir)  # in case the app could not
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -23,7 +23,7 @@ import pytest
 import socketio
 import sqlalchemy as sa
 
-from core.auth import Principal, Role
+from core.principal import Principal, Role
 from tests.factories import add_staff, random_mobile
 from tyrehero_app.guard import CANNOT, app_states
 
@@ -220,7 +220,7 @@ def test_every_protected_handler_refuses_every_caller_without_the_role(app, targ
         r = httpx.post(f"{app.url}/auth/logout", headers={"Cookie": logged_out.cookie or "", "Origin": app.url},
                        follow_redirects=False)
         assert r.status_code == 303
-        from core import admin
+        from core.staff import admin
 
         acting_admin = Principal(targets.admin_id, f"ada{tag}", "Ada", Role.ADMIN, None)
         admin.set_staff_active(app.core, acting_admin, _user_id(app, f"dora{tag}"), False)

@@ -7,7 +7,8 @@ import dataclasses
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from core import admin, privacy
+from core.privacy import retention
+from core.staff import admin
 from tyrehero_app.api.deps import CurrentAdmin
 from tyrehero_app.runtime import get_core
 
@@ -93,13 +94,13 @@ class PhoneIn(BaseModel):
 @router.post("/privacy/export")
 def export_customer(body: PhoneIn, who: CurrentAdmin) -> dict:
     """Everything held about one phone number (audited)."""
-    return privacy.export_customer(get_core(), who, body.phone)
+    return retention.export_customer(get_core(), who, body.phone)
 
 
 @router.post("/privacy/erase", responses={404: {}, 409: {}})
 def erase_customer(body: PhoneIn, who: CurrentAdmin) -> dict[str, int]:
     """Anonymise a customer's closed requests (audited); refused while one is open."""
-    return {"erased": privacy.erase_customer(get_core(), who, body.phone)}
+    return {"erased": retention.erase_customer(get_core(), who, body.phone)}
 
 
 @router.get("/audit")

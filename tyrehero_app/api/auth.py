@@ -1,5 +1,5 @@
 """Logins: bearer tokens for the API, an HttpOnly cookie for the pages; both with a second factor where
-the account needs one (core.mfa)."""
+the account needs one (core.staff.mfa)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, model_validator
 
-from core import auth, mfa
+from core.staff import auth, mfa
 from tyrehero_app.api import two_factor
 from tyrehero_app.api.cookies import cookie_secure
 from tyrehero_app.api.deps import SESSION_COOKIE, CurrentUser, client_ip, token_from

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from core.addresses import in_networks, parse_address
 from core.config import Environment, Settings
+from core.infra.addresses import in_networks, parse_address
 
 
 def cookie_secure(settings: Settings, request: Request) -> bool:

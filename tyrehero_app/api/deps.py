@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from core.addresses import client_address
-from core.auth import Principal
 from core.errors import DomainError
+from core.infra.addresses import client_address
+from core.principal import Principal
 from tyrehero_app.runtime import get_core
 from tyrehero_app.session import SESSION_COOKIE, principal_from_token
 

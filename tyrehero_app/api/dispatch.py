@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from core import console, manual, maplayers
+from core.dispatch import console, manual, maplayers
 from tyrehero_app.api.deps import CurrentDispatcher
 from tyrehero_app.runtime import get_core
 

@@ -8,12 +8,12 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
 
-from core.auth import AuthFailed, Forbidden, Throttled
 from core.config import get_settings
-from core.errors import Conflict, IllegalTransition, NotFound, Unavailable, ValidationFailed
-from core.metrics import RATE_LIMITED
-from core.ratelimit import RateLimited
+from core.errors import Conflict, Forbidden, IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.infra.metrics import RATE_LIMITED
+from core.infra.ratelimit import RateLimited
 from core.schemas import field_errors
+from core.staff.auth import AuthFailed, Throttled
 from tyrehero_app.api.deps import NotAuthenticated
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from core.addresses import in_networks, parse_address
-from core.metrics import StateCollector
+from core.infra.addresses import in_networks, parse_address
+from core.infra.metrics import StateCollector
 from tyrehero_app.api.deps import client_ip
 from tyrehero_app.runtime import get_core
 
@@ -84,6 +84,7 @@ def metrics(request: Request) -> Response:
     if (refused := metrics_refusal(request)) is not None:
         return refused
     if not _collector_registered:
-        REGISTRY.register(StateCollector(get_core()))
+        core = get_core()
+        REGISTRY.register(StateCollector(core.engine, core.settings.sla_minutes, core.index))
         _collector_registered = True
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -23,8 +23,8 @@ from folium.plugins import Realtime
 from folium.utilities import JsCode
 
 from core.config import get_settings
-from core.places import in_service_area, service_area_geojson
-from core.requests import track
+from core.geo.places import in_service_area, service_area_geojson
+from core.requests.tracking import track
 from tyrehero_app.api.csp import map_csp
 from tyrehero_app.api.deps import CurrentDispatcher
 from tyrehero_app.runtime import get_core

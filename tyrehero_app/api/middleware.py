@@ -12,7 +12,7 @@ import structlog
 from fastapi.routing import APIRoute
 
 from core.config import Settings, get_settings
-from core.metrics import HTTP_LATENCY
+from core.infra.metrics import HTTP_LATENCY
 from tyrehero_app.api.csp import page_csp
 
 

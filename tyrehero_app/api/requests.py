@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 from starlette.responses import Response
 
-from core import requests as svc
-from core.ratelimit import Limit, rate_key_for_address
+from core.infra.ratelimit import Limit, rate_key_for_address
+from core.requests import intake as svc
+from core.requests import tracking
 from core.schemas import RequestCreate, RequestPublic, TrackingView
 from tyrehero_app.api.deps import client_ip
 from tyrehero_app.api.responses import model_response
@@ -40,14 +41,14 @@ def _tracking_allowed(request: Request) -> None:
 def track_request(tracking_token: Token, request: Request) -> Response:
     """The customer's view: status, ETA, technician, position, timeline. No van once closed; 404 a day later."""
     _tracking_allowed(request)
-    return model_response(svc.track(get_core(), tracking_token))
+    return model_response(tracking.track(get_core(), tracking_token))
 
 
 @router.get("/track/{tracking_token}/live.geojson", include_in_schema=False)
 def track_geojson(tracking_token: Token, request: Request) -> dict:
     """The customer's point and the van, for the live map."""
     _tracking_allowed(request)
-    v = svc.track(get_core(), tracking_token)
+    v = tracking.track(get_core(), tracking_token)
     feats = [_point("customer", v.customer_position.lat, v.customer_position.lng, "#2563eb", "You")]
     if v.technician_position and v.technician:
         feats.append(_point("van", v.technician_position.lat, v.technician_position.lng, "#f59e0b",
@@ -63,4 +64,4 @@ def _point(fid: str, lat: float, lng: float, color: str, label: str, radius: int
 @router.post("/track/{tracking_token}/cancel", response_model=TrackingView, responses={404: {}, 409: {}})
 def cancel_request(tracking_token: Token) -> TrackingView:
     """Cancel while the technician is not yet on site."""
-    return svc.cancel_by_token(get_core(), tracking_token)
+    return tracking.cancel_by_token(get_core(), tracking_token)

@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from core import technicians as svc
 from core.schemas import JobView, PositionReport, StatusIn
 from core.states import TechStatus
+from core.technicians import jobs as svc
 from tyrehero_app.api.deps import CurrentTechnician
 from tyrehero_app.api.responses import model_response
 from tyrehero_app.runtime import get_core

@@ -9,7 +9,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from core import auth, mfa
+from core.staff import auth, mfa
 from tyrehero_app.api.deps import CurrentAdmin, CurrentUser, client_ip
 from tyrehero_app.runtime import get_core
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import reflex as rx
 
-from core import auth, mfa
-from core.auth import Principal, Role
 from core.errors import DomainError, ValidationFailed
+from core.principal import Principal, Role
+from core.staff import auth, mfa
 from tyrehero_app import styles
 from tyrehero_app.components.layout import layout
 from tyrehero_app.components.staff import logout_button

@@ -8,10 +8,10 @@ import dataclasses
 import reflex as rx
 from pydantic import ValidationError
 
-from core import admin
-from core.auth import Forbidden, Principal, Role
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.principal import Principal, Role
 from core.schemas import CAPABILITIES, field_errors
+from core.staff import admin
 from tyrehero_app.components.staff import denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core

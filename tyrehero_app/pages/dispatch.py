@@ -6,10 +6,10 @@ import asyncio
 
 import reflex as rx
 
-from core import console, manual
-from core.auth import Forbidden, Principal, Role
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.dispatch import console, manual
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.phones import display
+from core.principal import Principal, Role
 from tyrehero_app.components.staff import denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core

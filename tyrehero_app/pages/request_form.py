@@ -10,12 +10,11 @@ import reflex as rx
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from core.addresses import client_address
 from core.errors import Conflict, Unavailable, ValidationFailed
-from core.priority import ISSUE_LABELS
-from core.ratelimit import RateLimited
-from core.requests import IDEMPOTENCY_FIELD, resolve_location, submit_request
-from core.schemas import LocationIn, RequestCreate, field_errors
+from core.infra.addresses import client_address
+from core.infra.ratelimit import RateLimited
+from core.requests.intake import IDEMPOTENCY_FIELD, resolve_location, submit_request
+from core.schemas import ISSUE_LABELS, LocationIn, RequestCreate, field_errors
 from tyrehero_app import routes, styles
 from tyrehero_app.browserjs import run_js
 from tyrehero_app.components.layout import layout

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import reflex as rx
 
-from core import technicians as svc
-from core.auth import Forbidden, Principal, Role
-from core.errors import IllegalTransition, NotFound
+from core.errors import Forbidden, IllegalTransition, NotFound
+from core.principal import Principal, Role
 from core.states import TechStatus
+from core.technicians import jobs as svc
 from tyrehero_app import styles
 from tyrehero_app.components.layout import layout
 from tyrehero_app.components.staff import denied_notice, logout_button

@@ -9,7 +9,7 @@ import reflex as rx
 from sqlalchemy.exc import OperationalError
 
 from core.errors import IllegalTransition, NotFound
-from core.requests import cancel_by_token, track
+from core.requests.tracking import cancel_by_token, track
 from core.schemas import TrackingView
 from tyrehero_app import routes, styles
 from tyrehero_app.components.layout import layout

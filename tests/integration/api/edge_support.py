@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from core.bootstrap import Core
+from core.context import Core
 
 EVIL = "https://evil.example"
 PARTNER = "https://www.tyrehero.example"

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core
-from core.ratelimit import RateLimiter
+from core.context import Core
+from core.infra.ratelimit import RateLimiter
 from tests.factories import random_mobile, request_body
 
 
@@ -70,7 +70,7 @@ def test_no_plaintext_phone_in_the_database(core: Core, api_server) -> None:
 
 
 def test_a_window_starts_at_the_first_hit_and_expires(core: Core) -> None:
-    from core.ratelimit import Limit, RateLimited
+    from core.infra.ratelimit import Limit, RateLimited
 
     limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
     for _ in range(3):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from core.bootstrap import Core
+from core.context import Core
 from tests.factories import add_staff, add_technicians, bearer, request_body
 
 

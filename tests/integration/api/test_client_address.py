@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.bootstrap import Core
 from core.config import parse_networks
-from core.ratelimit import RateLimiter
+from core.context import Core
+from core.infra.ratelimit import RateLimiter
 from tests.integration.api.edge_support import configure
 
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core
+from core.context import Core
 from tests.factories import add_staff, bearer, request_body
 from tests.integration.api.edge_support import EVIL, PARTNER, configure, own_origin, page_login
 

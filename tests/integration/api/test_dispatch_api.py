@@ -6,7 +6,7 @@ import concurrent.futures as cf
 
 import httpx
 
-from core.bootstrap import Core
+from core.context import Core
 from tests.factories import add_staff, add_technicians, bearer, request_body
 
 

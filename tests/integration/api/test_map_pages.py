@@ -6,7 +6,7 @@ import re
 
 import httpx
 
-from core.bootstrap import Core
+from core.context import Core
 
 
 def test_map_pages_run_only_their_own_scripts(core: Core, api_server) -> None:

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from core.bootstrap import Core
 from core.config import parse_networks
+from core.context import Core
 from tests.integration.api.edge_support import configure
 
 TOKEN = secrets.token_hex(32)

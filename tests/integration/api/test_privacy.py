@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
-from core.bootstrap import Core
-from core.privacy import apply_retention
+from core.context import Core
+from core.privacy.retention import apply_retention
 from tests.factories import add_staff, add_technicians, bearer, random_mobile, request_body
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from core.bootstrap import Core
 from core.config import Settings
+from core.context import Core
 from core.demo import DEMO_LOGINS, seed_if_empty
 
 ROOT = Path(__file__).resolve().parents[3]

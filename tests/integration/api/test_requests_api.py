@@ -11,9 +11,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core.bootstrap import Core
-from core.requests import already_open_message
-from core.technicians import job_action
+from core.context import Core
+from core.requests.intake import already_open_message
+from core.technicians.jobs import job_action
 from tests.factories import add_technicians, as_technician, random_mobile, request_body
 
 

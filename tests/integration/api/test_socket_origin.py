@@ -15,7 +15,7 @@ import uvicorn
 import websocket
 from fastapi import WebSocket
 
-from core.bootstrap import Core
+from core.context import Core
 from tests.integration.api.edge_support import EVIL, PARTNER, configure
 from tests.servers import free_port
 from tyrehero_app.api.app import create_api

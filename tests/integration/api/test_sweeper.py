@@ -8,10 +8,10 @@ import time
 
 import sqlalchemy as sa
 
-from core.bootstrap import Core
-from core.requests import submit_request
+from core.context import Core
+from core.requests.intake import submit_request
 from core.schemas import RequestCreate
-from core.technicians import job_action
+from core.technicians.jobs import job_action
 from tests.factories import add_technicians, as_technician, request_body
 from tyrehero_app import lifespan
 from tyrehero_app.runtime import set_core

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import sqlalchemy as sa
 
-from core.bootstrap import Core
+from core.context import Core
 from tests.factories import add_staff, add_technicians, bearer, request_body
 
 
@@ -15,7 +15,7 @@ def test_wrong_password_is_401_then_throttled(core: Core, api_server) -> None:
     add_staff(core, "dana", "dispatcher")
     url = f"{api_server.url}/api/v1/auth/token"
     codes = [httpx.post(url, json={"username": "dana", "password": "wrong"}).status_code for _ in range(2)]
-    # Each failure of one (username, address) makes the next try wait: 1 s, 2 s, 4 s ... (core.login_throttle).
+    # Each failure of one (username, address) makes the next try wait: 1 s, 2 s, 4 s ... (core.staff.login_throttle).
     assert codes == [401, 429]
     r = httpx.post(url, json={"username": "dana", "password": "correct horse battery"})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and "second" in r.json()["detail"]

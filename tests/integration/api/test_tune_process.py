@@ -8,7 +8,7 @@ import threading
 
 import anyio.to_thread
 
-from core.bootstrap import Core
+from core.context import Core
 from tyrehero_app import lifespan
 from tyrehero_app.runtime import set_core
 

@@ -8,7 +8,7 @@ from http.cookies import SimpleCookie
 import httpx
 import pyotp
 
-from core.bootstrap import Core
+from core.context import Core
 from tests.factories import add_staff, bearer
 
 RIGHT = "correct horse battery"

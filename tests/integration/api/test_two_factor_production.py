@@ -8,9 +8,9 @@ import httpx
 import pyotp
 import pytest
 
-from core import mfa
-from core.auth import Principal, Role
-from core.bootstrap import Core
+from core.context import Core
+from core.principal import Principal, Role
+from core.staff import mfa
 from tests.factories import add_staff
 from tests.integration.api.test_two_factor_api import RIGHT, page_login, set_cookies
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from core.bootstrap import Core
+from core.context import Core
 from core.phones import PhoneVault, rotate_key
-from core.requests import submit_request
+from core.requests.intake import submit_request
 from core.schemas import RequestCreate
 from tests.factories import request_body
 

@@ -15,14 +15,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from core import admin, console, manual, privacy
-from core import technicians as tech
-from core.auth import Forbidden, Principal, Role
-from core.bootstrap import Core
-from core.errors import NotFound, ValidationFailed
-from core.requests import cancel_by_token, submit_request
+from core.context import Core
+from core.dispatch import console, manual
+from core.errors import Forbidden, NotFound, ValidationFailed
+from core.principal import Principal, Role
+from core.privacy import retention
+from core.requests.intake import submit_request
+from core.requests.tracking import cancel_by_token
 from core.schemas import RequestCreate
+from core.staff import admin
 from core.states import TechStatus
+from core.technicians import jobs as tech
 from tests.conftest import TABLES
 from tests.factories import add_principal, add_technicians, random_mobile, request_body
 
@@ -122,8 +125,8 @@ CASES = [
     Case("console.figures", lambda c, w, who: console.figures(c, who), DISPATCH, writes=False),
     Case("console.fleet", lambda c, w, who: console.fleet(c, who), DISPATCH, writes=False),
     Case("console.request_detail", lambda c, w, who: console.request_detail(c, who, w.job), DISPATCH, writes=False),
-    Case("privacy.export_customer", lambda c, w, who: privacy.export_customer(c, who, w.closed_phone), ADMIN),
-    Case("privacy.erase_customer", lambda c, w, who: privacy.erase_customer(c, who, w.closed_phone), ADMIN),
+    Case("retention.export_customer", lambda c, w, who: retention.export_customer(c, who, w.closed_phone), ADMIN),
+    Case("retention.erase_customer", lambda c, w, who: retention.erase_customer(c, who, w.closed_phone), ADMIN),
     *(Case(f"technicians.job_action {step}",
            lambda c, w, who, step=step: tech.job_action(c, who, w.job, step, tech_id=_for(w, "owner")), TECH,
            subject="owner")
@@ -176,7 +179,7 @@ def test_the_guard_comes_before_any_validation_or_lookup(core: Core) -> None:
         lambda: manual.cancel(core, w.owner, 999_999, ""),
         lambda: manual.add_note(core, w.system, 999_999, ""),
         lambda: console.request_detail(core, w.owner, 999_999),
-        lambda: privacy.erase_customer(core, w.dispatcher, "not a phone"),
+        lambda: retention.erase_customer(core, w.dispatcher, "not a phone"),
         lambda: tech.job_action(core, w.dispatcher, 999_999, "no-such-step"),
     ]
     for attempt in attempts:

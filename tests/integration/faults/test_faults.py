@@ -18,10 +18,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core import db, embedded
-from core.bootstrap import Core, bootstrap
+from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
+from core.context import Core
+from core.geo.geocode import OfflineGeocoder
+from core.infra import db, embedded
 from tests.factories import add_technicians, request_body
 from tests.servers import RedisProcess, free_port
 
@@ -100,7 +101,7 @@ def test_redis_killed_and_restarted_mid_burst(report, database_url: str, clean_d
             stored = _ids(clean_db)
             core.index._down_until = 0
             assert core.index.ensure_built()
-            from core.dispatch import sweep_pending
+            from core.dispatch.auto import sweep_pending
 
             sweep_pending(core)
             assigned = _count(clean_db, "SELECT count(*) FROM service_request WHERE status = 'assigned'")

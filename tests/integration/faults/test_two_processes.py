@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from core.bootstrap import bootstrap
 from core.config import Settings
-from core.geocode import OfflineGeocoder
+from core.geo.geocode import OfflineGeocoder
 from tests.factories import add_staff, add_technicians, bearer, request_body
 from tests.servers import free_port
 

@@ -14,8 +14,8 @@ import pytest
 import reflex as rx
 from reflex.istate.data import RouterData
 
-from core.auth import login
-from core.bootstrap import Core
+from core.context import Core
+from core.staff.auth import login
 from tests.factories import add_staff
 from tyrehero_app.pages.account import AccountState
 from tyrehero_app.runtime import set_core

@@ -8,7 +8,7 @@ import pytest
 import reflex as rx
 
 import tyrehero_app.tyrehero_app  # noqa: F401  (builds the app: every page state is defined)
-from core.auth import Role
+from core.principal import Role
 from tyrehero_app.guard import Declared, StaffPage, app_states, guarded, handler_access, public, undeclared_handlers
 
 # The only states whose handlers anyone may call: the customer's form and tracking, and the login page.

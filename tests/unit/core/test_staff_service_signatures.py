@@ -8,18 +8,22 @@ from types import ModuleType
 
 import pytest
 
-from core import admin, console, manual, privacy, technicians
-from core.auth import ROLES, Forbidden, Principal, Role
+from core.dispatch import console, manual
+from core.errors import Forbidden
+from core.principal import ROLES, Principal, Role
+from core.privacy import retention
+from core.staff import admin
+from core.technicians import jobs
 
 # Public functions that take no principal, and why.
 UNGUARDED = {
-    "core.admin.price_table": "pricing reads it for every quote; prices are public",
-    "core.privacy.apply_retention": "the system's own hourly job; nobody calls it on a staff member's behalf",
-    "core.technicians.record_positions": "the API passes the calling technician's own id",
-    "core.technicians.expire_unanswered_offers": "the system's own sweep",
-    "core.technicians.acting_for": "the check itself (takes the principal first)",
+    "core.staff.admin.price_table": "pricing reads it for every quote; prices are public",
+    "core.privacy.retention.apply_retention": "the system's own hourly job; nobody calls it on a staff member's behalf",
+    "core.technicians.jobs.record_positions": "the API passes the calling technician's own id",
+    "core.technicians.jobs.expire_unanswered_offers": "the system's own sweep",
+    "core.technicians.jobs.acting_for": "the check itself (takes the principal first)",
 }
-MODULES = (admin, console, manual, privacy, technicians)
+MODULES = (admin, console, manual, retention, jobs)
 
 
 def _services(module: ModuleType) -> list[tuple[str, inspect.Signature]]:
@@ -58,11 +62,11 @@ def test_the_system_principal_has_no_account_and_no_account_role() -> None:
 
 def test_a_technician_acts_for_themselves_only_and_the_system_for_whoever_it_names() -> None:
     me = Principal(7, "tech", "Tech", Role.TECHNICIAN, 70)
-    assert technicians.acting_for(me) == technicians.acting_for(me, 70) == 70
+    assert jobs.acting_for(me) == jobs.acting_for(me, 70) == 70
     with pytest.raises(Forbidden):
-        technicians.acting_for(me, 71)
-    assert technicians.acting_for(Principal.system("sim"), 71) == 71
+        jobs.acting_for(me, 71)
+    assert jobs.acting_for(Principal.system("sim"), 71) == 71
     for who in (Principal.system("sim"), Principal(1, "a", "A", Role.ADMIN, None),
                 Principal(2, "d", "D", Role.DISPATCHER, None)):
         with pytest.raises(Forbidden):
-            technicians.acting_for(who, None if who.role == Role.SYSTEM else 70)
+            jobs.acting_for(who, None if who.role == Role.SYSTEM else 70)

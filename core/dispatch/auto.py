@@ -1,0 +1,285 @@
+"""Auto-dispatch: nearest suitable technician by ETA, claimed without any chance of double assignment."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core.context import Core
+from core.dispatch.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
+from core.index.base import Candidate, IndexedTech, TechFilter
+from core.infra.db import HotStatement, autocommit
+from core.infra.events import DomainEvent
+from core.infra.metrics import DISPATCH_LATENCY
+from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.principal import Principal
+
+log = logging.getLogger(__name__)
+
+SWEEP_LOCK = 725002
+AUTO_DISPATCH = Principal.system("auto-dispatch")
+
+
+def tech_filter(core: Core, req: ServiceRequest, exclude: frozenset[int] = frozenset()) -> TechFilter:
+    return TechFilter(
+        capabilities=frozenset(req.required_capabilities),
+        max_age_s=core.settings.position_max_age_s,
+        exclude=exclude,
+    )
+
+
+def suggestions(core: Core, request_id: int, n: int = 5) -> list[Candidate]:
+    """Available technicians ranked by ETA for a request."""
+    with Session(core.engine) as s:
+        req = s.get(ServiceRequest, request_id)
+    if req is None:
+        return []
+    return core.index.nearest(req.lat, req.lng, n, tech_filter(core, req))
+
+
+def dispatch_request(core: Core, request_id: int, exclude: frozenset[int] = frozenset()) -> int | None:
+    """Try the best candidates in turn; return the technician id assigned, or None (request stays pending)."""
+    with DISPATCH_LATENCY.time():
+        return _dispatch(core, request_id, exclude)
+
+
+# Technicians who declined, or whom a dispatcher took off this job, are not offered it again.
+_NOT_AGAIN = ("declined", "unassigned")
+
+
+# The request and whom it must not go to again, in one statement.
+_DISPATCH_READ = select(
+    ServiceRequest.status, ServiceRequest.lat, ServiceRequest.lng, ServiceRequest.required_capabilities,
+    select(sa.func.array_agg(RequestEvent.data["technician_id"].as_integer()))
+    .where(col(RequestEvent.request_id) == ServiceRequest.id, col(RequestEvent.kind).in_(_NOT_AGAIN),
+           RequestEvent.data.has_key("technician_id"))  # type: ignore[attr-defined]
+    .scalar_subquery(),
+).where(col(ServiceRequest.id) == sa.bindparam("request_id"))
+
+
+def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | None:
+    with autocommit(core.engine).connect() as c:
+        row = c.execute(_DISPATCH_READ, {"request_id": request_id}).first()
+    if row is None or row[0] != "pending":
+        return None
+    _status, lat, lng, capabilities, not_again = row
+    f = TechFilter(capabilities=frozenset(capabilities), max_age_s=core.settings.position_max_age_s,
+                   exclude=exclude | frozenset(not_again or ()))
+    for cand in core.index.nearest(lat, lng, core.settings.dispatch_candidates, f):
+        if claim(core, request_id, cand.technician_id, round(cand.eta_minutes)):
+            return cand.technician_id
+    return None
+
+
+# The three statements of a claim, built once: a claim follows nearly every new request.
+_CLAIM_TECH = (
+    sa.update(Technician)
+    .where(col(Technician.id) == sa.bindparam("tech_id"), col(Technician.status) == "available", col(Technician.active))
+    .values(status="assigned", version=Technician.version + 1)
+    .returning(Technician.name)
+)
+# The same claim of the technician, returning what the submitter's answer shows (core.requests.intake).
+CLAIM_TECH_FOR_ANSWER = HotStatement(_CLAIM_TECH.returning(Technician.van_label, Technician.van_reg))
+_CLAIM_REQUEST = (
+    sa.update(ServiceRequest)
+    .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == "pending")
+    .values(status="assigned", technician_id=sa.bindparam("tech_id"), assigned_at=sa.bindparam("now"),
+            accepted_at=None, eta_minutes=sa.bindparam("eta"), version=ServiceRequest.version + 1)
+)
+_CLAIM_EVENT = sa.insert(RequestEvent).values(
+    request_id=sa.bindparam("request_id"), at=sa.bindparam("at"), kind="assigned", actor=sa.bindparam("actor"),
+    actor_id=sa.bindparam("actor_id"), actor_role=sa.bindparam("actor_role"),
+    data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type),
+)
+
+
+def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, who: Principal = AUTO_DISPATCH) -> bool:
+    """Compare-and-set in Redis, then conditional updates of both rows in one transaction.
+
+    PostgreSQL decides: the technician must still be available and the request still pending,
+    and a unique index allows one active job per technician. On any failure nothing changes,
+    and the Redis entry is set back from the row.
+    """
+    won_in_redis = core.index.try_claim(tech_id)
+    if won_in_redis is False:
+        return False
+    now = utcnow()
+    try:
+        with core.engine.begin() as c:
+            name = c.execute(_CLAIM_TECH, {"tech_id": tech_id}).scalar()
+            r = c.execute(_CLAIM_REQUEST, {"request_id": request_id, "tech_id": tech_id, "now": now, "eta": eta_minutes})
+            if name is None or r.rowcount != 1:  # type: ignore[attr-defined]
+                raise _Lost
+            c.execute(_CLAIM_EVENT, {"request_id": request_id, "at": utcnow(), **who.actor_columns(),
+                                     "data": {"technician_id": tech_id, "technician": name, "eta_minutes": eta_minutes}})
+    except (_Lost, IntegrityError):
+        resync_technician(core, tech_id)
+        return False
+    except BaseException:
+        resync_technician(core, tech_id)
+        raise
+    core.bus.publish(DomainEvent("technician_assigned", request_id=request_id, technician_id=tech_id,
+                                 data={"eta_minutes": eta_minutes, "actor": who.name}))
+    return True
+
+
+class _Lost(Exception):
+    """Someone else changed the request or the technician first."""
+
+
+# What the index holds of a technician, in the order `index_row` reads it.
+INDEXED_COLUMNS = (Technician.id, Technician.status, Technician.active, Technician.lat, Technician.lng,
+                   Technician.capabilities, Technician.position_at)
+
+
+_RESYNC_READ = select(*INDEXED_COLUMNS).where(col(Technician.id) == sa.bindparam("tech_id"))
+
+
+def resync_technician(core: Core, tech_id: int) -> None:
+    """Copy one technician's row into the index (the row is the truth)."""
+    with autocommit(core.engine).connect() as c:
+        row = c.execute(_RESYNC_READ, {"tech_id": tech_id}).first()
+    if row is not None:
+        index_row(core, row)
+
+
+def index_row(core: Core, row: sa.Row) -> None:
+    """Put a technician's row (INDEXED_COLUMNS) into the index, or take it out when off shift."""
+    tech_id, status, active, lat, lng, capabilities, position_at = row
+    if status == "offline" or lat is None or lng is None or not active:
+        core.index.remove(tech_id)
+    else:
+        ts = position_at.timestamp() if position_at else 0.0
+        core.index.upsert(IndexedTech(tech_id, lat, lng, status, frozenset(capabilities), ts))
+
+
+def after_release(core: Core, request_id: int | None, tech_id: int | None) -> None:
+    """A request went back to pending or a technician became free: resync and dispatch again."""
+    if tech_id is not None:
+        resync_technician(core, tech_id)
+    if request_id is not None:
+        with Session(core.engine) as s:
+            req = s.get(ServiceRequest, request_id)
+        if req and req.technician_id and req.technician_id != tech_id:
+            resync_technician(core, req.technician_id)
+        core.bus.publish(DomainEvent("request_changed", request_id=request_id, technician_id=tech_id))
+    request_sweep(core)
+
+
+def request_sweep(core: Core) -> None:
+    """Dispatch waiting requests soon: the process's sweeper does it (one sweep for every van freed
+    within a moment, off the caller's request), or, where no sweeper runs, the caller does it now."""
+    if core.sweep_soon is not None:
+        try:
+            core.sweep_soon()
+            return
+        except RuntimeError:  # the sweeper's event loop has closed (shutting down)
+            core.sweep_soon = None
+    sweep_pending(core)
+
+
+def sweep_pending(core: Core, limit: int = 100) -> int:
+    """Dispatch waiting requests; one process sweeps at a time.
+
+    With the batch policy, waiting requests are first assigned together; whatever the batch could
+    not place (its candidate lists ran out in a crowded area) then goes greedy, most urgent first.
+    """
+    assigned = 0
+    if not _anyone_free(core):
+        return 0  # every van busy (a surge): no lookup could end in a claim, so none is made
+    if core.settings.dispatch_policy == "batch" and _pending_at_least(core, 2):
+        assigned = sweep_batch(core)
+        if not _anyone_free(core):
+            return assigned
+    with core.engine.connect() as lock_conn:
+        got = lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar()
+        if not got:
+            return assigned
+        try:
+            with Session(core.engine) as s:
+                ids = s.exec(
+                    select(ServiceRequest.id)
+                    .where(ServiceRequest.status == "pending")
+                    .order_by(col(ServiceRequest.priority), col(ServiceRequest.created_at))
+                    .limit(limit)
+                ).all()
+            for rid in ids:
+                if dispatch_request(core, rid) is not None:  # type: ignore[arg-type]
+                    assigned += 1
+        finally:
+            lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
+            lock_conn.commit()
+    return assigned
+
+
+# --- Batch dispatch (issue 8): several waiting requests assigned at once, see core/dispatch/batch.py ---
+
+
+# A claim needs the technician's row available and active (_CLAIM_TECH): without one, nothing can be
+# assigned, so neither a sweep nor a new request searches the index (core.requests.intake reads it too).
+ANYONE_FREE = sa.exists().where(col(Technician.status) == "available", col(Technician.active))
+_ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE))
+
+
+def _anyone_free(core: Core) -> bool:
+    with autocommit(core.engine).connect() as c:
+        return bool(_ANYONE_FREE(c).fetchone()[0])
+
+
+def _pending_at_least(core: Core, n: int) -> bool:
+    with Session(core.engine) as s:
+        found = s.exec(select(ServiceRequest.id).where(ServiceRequest.status == "pending").limit(n)).all()
+    return len(found) >= n
+
+
+@contextmanager
+def _sweep_lock(core: Core) -> Iterator[bool]:
+    """The sweep's advisory lock (the one sweep_pending takes): True if this process got it."""
+    with core.engine.connect() as lock_conn:
+        got = bool(lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar())
+        try:
+            yield got
+        finally:
+            if got:
+                lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
+                lock_conn.commit()
+
+
+def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
+    """Assign the waiting requests all at once (core.dispatch.batch.batch_round), then claim each pair.
+
+    Candidates come from the index (Redis, or PostgreSQL when Redis is out). A lost claim
+    leaves its request pending for the next sweep; nothing bypasses `claim`.
+    """
+    with _sweep_lock(core) as got:
+        if not got:
+            return 0
+        sla = core.settings.sla_minutes
+        now = utcnow()
+        # Still on time first (core.dispatch.batch.window's order), then most urgent and oldest.
+        late = sa.case((col(ServiceRequest.created_at) >= now - timedelta(minutes=sla - MIN_ETA_MIN), 0), else_=1)
+        with Session(core.engine) as s:
+            reqs = {r.id: r for r in s.exec(
+                select(ServiceRequest).where(ServiceRequest.status == "pending")
+                .order_by(late, col(ServiceRequest.priority), col(ServiceRequest.created_at)).limit(limit)
+            ).all()}
+            declined: dict[int, set[int]] = {}
+            for rid, data in s.exec(select(RequestEvent.request_id, RequestEvent.data).where(
+                    col(RequestEvent.request_id).in_(list(reqs)), RequestEvent.kind == "declined")).all():
+                if "technician_id" in data:
+                    declined.setdefault(rid, set()).add(int(data["technician_id"]))
+        waiting = [WaitingRequest(rid, r.lat, r.lng, r.priority, (now - r.created_at).total_seconds() / 60,
+                                  frozenset(r.required_capabilities)) for rid, r in reqs.items()]
+
+        def lookup(w: WaitingRequest, n: int, exclude: frozenset[int]) -> list[Option]:
+            f = tech_filter(core, reqs[w.id], exclude | frozenset(declined.get(w.id, ())))
+            return [Option(c.technician_id, c.eta_minutes) for c in core.index.nearest(w.lat, w.lng, n, f)]
+
+        pairs = batch_round(window(waiting, sla, limit), lookup, sla, k=BATCH_CANDIDATES)
+        return sum(claim(core, a.request_id, a.technician_id, round(a.eta_minutes)) for a in pairs)

@@ -1,0 +1,269 @@
+"""The dispatcher's view: queue, fleet, request detail, alerts and today's figures (read side).
+
+Each read names who asks and refuses anyone but a dispatcher or an admin: they carry drivers' names,
+phone numbers and positions, and technicians' whereabouts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import h3
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from core.context import Core
+from core.dispatch.auto import suggestions
+from core.errors import NotFound
+from core.geo.places import nearest_place
+from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.principal import Principal, Role
+from core.requests.pricing import LONDON
+from core.requests.priority import effective_priority
+from core.schemas import ISSUE_LABELS, Issue
+
+OPEN = ("pending", "assigned", "en_route", "on_site")
+AMBER_MIN, RED_MIN = 30, 10
+READERS = (Role.DISPATCHER, Role.ADMIN)
+
+
+class QueueItem(BaseModel):
+    id: int
+    reference: str
+    status: str
+    priority: int
+    effective_priority: float
+    issue: str
+    customer_name: str
+    location_label: str
+    approximate: bool
+    lat: float
+    lng: float
+    created_at: str
+    waited_min: int
+    sla_left_min: int
+    sla_state: str  # ok | amber | red
+    technician_id: int | None
+    technician: str | None
+
+
+class FleetItem(BaseModel):
+    id: int
+    name: str
+    van: str
+    status: str
+    capabilities: list[str]
+    lat: float | None
+    lng: float | None
+    position_age_s: int | None
+    job_reference: str | None
+
+
+class Suggestion(BaseModel):
+    technician_id: int
+    name: str
+    van: str
+    distance_km: float
+    eta_minutes: int
+
+
+class EventOut(BaseModel):
+    at: str
+    kind: str
+    actor: str
+    data: dict[str, Any]
+
+
+class RequestDetail(BaseModel):
+    request: QueueItem
+    vehicle: str
+    vehicle_reg: str | None
+    vehicle_type: str
+    on_motorway: bool
+    vulnerable: bool
+    notes: str
+    quote_pence: int
+    phone: str
+    timeline: list[EventOut]
+    suggestions: list[Suggestion]
+
+
+class Alert(BaseModel):
+    kind: str  # backlog | low_availability | sla_risk | silent_technician
+    severity: str  # warning | critical
+    text: str
+    request_id: int | None = None
+    technician_id: int | None = None
+
+
+def _sla_state(left: float) -> str:
+    return "red" if left < RED_MIN else "amber" if left < AMBER_MIN else "ok"
+
+
+def _queue_item(core: Core, r: ServiceRequest, tech_name: str | None, now: datetime) -> QueueItem:
+    waited = (now - r.created_at).total_seconds() / 60
+    left = core.settings.sla_minutes - waited
+    return QueueItem(
+        id=r.id, reference=r.reference, status=r.status, priority=r.priority,  # type: ignore[arg-type]
+        effective_priority=round(effective_priority(r.priority, waited, core.settings.sla_minutes), 2),
+        issue=ISSUE_LABELS[Issue(r.issue)], customer_name=r.customer_name, location_label=r.location_label,
+        approximate=r.location_approximate, lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
+        waited_min=int(waited), sla_left_min=int(left), sla_state=_sla_state(left) if r.status != "on_site" else "ok",
+        technician_id=r.technician_id, technician=tech_name,
+    )
+
+
+def queue(core: Core, who: Principal) -> list[QueueItem]:
+    """Open requests, most urgent first: priority aged by waiting time."""
+    who.require(*READERS)
+    return _queue(core)
+
+
+def _queue(core: Core) -> list[QueueItem]:
+    now = utcnow()
+    with Session(core.engine) as s:
+        rows = s.exec(
+            select(ServiceRequest, Technician.name)
+            .join(Technician, col(Technician.id) == ServiceRequest.technician_id, isouter=True)
+            .where(col(ServiceRequest.status).in_(OPEN))
+        ).all()
+    items = [_queue_item(core, r, name, now) for r, name in rows]
+    # Waiting requests first, then by effective priority.
+    items.sort(key=lambda q: (q.status != "pending", q.effective_priority, q.created_at))
+    return items
+
+
+def fleet(core: Core, who: Principal) -> list[FleetItem]:
+    who.require(*READERS)
+    now = utcnow()
+    with Session(core.engine) as s:
+        rows = s.exec(
+            select(Technician, ServiceRequest.reference)
+            .join(ServiceRequest, sa.and_(col(ServiceRequest.technician_id) == Technician.id,
+                                          col(ServiceRequest.status).in_(("assigned", "en_route", "on_site"))),
+                  isouter=True)
+            .where(col(Technician.active))
+            .order_by(col(Technician.name))
+        ).all()
+    return [
+        FleetItem(id=t.id, name=t.name, van=t.van_label or t.van_reg, status=t.status, capabilities=list(t.capabilities),  # type: ignore[arg-type]
+                  lat=t.lat, lng=t.lng, job_reference=ref,
+                  position_age_s=int((now - t.position_at).total_seconds()) if t.position_at else None)
+        for t, ref in rows
+    ]
+
+
+def request_detail(core: Core, who: Principal, request_id: int) -> RequestDetail:
+    who.require(*READERS)
+    now = utcnow()
+    with Session(core.engine) as s:
+        r = s.get(ServiceRequest, request_id)
+        if r is None:
+            raise NotFound("no such request")
+        tech = s.get(Technician, r.technician_id) if r.technician_id else None
+        events = s.exec(select(RequestEvent).where(RequestEvent.request_id == request_id)
+                        .order_by(col(RequestEvent.at), col(RequestEvent.id))).all()
+    sugg: list[Suggestion] = []
+    if r.status in ("pending", "assigned", "en_route"):
+        cands = [c for c in suggestions(core, request_id, n=6) if c.technician_id != r.technician_id][:5]
+        with Session(core.engine) as s:
+            names = {t.id: t for t in s.exec(select(Technician).where(
+                col(Technician.id).in_([c.technician_id for c in cands]))).all()}
+        sugg = [Suggestion(technician_id=c.technician_id, name=names[c.technician_id].name,
+                           van=names[c.technician_id].van_label, distance_km=round(c.distance_km, 1),
+                           eta_minutes=round(c.eta_minutes)) for c in cands if c.technician_id in names]
+    return RequestDetail(
+        request=_queue_item(core, r, tech.name if tech else None, now), vehicle=r.vehicle, vehicle_reg=r.vehicle_reg,
+        vehicle_type=r.vehicle_type, on_motorway=r.on_motorway, vulnerable=r.vulnerable, notes=r.notes,
+        quote_pence=r.quote_pence, phone=core.vault.decrypt(r.phone_enc),
+        timeline=[EventOut(at=e.at.isoformat(), kind=e.kind, actor=e.actor, data=e.data) for e in events],
+        suggestions=sugg,
+    )
+
+
+def alerts(core: Core, who: Principal, backlog: int = 10, min_available: int = 5, silent_min: int = 5) -> list[Alert]:
+    """What needs a dispatcher now."""
+    who.require(*READERS)
+    out: list[Alert] = []
+    q = _queue(core)
+    pending = [i for i in q if i.status == "pending"]
+    if len(pending) > backlog:
+        out.append(Alert(kind="backlog", severity="critical", text=f"{len(pending)} requests are waiting for a van"))
+    for i in q:
+        if i.sla_state == "red" and i.status in ("pending", "assigned", "en_route"):
+            out.append(Alert(kind="sla_risk", severity="critical" if i.sla_left_min < 0 else "warning",
+                             text=f"{i.reference} ({i.location_label}): {i.sla_left_min} min left on the 90-minute promise",
+                             request_id=i.id))
+    with Session(core.engine) as s:
+        avail = s.exec(select(Technician.h3_parent, sa.func.count()).where(
+            Technician.status == "available", col(Technician.active)).group_by(col(Technician.h3_parent))).all()
+        cutoff = utcnow() - timedelta(minutes=silent_min)
+        silent = s.exec(select(Technician).where(col(Technician.status).in_(("assigned", "en_route", "on_site")),
+                                                 sa.or_(col(Technician.position_at).is_(None),
+                                                        col(Technician.position_at) < cutoff))).all()
+    by_region = dict(avail)
+    warned: set[str] = set()
+    for i in pending:
+        region = h3.cell_to_parent(h3.latlng_to_cell(i.lat, i.lng, core.settings.h3_resolution),
+                                   core.settings.h3_coarse_resolution)
+        near = sum(by_region.get(c, 0) for c in h3.grid_disk(region, 1))
+        if near < min_available and region not in warned:
+            warned.add(region)
+            place, _ = nearest_place(i.lat, i.lng)
+            out.append(Alert(kind="low_availability", severity="warning",
+                             text=f"Only {near} technicians available around {place.name}", request_id=i.id))
+    for t in silent:
+        out.append(Alert(kind="silent_technician", severity="warning",
+                         text=f"{t.name} has sent no position for over {silent_min} minutes while on a job",
+                         technician_id=t.id))
+    return out
+
+
+class Figures(BaseModel):
+    pending: int
+    assigned: int
+    in_progress: int
+    completed_today: int
+    cancelled_today: int
+    avg_response_min: float | None
+    sla_compliance_pct: float | None
+    on_shift: int
+    busy: int
+    utilisation_pct: float | None
+    per_hour: list[dict[str, Any]]
+
+
+def figures(core: Core, who: Principal) -> Figures:
+    """Today's figures (UK day), with requests and mean response per hour."""
+    who.require(*READERS)
+    local_midnight = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
+    sla = core.settings.sla_minutes
+    with core.read_engine.connect() as c:
+        counts = dict(c.execute(sa.text(
+            "SELECT status, count(*) FROM service_request WHERE status IN ('pending','assigned','en_route','on_site')"
+            " OR created_at >= :m OR completed_at >= :m OR cancelled_at >= :m GROUP BY status"), {"m": local_midnight}).all())
+        reached = c.execute(sa.text(
+            "SELECT avg(extract(epoch FROM on_site_at - created_at)) / 60,"
+            " avg(CASE WHEN on_site_at - created_at <= make_interval(mins => :sla) THEN 1.0 ELSE 0.0 END) * 100"
+            " FROM service_request WHERE on_site_at >= :m"), {"m": local_midnight, "sla": sla}).one()
+        hours = c.execute(sa.text(
+            "SELECT extract(hour FROM created_at AT TIME ZONE 'Europe/London')::int AS h, count(*),"
+            " avg(extract(epoch FROM on_site_at - created_at)) / 60"
+            " FROM service_request WHERE created_at >= :m GROUP BY h ORDER BY h"), {"m": local_midnight}).all()
+        shift = dict(c.execute(sa.text(
+            "SELECT status, count(*) FROM technician WHERE active AND status <> 'offline' GROUP BY status")).all())
+    on_shift = sum(shift.values())
+    busy = sum(v for k, v in shift.items() if k in ("assigned", "en_route", "on_site"))
+    by_hour = {int(h): (n, avg) for h, n, avg in hours}
+    return Figures(
+        pending=counts.get("pending", 0), assigned=counts.get("assigned", 0),
+        in_progress=counts.get("en_route", 0) + counts.get("on_site", 0),
+        completed_today=counts.get("completed", 0), cancelled_today=counts.get("cancelled", 0),
+        avg_response_min=round(float(reached[0]), 1) if reached[0] is not None else None,
+        sla_compliance_pct=round(float(reached[1]), 1) if reached[1] is not None else None,
+        on_shift=on_shift, busy=busy, utilisation_pct=round(100 * busy / on_shift, 1) if on_shift else None,
+        per_hour=[{"hour": f"{h:02d}", "requests": by_hour.get(h, (0, None))[0],
+                   "response_min": round(float(by_hour[h][1]), 1) if h in by_hour and by_hour[h][1] is not None else 0}
+                  for h in range(24)],
+    )

@@ -1,0 +1,32 @@
+"""Start-up reconciliation: make technicians' states agree with their jobs after a crash."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import structlog
+
+from core.context import Core
+from core.infra.db import session_scope
+
+log = structlog.get_logger("tyrehero.reconcile")
+
+_JOB_TO_TECH = {"assigned": "assigned", "en_route": "en_route", "on_site": "on_site"}
+
+
+def reconcile(core: Core) -> dict[str, int]:
+    """Free technicians marked busy without an active job; mark busy those who hold one. Idempotent."""
+    with session_scope(core.engine) as s:
+        freed = s.execute(sa.text(
+            "UPDATE technician t SET status = 'available', version = version + 1"
+            " WHERE t.status IN ('assigned','en_route','on_site') AND NOT EXISTS ("
+            "   SELECT 1 FROM service_request r WHERE r.technician_id = t.id"
+            "   AND r.status IN ('assigned','en_route','on_site'))")).rowcount
+        aligned = s.execute(sa.text(
+            "UPDATE technician t SET status = r.status, version = t.version + 1"
+            " FROM service_request r WHERE r.technician_id = t.id"
+            " AND r.status IN ('assigned','en_route','on_site') AND t.status <> r.status")).rowcount
+    result = {"technicians_freed": freed, "technicians_aligned": aligned}
+    if freed or aligned:
+        log.warning("reconciled", **result)
+        core.index.ensure_built(force=True)
+    return result

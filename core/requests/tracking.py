@@ -1,0 +1,222 @@
+"""The customer's tracking link: what it shows, how long it lives, and cancelling through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlmodel import Session, col, select
+
+from core.context import Core
+from core.dispatch.auto import after_release
+from core.errors import IllegalTransition, LinkExpired, NotFound
+from core.infra.db import HotStatement, autocommit, session_scope
+from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.requests.intake import CUSTOMER, first_name, token_hash
+from core.schemas import (
+    Position,
+    TechnicianPublic,
+    TimelineEntry,
+    TrackingView,
+)
+from core.states import CANCELLABLE, OPEN_STATUSES, RequestStatus, request_transition, status_words
+
+
+def _not_found() -> NotFound:
+    # No text message is sent yet (notifications come later), so none is referred to.
+    return NotFound("We could not find that request. Check that the whole link was opened.")
+
+
+def _stored_token_hash(token: str) -> str:
+    """The hash a request stores for its tracking token; NotFound for a token no request could have."""
+    if not token or len(token) > 64:
+        raise _not_found()
+    return token_hash(token)
+
+
+# A tracking link works while its request is open and for a day after it closed (the driver can still
+# see how it ended), then answers as an unknown link: a forwarded or leaked link does not live on.
+TRACKING_LINK_LIFETIME_AFTER_CLOSE = timedelta(hours=24)
+CLOSED_STATUSES = frozenset(RequestStatus) - OPEN_STATUSES
+
+
+def link_expired(status: str, closed_at: datetime | None, now: datetime) -> bool:
+    """Whether a tracking link of a request in `status`, closed at `closed_at`, is past its lifetime at `now`.
+
+    A closed request without a closing time (every close writes one; rows edited by hand might not)
+    counts as expired: fail closed.
+    """
+    if status not in CLOSED_STATUSES:
+        return False
+    return closed_at is None or now >= closed_at + TRACKING_LINK_LIFETIME_AFTER_CLOSE
+
+
+def _expired(core: Core) -> LinkExpired:
+    return LinkExpired(
+        "This tracking link has expired: links stop working a day after the request is closed. "
+        f"If you need help again, ask on our home page or call us on {core.settings.support_phone}."
+    )
+
+
+def _locked_by_token(core: Core, s: Session, token: str, now: datetime) -> ServiceRequest:
+    req = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == _stored_token_hash(token))
+                 .with_for_update()).first()
+    if req is None:
+        raise _not_found()
+    if link_expired(req.status, req.completed_at or req.cancelled_at, now):
+        raise _expired(core)
+    return req
+
+
+_EVENT_TEXT = {
+    "created": "Request received",
+    "assigned": "Technician assigned",
+    "accepted": "Technician accepted the job",
+    "en_route": "Technician on the way",
+    "on_site": "Technician arrived",
+    "completed": "Job completed",
+    "cancelled": "Request cancelled",
+    "unassigned": "Finding another technician",
+    "declined": "Finding another technician",
+    "note": "Note added",
+}
+
+
+def remaining_eta(core: Core, req, tech, now: datetime) -> int | None:  # type: ignore[no-untyped-def]
+    """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed.
+
+    `req` has status, lat, lng, eta_minutes and assigned_at; `tech` lat and lng, or is None.
+    """
+    if req.status not in ("assigned", "en_route") or tech is None:
+        return None
+    if tech.lat is not None and tech.lng is not None:
+        minutes = core.eta.eta_minutes(tech.lat, tech.lng, req.lat, req.lng)
+        if req.status == "en_route":
+            minutes -= getattr(core.eta, "mobilisation_min", 0.0)
+        return max(1, round(minutes))
+    if req.eta_minutes is not None and req.assigned_at is not None:
+        return max(1, req.eta_minutes - int((now - req.assigned_at).total_seconds() // 60))
+    return None
+
+
+@dataclass(frozen=True)
+class _Van:
+    lat: float | None
+    lng: float | None
+
+
+# The statuses in which a tracking view shows the van, where it is and when it arrives: while a
+# technician is on the job, and never once the request is closed.
+_VAN_SHOWN = frozenset({RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE})
+
+_R = ServiceRequest.__table__.alias("r")  # type: ignore[attr-defined]
+_T = Technician.__table__.alias("t")  # type: ignore[attr-defined]
+_E = RequestEvent.__table__.alias("e")  # type: ignore[attr-defined]
+_Q = ServiceRequest.__table__.alias("q")  # type: ignore[attr-defined]
+# What a tracking page shows, in one statement (tracking pages poll every few seconds): the request,
+# its technician, its timeline and, while it waits, how many waiting requests go before it
+# (more urgent, or as urgent and older: the order dispatch takes them in).
+_TRACK = HotStatement(
+    sa.select(
+        _R.c.reference, _R.c.status, _R.c.lat, _R.c.lng, _R.c.eta_minutes, _R.c.assigned_at, _R.c.quote_pence,
+        _R.c.location_label, _R.c.location_approximate, _R.c.created_at,
+        sa.func.coalesce(_R.c.completed_at, _R.c.cancelled_at).label("closed_at"),
+        _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
+        _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
+        sa.case((_R.c.status == "pending", sa.select(sa.func.count()).select_from(_Q).where(
+            _Q.c.status == "pending",
+            sa.or_(_Q.c.priority < _R.c.priority,
+                   sa.and_(_Q.c.priority == _R.c.priority, _Q.c.created_at < _R.c.created_at)),
+        ).scalar_subquery())).label("ahead"),
+        *(sa.select(sa.func.array_agg(aggregate_order_by(col_, _E.c.at, _E.c.id))).where(_E.c.request_id == _R.c.id)
+          .scalar_subquery().label(f"event_{col_.name}") for col_ in (_E.c.at, _E.c.kind)),
+    )
+    .select_from(_R.outerjoin(_T, _T.c.id == _R.c.technician_id))
+    .where(_R.c.tracking_token_hash == sa.bindparam("token_hash"))
+)
+
+
+def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
+    """The customer's view of their request: every reader of a tracking link (the API, the tracking
+    page, the map and its GeoJSON) goes through here, so the rules below hold for all of them.
+
+    Once the request is closed the view holds no van, no van position and no ETA; a day after
+    closing the link is expired (LinkExpired, a NotFound). `now` is for tests; default the clock.
+    """
+    h = _stored_token_hash(token)
+    now = now if now is not None else utcnow()
+    with autocommit(core.engine).connect() as c:
+        req = _TRACK(c, {"token_hash": h}).fetchone()
+    if req is None:
+        raise _not_found()
+    if link_expired(req.status, req.closed_at, now):
+        raise _expired(core)
+    live = req.status in _VAN_SHOWN
+    show_tech = live and req.tech_name is not None
+    van = _Van(req.tech_lat, req.tech_lng) if show_tech else None
+    pos = None
+    if show_tech and req.tech_lat is not None and req.tech_lng is not None:
+        pos = Position(lat=req.tech_lat, lng=req.tech_lng)
+    return TrackingView(
+        reference=req.reference,
+        status=req.status,
+        status_text=status_words(req.status),
+        eta_minutes=remaining_eta(core, req, van, now) if live else None,
+        quote_pence=req.quote_pence,
+        technician=TechnicianPublic(first_name=first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg)
+        if show_tech
+        else None,
+        technician_position=pos,
+        customer_position=Position(lat=req.lat, lng=req.lng),
+        location_label=req.location_label,
+        location_approximate=req.location_approximate,
+        cancellable=req.status in CANCELLABLE,
+        queue_position=None if req.ahead is None else int(req.ahead) + 1,
+        created_at=req.created_at.isoformat(),
+        timeline=[
+            TimelineEntry(at=at.isoformat(), kind=kind, text=_EVENT_TEXT[kind])
+            for at, kind in zip(req.event_at or (), req.event_kind or (), strict=True)
+            if kind in _EVENT_TEXT and kind != "note"
+        ],
+    )
+
+
+def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer",
+                    now: datetime | None = None) -> TrackingView:
+    """Cancel while the technician is not yet on site."""
+    now = now if now is not None else utcnow()
+    with session_scope(core.engine) as s:
+        req = _locked_by_token(core, s, token, now)
+        if req.status not in CANCELLABLE:
+            raise IllegalTransition(
+                "This request can no longer be cancelled: the technician is already with you."
+                if req.status == "on_site"
+                else f"This request is already {status_words(req.status)}."
+            )
+        request_id = cancel_in_session(s, req, reason, actor=CUSTOMER, actor_id=None, actor_role=CUSTOMER)
+    after_release(core, request_id, None)
+    return track(core, token, now)
+
+
+def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str, actor_id: int | None,
+                      actor_role: str) -> int:
+    """Cancel a request locked in `s`, freeing its technician; the timeline says who (name, account id, role)."""
+    request_transition(req.status, RequestStatus.CANCELLED)
+    tech_id = req.technician_id
+    req.status = RequestStatus.CANCELLED.value
+    req.cancelled_at = utcnow()
+    req.cancel_reason = reason[:200]
+    req.version += 1
+    s.add(req)
+    s.add(RequestEvent(request_id=req.id, kind="cancelled", actor=actor, actor_id=actor_id, actor_role=actor_role,
+                       data={"reason": reason[:200]}))
+    if tech_id is not None:
+        s.execute(
+            sa.update(Technician)
+            .where(col(Technician.id) == tech_id, col(Technician.status).in_(("assigned", "en_route")))
+            .values(status="available", version=Technician.version + 1)
+        )
+    return req.id  # type: ignore[return-value]
+

@@ -1,0 +1,138 @@
+"""Hot statements run on psycopg directly: same rows, same errors, same transactions as through SQLAlchemy."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from core.context import Core
+from core.infra.db import HotStatement, autocommit, log_slow_queries
+from core.models import RequestEvent, ServiceRequest
+from core.requests import intake as rq
+from core.schemas import RequestCreate
+from core.states import OPEN_STATUSES
+from tests.factories import request_body
+
+
+def _request(core: Core, status: str = "pending", phone_hash: str = "h0") -> sa.Row:
+    """A stored request (no technicians: it stays pending), then set to the status and phone hash given."""
+    rid = rq.submit_request(core, RequestCreate.model_validate(request_body())).id
+    with core.engine.begin() as c:
+        return c.execute(sa.text("UPDATE service_request SET status = :s, phone_hash = :h WHERE id = :id"
+                                 " RETURNING id, reference"), {"s": status, "h": phone_hash, "id": rid}).one()
+
+_OPEN_FOR_PHONE = (
+    select(ServiceRequest.id, ServiceRequest.status, ServiceRequest.reference)
+    .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES))
+    .order_by(col(ServiceRequest.id))
+)
+
+
+def test_rows_are_those_sqlalchemy_returns_with_constants_expanded_once(core: Core) -> None:
+    clean_db = core.engine
+    ids = {s: _request(core, status=s, phone_hash="h1").id for s in ("pending", "assigned", "completed", "cancelled")}
+    _request(core, status="pending", phone_hash="other")
+    hot = HotStatement(_OPEN_FOR_PHONE)
+    assert "POSTCOMPILE" not in hot.sql
+    with autocommit(clean_db).connect() as c:
+        expected = [tuple(r) for r in c.execute(_OPEN_FOR_PHONE, {"phone_hash": "h1"})]
+        rows = hot(c, {"phone_hash": "h1"}).fetchall()
+    assert [tuple(r) for r in rows] == expected
+    assert [r.id for r in rows] == [ids["pending"], ids["assigned"]]  # by name as well as by position
+    assert rows[0].status == "pending"
+
+
+def test_a_missing_parameter_is_named_before_anything_is_sent(clean_db: sa.Engine) -> None:
+    with autocommit(clean_db).connect() as c, pytest.raises(KeyError, match="phone_hash"):
+        HotStatement(_OPEN_FOR_PHONE)(c, {})
+
+
+def test_json_parameters_are_stored_as_json_and_the_callers_transaction_holds(core: Core) -> None:
+    clean_db = core.engine
+    rid = _request(core).id
+    insert = HotStatement(sa.insert(RequestEvent).values(
+        request_id=sa.bindparam("rid"), at=sa.func.now(), kind="note", actor="test",
+        data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type)).returning(RequestEvent.id))
+    count = sa.text("SELECT count(*) FROM request_event WHERE request_id = :r AND data ->> 'said' = 'hello'")
+    with pytest.raises(RuntimeError), clean_db.begin() as c:
+        insert(c, {"rid": rid, "data": {"said": "hello", "n": 1}})
+        assert c.execute(count, {"r": rid}).scalar_one() == 1  # seen inside the transaction
+        raise RuntimeError("roll back")
+    with clean_db.connect() as c:
+        assert c.execute(count, {"r": rid}).scalar_one() == 0  # rolled back with it
+    with clean_db.begin() as c:
+        insert(c, {"rid": rid, "data": {"said": "hello", "n": 1}})
+    with clean_db.connect() as c:
+        assert c.execute(sa.text("SELECT data FROM request_event WHERE request_id = :r AND kind = 'note'"),
+                         {"r": rid}).scalar_one() == {"said": "hello", "n": 1}
+
+
+def test_errors_are_sqlalchemys_and_a_killed_connection_is_replaced(core: Core) -> None:
+    clean_db = core.engine
+    existing = _request(core)
+    dup = HotStatement(sa.text("UPDATE service_request SET reference = :ref WHERE id = :id"))
+    other = _request(core)
+    with pytest.raises(sa.exc.IntegrityError), clean_db.begin() as c:
+        dup(c, {"ref": existing.reference, "id": other.id})
+    whoami = HotStatement(sa.text("SELECT pg_backend_pid() AS pid"))
+    with clean_db.connect() as c:
+        pid = whoami(c).fetchone().pid
+        with clean_db.connect() as killer:
+            killer.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        with pytest.raises(sa.exc.OperationalError) as e:
+            whoami(c).fetchone()
+        assert e.value.connection_invalidated
+    with clean_db.connect() as c:  # the pool hands out a live connection again
+        assert whoami(c).fetchone().pid != pid
+
+
+def test_slow_statements_are_logged_as_the_others_are(clean_db: sa.Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    eng = sa.create_engine(clean_db.url)
+    try:
+        log_slow_queries(eng, 50)
+        with eng.connect() as c:
+            HotStatement(sa.text("SELECT pg_sleep(0.08)"))(c).fetchone()
+            HotStatement(sa.text("SELECT 1 AS quick"))(c).fetchone()
+    finally:
+        eng.dispose()
+    out = capsys.readouterr()
+    logged = out.out + out.err
+    assert "slow_query" in logged and "SELECT" in logged
+    assert logged.count("slow_query") == 1
+
+
+def _wal_syncs(c: sa.Connection) -> int:
+    c.execute(sa.text("SELECT pg_stat_force_next_flush()"))
+    c.execute(sa.text("SELECT 1"))  # the flush happens as this backend's next statement ends
+    return int(c.execute(sa.text("SELECT wal_sync FROM pg_stat_wal")).scalar_one())
+
+
+def test_positions_commit_without_waiting_for_the_wal_flush_and_other_commits_still_wait(core: Core) -> None:
+    """On one connection (the WAL statistics are per server process): the position statement's
+    commits skip the flush, an ordinary commit right after on the same connection still waits for it."""
+    import h3
+
+    from core.models import utcnow
+    from core.technicians.jobs import _RECORD_POSITIONS
+    from tests.factories import add_technicians
+
+    tech = add_technicians(core, 1)[0]
+    with autocommit(core.engine).connect() as c:
+        before = _wal_syncs(c)
+        for i in range(40):
+            lat, lng, at = 52.0 + i / 1000, -1.5, utcnow()
+            cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
+            row = _RECORD_POSITIONS(c, {
+                "tech_id": tech, "lats": [lat], "lngs": [lng], "accuracies": [5.0], "times": [at], "lat": lat,
+                "lng": lng, "cell": cell, "parent": h3.cell_to_parent(cell, core.settings.h3_coarse_resolution),
+                "at": at}).fetchone()
+            assert row.id == tech  # stored and moved
+        after_positions = _wal_syncs(c)
+        for i in range(5):
+            c.execute(sa.text("UPDATE technician SET van_label = :v WHERE id = :id"), {"v": f"Van {i}", "id": tech})
+        after_updates = _wal_syncs(c)
+        # The setting was each statement's own transaction's: the session still flushes on commit.
+        assert c.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
+    assert after_positions - before < 10, "40 positions each waited for a WAL flush"
+    assert after_updates - after_positions >= 5, "an ordinary commit did not wait for its WAL flush"
