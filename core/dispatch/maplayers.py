@@ -17,8 +17,10 @@ from scipy.spatial import cKDTree
 from core.context import Core
 from core.geo.places import area_type, uk_places
 from core.geo.sphere import EARTH_RADIUS_KM
+from core.principal import Principal, Role
 
 DISPLAY_RES = 5  # ~8.5 km cells: readable at country zoom
+MAP_READERS = (Role.DISPATCHER, Role.ADMIN)
 
 # Built as text by PostgreSQL in one statement (format + string_agg is several times faster than
 # json_build_object, and no Python objects are made for thousands of markers).
@@ -136,5 +138,17 @@ def _hexes_body(core: Core) -> tuple[str, str]:
     return body, hashlib.sha1(body.encode()).hexdigest()[:20]
 
 
-hexes_cached = _Cached(_hexes_body, ttl_s=3.0)  # coverage changes slowly and costs a scan
-live_cached = _Cached(live_geojson, ttl_s=1.0)  # markers stay within a second of the truth
+_hexes_cached = _Cached(_hexes_body, ttl_s=3.0)  # coverage changes slowly and costs a scan
+_live_cached = _Cached(live_geojson, ttl_s=1.0)  # markers stay within a second of the truth
+
+
+def live_layer(core: Core, who: Principal) -> tuple[str, str]:
+    """The live markers (technicians' names and positions, where drivers wait) for dispatchers and admins."""
+    who.require(*MAP_READERS)
+    return _live_cached.get(core)
+
+
+def hexes_layer(core: Core, who: Principal) -> tuple[str, str]:
+    """Supply and demand per display cell, for dispatchers and admins."""
+    who.require(*MAP_READERS)
+    return _hexes_cached.get(core)

@@ -110,10 +110,10 @@ def _geojson(request: Request, body: str, etag: str) -> Response:
 @router.get("/live.geojson", **_GEO)
 def get_live(request: Request, who: CurrentDispatcher) -> Response:
     """Technicians on shift and open requests (ETag; 304 when unchanged)."""
-    return _geojson(request, *maplayers.live_cached.get(get_core()))
+    return _geojson(request, *maplayers.live_layer(get_core(), who))
 
 
 @router.get("/hexes.geojson", **_GEO)
 def get_hexes(request: Request, who: CurrentDispatcher) -> Response:
     """Per H3 cell: available technicians, open requests, best ETA, coverage risk."""
-    return _geojson(request, *maplayers.hexes_cached.get(get_core()))
+    return _geojson(request, *maplayers.hexes_layer(get_core(), who))
