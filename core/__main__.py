@@ -79,7 +79,8 @@ def issue_at_terminal(core: Core, username: str, say: Callable[[str], None] = pr
         issued = mfa.issue_enrolment_code(core, _cli_principal(), username)
     except (Conflict, NotFound) as e:
         raise SystemExit(e.message) from None
-    say(f"Enrolment code for {issued.username} (works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC): {issued.code}")
+    say(f"Enrolment code for {issued.username} (works once, until {issued.expires_at:%Y-%m-%d %H:%M} UTC): "
+        f"{issued.code}")
     say("They sign in on the staff login page with their password, then this code, and set up their app.")
     return issued.code
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from core.config import Settings, get_settings
 from core.context import Core
@@ -26,13 +26,15 @@ from core.infra.ratelimit import RateLimiter
 from core.models import Technician
 from core.phones import PhoneVault
 from core.principal import PrincipalCache
+from core.states import TechStatus
 
 
 def indexed_technicians(engine: sa.Engine) -> Iterator[IndexedTech]:
     """On-shift technicians with a position, as the index holds them."""
-    with db.Session(engine) as s:
+    with Session(engine) as s:
         rows = s.exec(
-            select(Technician).where(Technician.active, Technician.status != "offline", Technician.lat.is_not(None))  # type: ignore[union-attr]
+            select(Technician).where(
+                Technician.active, Technician.status != TechStatus.OFFLINE, col(Technician.lat).is_not(None))
         ).all()
     for t in rows:
         yield tech_to_indexed(t)

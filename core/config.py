@@ -71,11 +71,6 @@ class Settings(BaseSettings):
     sla_minutes: int = Field(90, gt=0)
     position_max_age_s: int = Field(120, gt=0)
     duplicate_window_s: int = Field(300, ge=0)
-    # Bounding box checked before the finer GB/NI land test in core.geo.places.
-    service_area_south: float = 49.8
-    service_area_north: float = 61.0
-    service_area_west: float = -8.7
-    service_area_east: float = 1.9
 
     dispatch_sweep_s: float = Field(10.0, gt=0)
     # A freed technician wakes the process's sweeper, which waits this long so that one sweep serves

@@ -6,7 +6,7 @@ import logging
 import random
 import sys
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import h3
 import sqlalchemy as sa
@@ -19,15 +19,19 @@ from core.context import Core
 from core.geo import places
 from core.geo.sphere import haversine_km
 from core.infra.db import session_scope
-from core.models import ServiceRequest, Technician, UserAccount, utcnow
+from core.models import ACTIVE_JOB_STATUSES, ServiceRequest, Technician, UserAccount, utcnow
 from core.principal import Principal
 from core.staff.auth import new_account
+from core.states import RequestStatus, TechStatus
 from core.technicians.jobs import job_action
 
-FIRST = ["Amir", "Beth", "Callum", "Dev", "Ellie", "Fraser", "Gwen", "Harj", "Isla", "Jamal", "Kerry", "Liam", "Megan", "Niall", "Owen", "Priya", "Rhys", "Sian", "Tom", "Uma", "Wes", "Zara"]
-LAST = ["Patel", "Jones", "Smith", "Evans", "Khan", "Murphy", "Taylor", "Brown", "Wilson", "Hughes", "Walker", "Roberts", "Clarke", "Ahmed", "Davies", "Reid"]
+FIRST = ["Amir", "Beth", "Callum", "Dev", "Ellie", "Fraser", "Gwen", "Harj", "Isla", "Jamal", "Kerry", "Liam", "Megan",
+         "Niall", "Owen", "Priya", "Rhys", "Sian", "Tom", "Uma", "Wes", "Zara"]
+LAST = ["Patel", "Jones", "Smith", "Evans", "Khan", "Murphy", "Taylor", "Brown", "Wilson", "Hughes", "Walker",
+        "Roberts", "Clarke", "Ahmed", "Davies", "Reid"]
 VANS = ["Ford Transit Custom", "VW Transporter", "Vauxhall Vivaro", "Renault Trafic", "Mercedes Vito"]
-DEMO_LOGINS = [("admin", "Admin", "admin", "admin-demo-1"), ("dispatch", "Dana Dispatcher", "dispatcher", "dispatch-demo-1"),
+DEMO_LOGINS = [("admin", "Admin", "admin", "admin-demo-1"),
+               ("dispatch", "Dana Dispatcher", "dispatcher", "dispatch-demo-1"),
                ("tech", "Toby Technician", "technician", "tech-demo-1")]
 
 
@@ -57,10 +61,12 @@ def seed_if_empty(core: Core, size: int | None = None, seed: int = 7, quiet: boo
         town = rng.choices(towns, weights)[0]
         lat, lng = _jitter(rng, town.lat, town.lng, 4.0)
         cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
-        caps = [c for c, p in (("run_flat", 0.5), ("suv_4x4", 0.35), ("van", 0.25), ("locking_nut", 0.6)) if rng.random() < p]
-        status = rng.choices(["available", "offline", "break"], [0.8, 0.15, 0.05])[0]
+        kit = (("run_flat", 0.5), ("suv_4x4", 0.35), ("van", 0.25), ("locking_nut", 0.6))
+        caps = [c for c, p in kit if rng.random() < p]
+        status = rng.choices([TechStatus.AVAILABLE, TechStatus.OFFLINE, TechStatus.BREAK], [0.8, 0.15, 0.05])[0].value
         rows.append(Technician(
-            name=f"{rng.choice(FIRST)} {rng.choice(LAST)}", van_reg=f"TH{i % 100:02d} {''.join(rng.choices('ABCDEFGHJKLMNPRSTUVWXYZ', k=3))}",
+            name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            van_reg=f"TH{i % 100:02d} {''.join(rng.choices('ABCDEFGHJKLMNPRSTUVWXYZ', k=3))}",
             van_label=rng.choice(VANS), capabilities=caps, home_base=town.name, status=status,
             lat=lat, lng=lng, h3_cell=cell, h3_parent=h3.cell_to_parent(cell, core.settings.h3_coarse_resolution),
             position_at=now,
@@ -100,36 +106,36 @@ class FleetSimulator:
     def tick(self) -> None:
         now = utcnow()
         with Session(self.core.engine) as s:
-            techs = s.exec(select(Technician).where(Technician.active, Technician.status != "offline")).all()
+            techs = s.exec(select(Technician).where(Technician.active, Technician.status != TechStatus.OFFLINE)).all()
             jobs = {r.technician_id: r for r in s.exec(
-                select(ServiceRequest).where(col(ServiceRequest.status).in_(("assigned", "en_route", "on_site")))
+                select(ServiceRequest).where(col(ServiceRequest.status).in_(ACTIVE_JOB_STATUSES))
             ).all()}
-        moved = []
+        moved: list[tuple[int, float, float]] = []
         for t in techs:
-            if t.lat is None or t.lng is None:
+            if t.id is None or t.lat is None or t.lng is None:
                 continue
             job = jobs.get(t.id)
             lat, lng = t.lat, t.lng
-            if job is None:
+            if job is None or job.id is None:  # (a stored job always has an id)
                 lat, lng = _jitter(self.rng, lat, lng, 0.05)  # idling around the base
-            elif job.status == "assigned":
-                job_action(self.core, SIMULATOR, job.id, "en-route", tech_id=t.id)  # type: ignore[arg-type]
-            elif job.status == "en_route":
+            elif job.status == RequestStatus.ASSIGNED:
+                job_action(self.core, SIMULATOR, job.id, "en-route", tech_id=t.id)
+            elif job.status == RequestStatus.EN_ROUTE:
                 step = self.speed_kmh * self.interval_s / 3600.0
                 dist = haversine_km(lat, lng, job.lat, job.lng)
                 if dist <= step:
                     lat, lng = job.lat, job.lng
-                    job_action(self.core, SIMULATOR, job.id, "arrived", tech_id=t.id)  # type: ignore[arg-type]
+                    job_action(self.core, SIMULATOR, job.id, "arrived", tech_id=t.id)
                 else:
                     f = step / dist
                     lat, lng = lat + (job.lat - lat) * f, lng + (job.lng - lng) * f
-            elif job.status == "on_site" and job.on_site_at and now - job.on_site_at > timedelta(seconds=self.on_site_s):
-                job_action(self.core, SIMULATOR, job.id, "complete", {"fitted": "1 tyre"},  # type: ignore[arg-type]
-                           tech_id=t.id)
+            elif (job.status == RequestStatus.ON_SITE and job.on_site_at
+                  and now - job.on_site_at > timedelta(seconds=self.on_site_s)):
+                job_action(self.core, SIMULATOR, job.id, "complete", {"fitted": "1 tyre"}, tech_id=t.id)
             moved.append((t.id, lat, lng))
         self._store_positions(moved, now)
 
-    def _store_positions(self, moved: list[tuple[int, float, float]], now) -> None:  # type: ignore[no-untyped-def]
+    def _store_positions(self, moved: list[tuple[int, float, float]], now: datetime) -> None:
         if not moved:
             return
         res, cres = self.core.settings.h3_resolution, self.core.settings.h3_coarse_resolution
@@ -142,4 +148,4 @@ class FleetSimulator:
                 "UPDATE technician SET lat=:lat, lng=:lng, h3_cell=:c, h3_parent=:p, position_at=:at WHERE id=:i"
             ), params)
             fresh = s.exec(select(Technician).where(col(Technician.id).in_([m[0] for m in moved]))).all()
-        self.core.index.upsert_many([tech_to_indexed(t) for t in fresh if t.status != "offline"])
+        self.core.index.upsert_many([tech_to_indexed(t) for t in fresh if t.status != TechStatus.OFFLINE])

@@ -10,12 +10,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlmodel import Field, SQLModel
 
-OPEN_REQUEST_STATUSES = ("pending", "assigned", "en_route", "on_site")
-ACTIVE_JOB_STATUSES = ("assigned", "en_route", "on_site")
+from core.states import RequestStatus, TechStatus
+
+OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE)
+ACTIVE_JOB_STATUSES = (RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a table model, typed, for statements written against columns rather than the model."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it per table class, undeclared
+    return table
 
 
 def _ts(nullable: bool = True, **kw: Any) -> Any:
@@ -65,7 +73,7 @@ class Technician(SQLModel, table=True):
         sa_column=sa.Column(pg.ARRAY(sa.String(24)), nullable=False, server_default="{}"),
     )
     home_base: str = Field(default="", max_length=80)
-    status: str = Field(default="offline", max_length=16)
+    status: str = Field(default=TechStatus.OFFLINE.value, max_length=16)
     lat: float | None = None
     lng: float | None = None
     h3_cell: str | None = Field(default=None, max_length=16)
@@ -128,7 +136,7 @@ class ServiceRequest(SQLModel, table=True):
         sa_column=sa.Column(pg.ARRAY(sa.String(24)), nullable=False, server_default="{}"),
     )
 
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=RequestStatus.PENDING.value, max_length=16)
     priority: int = Field(default=3)
     quote_pence: int
     eta_minutes: int | None = None

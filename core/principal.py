@@ -50,6 +50,13 @@ class Principal:
         """The columns of a timeline entry or audit row that say who acted: name, account id, role."""
         return {"actor": self.name[:100], "actor_id": self.user_id, "actor_role": str(self.role)}
 
+    @property
+    def account_id(self) -> int:
+        """The account's id, for what only an account can do (its own two-factor set-up); the system has none."""
+        if self.user_id is None:
+            raise Forbidden("Only a signed-in account can do this.")
+        return self.user_id
+
     def require(self, *roles: str) -> Principal:
         if self.role not in roles:
             raise Forbidden("Your account cannot do this.")

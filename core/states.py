@@ -71,7 +71,8 @@ def tech_transition(current: str, new: TechStatus) -> TechStatus:
     """Return `new` if the technician may move there, else raise IllegalTransition."""
     cur = TechStatus(current)
     if new not in TECH_TRANSITIONS[cur]:
-        raise IllegalTransition(f"a technician who is {cur.value.replace('_', ' ')} cannot go {new.value.replace('_', ' ')}")
+        raise IllegalTransition(
+            f"a technician who is {cur.value.replace('_', ' ')} cannot go {new.value.replace('_', ' ')}")
     return new
 
 

@@ -174,7 +174,8 @@ class TechTable:
     def km_from(self, lat: float, lng: float) -> np.ndarray:
         p, lam = math.radians(lat), math.radians(lng)
         a = np.sin((self._lat - p) / 2) ** 2 + math.cos(p) * np.cos(self._lat) * np.sin((self._lng - lam) / 2) ** 2
-        return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+        km: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+        return km
 
     def __call__(self, req: WaitingRequest, n: int, exclude: frozenset[int]) -> list[Option]:
         if not self.techs:

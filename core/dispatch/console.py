@@ -240,7 +240,7 @@ def figures(core: Core, who: Principal) -> Figures:
     local_midnight = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
     sla = core.settings.sla_minutes
     with core.read_engine.connect() as c:
-        counts = dict(c.execute(sa.text(
+        counts: dict[str, int] = dict(c.execute(sa.text(
             "SELECT status, count(*) FROM service_request WHERE status IN ('pending','assigned','en_route','on_site')"
             " OR created_at >= :m OR completed_at >= :m OR cancelled_at >= :m GROUP BY status"), {"m": local_midnight}).all())
         reached = c.execute(sa.text(
@@ -251,7 +251,7 @@ def figures(core: Core, who: Principal) -> Figures:
             "SELECT extract(hour FROM created_at AT TIME ZONE 'Europe/London')::int AS h, count(*),"
             " avg(extract(epoch FROM on_site_at - created_at)) / 60"
             " FROM service_request WHERE created_at >= :m GROUP BY h ORDER BY h"), {"m": local_midnight}).all()
-        shift = dict(c.execute(sa.text(
+        shift: dict[str, int] = dict(c.execute(sa.text(
             "SELECT status, count(*) FROM technician WHERE active AND status <> 'offline' GROUP BY status")).all())
     on_shift = sum(shift.values())
     busy = sum(v for k, v in shift.items() if k in ("assigned", "en_route", "on_site"))

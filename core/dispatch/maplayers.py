@@ -7,7 +7,9 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from functools import cache, lru_cache
+from typing import Any
 
 import h3
 import numpy as np
@@ -72,7 +74,7 @@ def _unit(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
     return np.column_stack((np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)))
 
 
-def hexes(core: Core) -> dict:
+def hexes(core: Core) -> dict[str, Any]:
     """Per display cell: available technicians, open requests, best ETA and whether the SLA is at risk."""
     with core.read_engine.connect() as c:
         techs = c.execute(sa.text(
@@ -116,7 +118,7 @@ def hexes(core: Core) -> dict:
 class _Cached:
     """One computation serves every console of this process for a moment (consoles poll every 1.5-5 s)."""
 
-    def __init__(self, build, ttl_s: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, build: Callable[[Core], tuple[str, str]], ttl_s: float) -> None:
         self.build = build
         self.ttl_s = ttl_s
         self._at = 0.0

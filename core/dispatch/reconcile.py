@@ -7,24 +7,23 @@ import structlog
 
 from core.context import Core
 from core.infra.db import session_scope
+from core.infra.rows import rowcount
 
 log = structlog.get_logger("tyrehero.reconcile")
-
-_JOB_TO_TECH = {"assigned": "assigned", "en_route": "en_route", "on_site": "on_site"}
 
 
 def reconcile(core: Core) -> dict[str, int]:
     """Free technicians marked busy without an active job; mark busy those who hold one. Idempotent."""
     with session_scope(core.engine) as s:
-        freed = s.execute(sa.text(
+        freed = rowcount(s.execute(sa.text(
             "UPDATE technician t SET status = 'available', version = version + 1"
             " WHERE t.status IN ('assigned','en_route','on_site') AND NOT EXISTS ("
             "   SELECT 1 FROM service_request r WHERE r.technician_id = t.id"
-            "   AND r.status IN ('assigned','en_route','on_site'))")).rowcount
-        aligned = s.execute(sa.text(
+            "   AND r.status IN ('assigned','en_route','on_site'))")))
+        aligned = rowcount(s.execute(sa.text(
             "UPDATE technician t SET status = r.status, version = t.version + 1"
             " FROM service_request r WHERE r.technician_id = t.id"
-            " AND r.status IN ('assigned','en_route','on_site') AND t.status <> r.status")).rowcount
+            " AND r.status IN ('assigned','en_route','on_site') AND t.status <> r.status")))
     result = {"technicians_freed": freed, "technicians_aligned": aligned}
     if freed or aligned:
         log.warning("reconciled", **result)

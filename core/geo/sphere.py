@@ -19,12 +19,14 @@ def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def cell_of(lat: float, lng: float, res: int) -> str:
-    return h3.latlng_to_cell(lat, lng, res)
+    cell: str = h3.latlng_to_cell(lat, lng, res)
+    return cell
 
 
 @lru_cache(maxsize=262_144)
 def cell_center(cell: str) -> tuple[float, float]:
-    return h3.cell_to_latlng(cell)
+    center: tuple[float, float] = h3.cell_to_latlng(cell)
+    return center
 
 
 @lru_cache(maxsize=262_144)

@@ -54,7 +54,7 @@ class EventListener:
         while not self._stop.is_set():
             pubsub = None
             try:
-                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py: unannotated
                 pubsub.subscribe(self.channel)
                 self._subscribed()
                 if pubsub.connection is not None:  # redis-py reconnects and resubscribes by itself: hear that too

@@ -10,7 +10,7 @@ import structlog
 
 def configure(json: bool = True, level: int = logging.INFO) -> None:
     """Route both structlog and the standard library's logging through one JSON renderer."""
-    shared = [
+    shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -12,12 +12,14 @@ from sqlmodel import Session, col, select
 from core.context import Core
 from core.errors import Conflict, NotFound
 from core.infra.db import session_scope
+from core.infra.rows import rowcount
 from core.models import AuditEvent, LoginFailure, RequestEvent, ServiceRequest, utcnow
 from core.phones import normalise_uk_mobile
 from core.principal import Principal, Role
+from core.states import RequestStatus
 
 ERASED = "(erased)"
-CLOSED = ("completed", "cancelled")
+CLOSED = (RequestStatus.COMPLETED, RequestStatus.CANCELLED)
 # What a timeline entry keeps once its request is anonymised: who handled it and how it went, for the
 # figures. Every other key goes, free text above all (a cancel reason, a note, what was fitted), and any
 # key added later goes too until it is listed here. Kinds and times are columns and stay.
@@ -40,7 +42,7 @@ def _anonymise(s: Session, where: sa.ColumnElement[bool]) -> int:
             lat=sa.func.round(sa.cast(ServiceRequest.lat, sa.Numeric), 2),
             lng=sa.func.round(sa.cast(ServiceRequest.lng, sa.Numeric), 2),
             location_label="", postcode=None, idempotency_key=None, idempotency_fingerprint=None, cancel_reason=None,
-        ).returning(ServiceRequest.id)
+        ).returning(col(ServiceRequest.id))
     ).scalars().all()
     if ids:
         _scrub_timeline(s, list(ids))
@@ -68,10 +70,11 @@ def apply_retention(core: Core, days: int | None = None) -> int:
     with session_scope(core.engine) as s:
         n = _anonymise(s, sa.and_(
             col(ServiceRequest.status).in_(CLOSED), col(ServiceRequest.customer_name) != ERASED,
-            sa.func.coalesce(ServiceRequest.completed_at, ServiceRequest.cancelled_at, ServiceRequest.created_at) < cutoff,
+            sa.func.coalesce(ServiceRequest.completed_at, ServiceRequest.cancelled_at,
+                             ServiceRequest.created_at) < cutoff,
         ))
         deleted = s.execute(sa.delete(LoginFailure).where(col(LoginFailure.at) < cutoff))
-    failures: int = deleted.rowcount  # type: ignore[attr-defined]
+    failures = rowcount(deleted)
     if n or failures:
         audit(core, RETENTION, "anonymised", count=n, login_failures=failures, older_than_days=days)
     return n
@@ -95,7 +98,8 @@ def export_customer(core: Core, who: Principal, phone: str) -> dict[str, Any]:
     out = {
         "phone": normalise_uk_mobile(phone),
         "requests": [
-            r.model_dump(exclude={"phone_enc", "phone_hash", "tracking_token_hash", "idempotency_key", "idempotency_fingerprint"}, mode="json")
+            r.model_dump(exclude={"phone_enc", "phone_hash", "tracking_token_hash", "idempotency_key",
+                                  "idempotency_fingerprint"}, mode="json")
             | {"timeline": [e.model_dump(include={"at", "kind", "actor", "data"}, mode="json")
                             for e in events if e.request_id == r.id]}
             for r in reqs

@@ -13,6 +13,7 @@ import h3
 
 from core.geo.sphere import haversine_km
 from core.index.base import Snapshot
+from core.states import TechStatus
 
 
 class MemoryCellSource:
@@ -45,14 +46,14 @@ class MemoryCellSource:
         self._snap[tech_id] = Snapshot(tech_id, lat, lng, cell, parent, status, capabilities, self.now)
         self._members.setdefault(cell, set()).add(tech_id)
         self._members.setdefault(parent, set()).add(tech_id)
-        self.available += status == "available"
+        self.available += status == TechStatus.AVAILABLE
 
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool:
         """Compare-and-set of the status, as the claim does in Redis."""
         s = self._snap.get(tech_id)
         if s is None or (expected is not None and s.status != expected):
             return False
-        self.available += (status == "available") - (s.status == "available")
+        self.available += (status == TechStatus.AVAILABLE) - (s.status == TechStatus.AVAILABLE)
         self._snap[tech_id] = Snapshot(s.id, s.lat, s.lng, s.cell, s.parent, status, s.capabilities, s.ts)
         return True
 
@@ -62,7 +63,7 @@ class MemoryCellSource:
             self._leave(old)
 
     def _leave(self, s: Snapshot) -> None:
-        self.available -= s.status == "available"
+        self.available -= s.status == TechStatus.AVAILABLE
         for c in (s.cell, s.parent):
             members = self._members[c]
             members.discard(s.id)
@@ -103,5 +104,5 @@ class MemoryCellSource:
         for tid, s in self._snap.items():
             assert sorted(self.memberships(tid)) == sorted((s.cell, s.parent)), f"technician {tid} misplaced"
             assert s.cell == h3.latlng_to_cell(s.lat, s.lng, self.fine_res)
-        assert self.available == sum(s.status == "available" for s in self._snap.values())
+        assert self.available == sum(s.status == TechStatus.AVAILABLE for s in self._snap.values())
         assert all(i in self._snap for m in self._members.values() for i in m)

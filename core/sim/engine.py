@@ -29,6 +29,7 @@ from core.sim.cells import MemoryCellSource
 from core.sim.demand import Scenario, SimRequest, generate_requests
 from core.sim.fleet import SimTech, make_fleet
 from core.sim.lookup import CachedLookup
+from core.states import TechStatus
 
 GREEDY_WINDOW = 100  # sweep_pending's default limit
 # Same-minute order: vans free up and shifts change before a round looks at the queue.
@@ -163,7 +164,7 @@ class Simulation:
 
     def _free(self, tech: _Tech, lat: float, lng: float) -> None:
         """On shift and without a job: available where it stands."""
-        self.source.upsert(tech.spec.id, lat, lng, "available", tech.spec.capabilities)
+        self.source.upsert(tech.spec.id, lat, lng, TechStatus.AVAILABLE, tech.spec.capabilities)
         self.lookup.freed(tech.spec.id, lat, lng, tech.spec.capabilities)
 
     def _round(self, t: float) -> None:
@@ -181,7 +182,9 @@ class Simulation:
 
     def _claim(self, t: float, a: Assignment) -> None:
         tech = self.techs[a.technician_id]
-        if a.request_id not in self.waiting or not self.source.set_status(tech.spec.id, "assigned", "available"):
+        took = a.request_id in self.waiting and self.source.set_status(
+            tech.spec.id, TechStatus.ASSIGNED, TechStatus.AVAILABLE)
+        if not took:
             self.result.claims_lost += 1  # stays pending for the next round, as in the app
             return
         assert tech.job is None, f"technician {tech.spec.id} already has job {tech.job}"
@@ -195,15 +198,17 @@ class Simulation:
 
     def _on_site(self, t: float, tech_id: int) -> None:
         tech = self.techs[tech_id]
-        req = self.by_id[tech.job]  # type: ignore[index]
+        assert tech.job is not None  # this event was scheduled when the job was claimed
+        req = self.by_id[tech.job]
         self.result.outcomes[req.id].on_site_t = t
         # The van is where the customer is; it stays out of the offers until the job is done.
-        self.source.upsert(tech_id, req.lat, req.lng, "on_site", tech.spec.capabilities)
+        self.source.upsert(tech_id, req.lat, req.lng, TechStatus.ON_SITE, tech.spec.capabilities)
         self._at(t + req.service_min, _DONE, tech_id)
 
     def _done(self, t: float, tech_id: int) -> None:
         tech = self.techs[tech_id]
-        req = self.by_id[tech.job]  # type: ignore[index]
+        assert tech.job is not None  # this event was scheduled when the job was claimed
+        req = self.by_id[tech.job]
         self.result.jobs.append((tech_id, req.id, tech.claimed_t, t))
         tech.job = None
         if tech.on_shift:
@@ -220,9 +225,9 @@ class Simulation:
         for x in self.techs.values():
             snap = self.source.get(x.spec.id)
             if x.job is not None:
-                assert snap is not None and snap.status != "available"
+                assert snap is not None and snap.status != TechStatus.AVAILABLE
             elif x.on_shift:
-                assert snap is not None and snap.status == "available"
+                assert snap is not None and snap.status == TechStatus.AVAILABLE
             else:
                 assert snap is None, f"technician {x.spec.id} off shift but in the index"
 

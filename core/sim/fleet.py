@@ -42,7 +42,7 @@ def make_fleet(size: int, seed: int) -> list[SimTech]:
     rng = random.Random(f"{seed}:fleet")
     counts = [round(size * share) for *_x, share in SHIFTS]
     counts[-1] += size - sum(counts)
-    fleet = []
+    fleet: list[SimTech] = []
     for (name, start, end, _share), n in zip(SHIFTS, counts, strict=True):
         for _ in range(n):
             town = random_place(rng)

@@ -84,11 +84,13 @@ def write_charts(results: list[SimResult], out_dir: Path) -> list[Path]:
     scenarios = list(dict.fromkeys(r.config.scenario.name for r in results))
     paths = []
     for name, ylabel, series in (
-        ("sla_by_hour", "SLA met, % of the hour's calls", lambda r: (np.arange(len(sla_by_hour(r))) + 0.5, sla_by_hour(r))),
+        ("sla_by_hour", "SLA met, % of the hour's calls",
+         lambda r: (np.arange(len(sla_by_hour(r))) + 0.5, sla_by_hour(r))),
         ("queue_length", "requests waiting for a van", lambda r: (np.arange(len(r.queue)) * r.config.tick_min / 60,
                                                                   np.array(r.queue))),
     ):
-        fig, axes = plt.subplots(1, len(scenarios), figsize=(6 * len(scenarios), 3.8), squeeze=False, sharey=name == "sla_by_hour")
+        fig, axes = plt.subplots(1, len(scenarios), figsize=(6 * len(scenarios), 3.8), squeeze=False,
+                                 sharey=name == "sla_by_hour")
         for ax, scenario in zip(axes[0], scenarios, strict=True):
             for r in results:
                 if r.config.scenario.name == scenario:

@@ -88,7 +88,8 @@ def create_technician(core: Core, who: Principal, data: TechnicianIn) -> int:
                            capabilities=data.capabilities, home_base=data.home_base, user_id=user_id)
             s.add(t)
             s.flush()
-            tid: int = t.id  # type: ignore[assignment]
+            assert t.id is not None  # flushed: the database gave it an id
+            tid = t.id
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
     audit(core, who, "technician_created", target=data.name, id=tid)
@@ -135,7 +136,8 @@ def create_staff(core: Core, who: Principal, data: StaffIn) -> int:
             user = new_account(data.username, data.display_name, data.role, data.password)
             s.add(user)
             s.flush()
-            uid: int = user.id  # type: ignore[assignment]
+            assert user.id is not None  # flushed: the database gave it an id
+            uid = user.id
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
     audit(core, who, "account_created", target=data.username, role=data.role)
@@ -153,7 +155,8 @@ def reset_password(core: Core, who: Principal, user_id: int, password: str) -> N
             raise NotFound("no such account")
         user.password_hash = hash_password(password)
         s.add(user)
-        s.execute(sa.update(AuthSession).where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
+        s.execute(sa.update(AuthSession)
+                  .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
                   .values(revoked_at=utcnow()))
     sessions_revoked(core, user_id=user_id)
     audit(core, who, "password_reset", target=str(user_id))
@@ -221,5 +224,5 @@ def save_prices(core: Core, who: Principal, values: dict[str, int]) -> PriceTabl
     with session_scope(core.engine) as s:
         for k, v in values.items():
             s.merge(PriceSetting(name=k, value=v, updated_by=who.name[:100], updated_at=utcnow()))
-    audit(core, who, "prices_changed", **values)
+    audit(core, who, "prices_changed", "", **values)
     return price_table(core, max_age_s=0)

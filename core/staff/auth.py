@@ -112,7 +112,8 @@ def login(core: Core, username: str, password: str, ip: str, kind: str = "bearer
     need = mfa.need_of(core.settings, user)
     if need is not None and not code:
         throttle.refund(attempt)
-        raise SecondFactorRequired(user.id, user.username, need)  # type: ignore[arg-type]
+        assert user.id is not None  # a stored account
+        raise SecondFactorRequired(user.id, user.username, need)
     return _finish(core, throttle, attempt, user, kind, code, at)
 
 
@@ -142,8 +143,9 @@ def _finish(core: Core, throttle: LoginThrottle, attempt: Attempt, user: UserAcc
             ttl = ENROLMENT_SESSION_TTL
     throttle.succeeded(attempt)
     token = secrets.token_urlsafe(32)
+    assert user.id is not None  # a stored account
     with session_scope(core.engine) as s:
-        s.add(AuthSession(token_hash=_token_hash(token), user_id=user.id, kind=kind, expires_at=utcnow() + ttl))  # type: ignore[arg-type]
+        s.add(AuthSession(token_hash=_token_hash(token), user_id=user.id, kind=kind, expires_at=utcnow() + ttl))
     return token, _principal(core.engine, user)
 
 
@@ -186,25 +188,25 @@ def _principal(engine: sa.Engine, user: UserAccount) -> Principal:
     if user.role == "technician":
         with Session(engine) as s:
             tech_id = s.exec(select(Technician.id).where(Technician.user_id == user.id)).first()
-    return Principal(user.id, user.username, user.display_name, user.role, tech_id)  # type: ignore[arg-type]
+    return Principal(user.id, user.username, user.display_name, user.role, tech_id)
 
 
 # Who is behind each live session (not revoked, not expired, account active); built once.
 _LIVE_SESSIONS_BASE = (
-    select(AuthSession.token_hash, UserAccount.id, UserAccount.username, UserAccount.display_name, UserAccount.role,
-           Technician.id, AuthSession.expires_at)
+    sa.select(col(AuthSession.token_hash), col(UserAccount.id), col(UserAccount.username),
+              col(UserAccount.display_name), col(UserAccount.role), col(Technician.id), col(AuthSession.expires_at))
     .select_from(AuthSession)
     .join(UserAccount, col(UserAccount.id) == AuthSession.user_id)
     .outerjoin(Technician, col(Technician.user_id) == UserAccount.id)
     .where(col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > sa.bindparam("now"), col(UserAccount.active))
 )
 # One session: every staff call whose session the process does not know runs it.
-_PRINCIPAL = _LIVE_SESSIONS_BASE.where(AuthSession.token_hash == sa.bindparam("token_hash"))
+_PRINCIPAL = _LIVE_SESSIONS_BASE.where(col(AuthSession.token_hash) == sa.bindparam("token_hash"))
 # Every live session at once, newest first: what `refresh_principals` reads into a process's cache.
 _LIVE_SESSIONS = _LIVE_SESSIONS_BASE.order_by(col(AuthSession.expires_at).desc()).limit(sa.bindparam("limit"))
 
 
-def _session_row(row: sa.Row) -> tuple[str, Principal, datetime]:
+def _session_row(row: sa.Row[str, int | None, str, str, str, int | None, datetime]) -> tuple[str, Principal, datetime]:
     """(token hash, who, session expiry) from a row of `_LIVE_SESSIONS_BASE`."""
     token_hash, user_id, username, name, role, tech_id, expires_at = row
     return token_hash, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at

@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 
 from core.infra.db import session_scope
 from core.infra.ratelimit import rate_key_for_address
-from core.models import LoginFailure
+from core.models import LoginFailure, table_of
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class LoginThrottle:
         for b in (PAIR, ADDRESS, USERNAME):
             args += [b.free, _ms(b.base_s), _ms(b.cap_s), _ms(b.forget_s)]
         try:
-            wait_ms = int(self._claim(keys=self._keys(username, address), args=args))  # type: ignore[arg-type]
+            wait_ms = int(self._claim(keys=self._keys(username, address), args=args))
         except redis.RedisError as e:
             log.warning("login throttle on PostgreSQL (%r)", e)
             return self._claim_in_postgres(username, address, at)
@@ -200,7 +200,7 @@ class LoginThrottle:
             wait = _wait(*self._counts_in_postgres(s, username, address, at), at)
             if wait > 0:
                 raise Throttled(wait)
-            lf = LoginFailure.__table__
+            lf = table_of(LoginFailure)
             row_id = s.execute(sa.insert(lf).values(username=username, ip=address, at=_dt(at))
                                .returning(lf.c.id)).scalar_one()
         return Attempt(username, address, at, row_id)
@@ -208,7 +208,7 @@ class LoginThrottle:
     @staticmethod
     def _counts_in_postgres(s: Session, username: str, address: str, at: float) -> tuple[int, float, int, float, int]:
         """Failures and the last failure's time for the pair and the address, and failures of the username."""
-        lf = LoginFailure.__table__
+        lf = table_of(LoginFailure)
         now = _dt(at)
 
         def count_last(*where: sa.ColumnElement[bool], forget_s: int) -> tuple[int, float]:

@@ -32,6 +32,7 @@ from core.config import Settings
 from core.context import Core
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.infra.db import session_scope
+from core.infra.rows import rowcount
 from core.models import EnrolmentCode, RecoveryCode, UserAccount, utcnow
 from core.phones import PhoneVault
 from core.principal import Principal, Role
@@ -106,27 +107,28 @@ def matching_step(secret: str, code: str, at: float) -> int | None:
 def verify_totp(core: Core, user_id: int, code: str, at: float) -> bool:
     """True once per code: the step must be newer than the last accepted step, claimed atomically."""
     with Session(core.engine) as s:
-        enc = s.exec(select(UserAccount.totp_secret_enc).where(UserAccount.id == user_id, col(UserAccount.totp_enabled))).first()
+        enc = s.exec(select(UserAccount.totp_secret_enc)
+                     .where(UserAccount.id == user_id, col(UserAccount.totp_enabled))).first()
     if not enc:
         return False
     step = matching_step(core.vault.decrypt(enc), code, at)
     if step is None:
         return False
     with session_scope(core.engine) as s:
-        claimed = s.execute(sa.update(UserAccount).where(
+        claimed = rowcount(s.execute(sa.update(UserAccount).where(
             col(UserAccount.id) == user_id, col(UserAccount.totp_enabled),
             sa.or_(col(UserAccount.totp_last_step).is_(None), col(UserAccount.totp_last_step) < step),
-        ).values(totp_last_step=step)).rowcount  # type: ignore[attr-defined]
+        ).values(totp_last_step=step)))
     return claimed == 1
 
 
 def use_recovery_code(core: Core, user_id: int, code: str) -> bool:
     """True the first time an unused recovery code of this account is given; it is spent in the same statement."""
     with session_scope(core.engine) as s:
-        spent = s.execute(sa.update(RecoveryCode).where(
+        spent = rowcount(s.execute(sa.update(RecoveryCode).where(
             col(RecoveryCode.user_id) == user_id, col(RecoveryCode.code_hash) == code_hash(core.settings, code),
             col(RecoveryCode.used_at).is_(None),
-        ).values(used_at=utcnow())).rowcount  # type: ignore[attr-defined]
+        ).values(used_at=utcnow())))
     return spent == 1
 
 
@@ -134,10 +136,10 @@ def redeem_enrolment_code(core: Core, user_id: int, code: str) -> bool:
     """True the first time a live enrolment code of this account is given; it is spent in the same statement."""
     now = utcnow()
     with session_scope(core.engine) as s:
-        spent = s.execute(sa.update(EnrolmentCode).where(
+        spent = rowcount(s.execute(sa.update(EnrolmentCode).where(
             col(EnrolmentCode.user_id) == user_id, col(EnrolmentCode.code_hash) == code_hash(core.settings, code),
             col(EnrolmentCode.used_at).is_(None), col(EnrolmentCode.expires_at) > now,
-        ).values(used_at=now)).rowcount  # type: ignore[attr-defined]
+        ).values(used_at=now)))
     return spent == 1
 
 
@@ -189,7 +191,7 @@ def _account(s: Session, user_id: int) -> UserAccount:
 
 def status(core: Core, who: Principal) -> TwoFactorStatus:
     with Session(core.engine) as s:
-        account = _account(s, who.user_id)
+        account = _account(s, who.account_id)
         left = s.exec(select(sa.func.count()).select_from(RecoveryCode).where(
             RecoveryCode.user_id == who.user_id, col(RecoveryCode.used_at).is_(None))).one()
     return TwoFactorStatus(account.totp_enabled, bool(account.totp_secret_enc) and not account.totp_enabled,
@@ -200,9 +202,9 @@ def begin_enrolment(core: Core, who: Principal) -> Enrolment:
     """A new secret for the caller's own account, waiting for a first code (a new start replaces it)."""
     secret = pyotp.random_base32()
     with session_scope(core.engine) as s:
-        started = s.execute(sa.update(UserAccount).where(
+        started = rowcount(s.execute(sa.update(UserAccount).where(
             col(UserAccount.id) == who.user_id, col(UserAccount.active), sa.not_(col(UserAccount.totp_enabled)),
-        ).values(totp_secret_enc=core.vault.encrypt(secret), totp_last_step=None)).rowcount  # type: ignore[attr-defined]
+        ).values(totp_secret_enc=core.vault.encrypt(secret), totp_last_step=None)))
     if started != 1:
         raise Conflict("Two-factor sign-in is already on for this account. To move it to a new phone, "
                        "turn it off first (or ask an admin to reset it).")
@@ -211,7 +213,7 @@ def begin_enrolment(core: Core, who: Principal) -> Enrolment:
 
 def pending_enrolment(core: Core, who: Principal) -> Enrolment | None:
     with Session(core.engine) as s:
-        account = _account(s, who.user_id)
+        account = _account(s, who.account_id)
     if account.totp_enabled or not account.totp_secret_enc:
         return None
     secret = core.vault.decrypt(account.totp_secret_enc)
@@ -225,7 +227,7 @@ def _uri(secret: str, username: str) -> str:
 def confirm_enrolment(core: Core, who: Principal, code: str, at: float) -> list[str]:
     """Turn two-factor sign-in on with the first code from the app; returns the recovery codes (shown once)."""
     with Session(core.engine) as s:
-        account = _account(s, who.user_id)
+        account = _account(s, who.account_id)
     if account.totp_enabled:
         raise Conflict("Two-factor sign-in is already on for this account.")
     if not account.totp_secret_enc:
@@ -236,13 +238,13 @@ def confirm_enrolment(core: Core, who: Principal, code: str, at: float) -> list[
     codes = [_new_code(10) for _ in range(RECOVERY_CODE_COUNT)]
     now = utcnow()
     with session_scope(core.engine) as s:
-        done = s.execute(sa.update(UserAccount).where(
+        done = rowcount(s.execute(sa.update(UserAccount).where(
             col(UserAccount.id) == who.user_id, sa.not_(col(UserAccount.totp_enabled)),
             col(UserAccount.totp_secret_enc) == account.totp_secret_enc,
-        ).values(totp_enabled=True, totp_last_step=step, totp_enabled_at=now)).rowcount  # type: ignore[attr-defined]
+        ).values(totp_enabled=True, totp_last_step=step, totp_enabled_at=now)))
         if done != 1:
             raise Conflict("The set-up was started again meanwhile: use the newest QR code.")
-        _replace_recovery_codes(core, s, who.user_id, codes)
+        _replace_recovery_codes(core, s, who.account_id, codes)
         s.execute(sa.update(EnrolmentCode).where(col(EnrolmentCode.user_id) == who.user_id,
                                                  col(EnrolmentCode.used_at).is_(None)).values(used_at=now))
     _audit(core, who, "mfa_enrolled", target=who.username)
@@ -256,11 +258,11 @@ def _replace_recovery_codes(core: Core, s: Session, user_id: int, codes: list[st
 
 def new_recovery_codes(core: Core, who: Principal, code: str, at: float) -> list[str]:
     """A fresh set of recovery codes (the old ones stop working), against a current code from the app."""
-    if not verify_totp(core, who.user_id, code, at):
+    if not verify_totp(core, who.account_id, code, at):
         raise ValidationFailed({"code": WRONG_CODE})
     codes = [_new_code(10) for _ in range(RECOVERY_CODE_COUNT)]
     with session_scope(core.engine) as s:
-        _replace_recovery_codes(core, s, who.user_id, codes)
+        _replace_recovery_codes(core, s, who.account_id, codes)
     _audit(core, who, "mfa_recovery_codes_renewed", target=who.username)
     return codes
 
@@ -269,10 +271,10 @@ def disable(core: Core, who: Principal, code: str, at: float) -> None:
     """Turn off one's own two-factor sign-in (with a current code), where one's role does not require it."""
     if required_for(core.settings, who.role):
         raise Forbidden("Your role must use two-factor sign-in. If you lost your phone, ask an admin to reset it.")
-    if not verify_totp(core, who.user_id, code, at):
+    if not verify_totp(core, who.account_id, code, at):
         raise ValidationFailed({"code": WRONG_CODE})
     with session_scope(core.engine) as s:
-        _clear(s, who.user_id)
+        _clear(s, who.account_id)
     _audit(core, who, "mfa_disabled", target=who.username)
 
 
@@ -308,7 +310,8 @@ def issue_enrolment_code(core: Core, who: Principal, username: str) -> IssuedCod
     with session_scope(core.engine) as s:
         account = _target(s, username)
         if account.totp_enabled:
-            raise Conflict(f"{account.username} already uses two-factor sign-in: reset it first if they lost their phone.")
+            raise Conflict(f"{account.username} already uses two-factor sign-in: "
+                           "reset it first if they lost their phone.")
         _issue(core, s, who, account, code, now)
     _audit(core, who, "mfa_enrolment_code_issued", target=account.username)
     return IssuedCode(account.username, code, now + ENROLMENT_CODE_TTL)
@@ -317,7 +320,8 @@ def issue_enrolment_code(core: Core, who: Principal, username: str) -> IssuedCod
 def _issue(core: Core, s: Session, who: Principal, account: UserAccount, code: str, now: datetime) -> None:
     s.execute(sa.update(EnrolmentCode).where(col(EnrolmentCode.user_id) == account.id,
                                              col(EnrolmentCode.used_at).is_(None)).values(used_at=now))
-    s.add(EnrolmentCode(code_hash=code_hash(core.settings, code), user_id=account.id, issued_by=who.username[:100],  # type: ignore[arg-type]
+    assert account.id is not None  # a stored account
+    s.add(EnrolmentCode(code_hash=code_hash(core.settings, code), user_id=account.id, issued_by=who.username[:100],
                         expires_at=now + ENROLMENT_CODE_TTL))
 
 
@@ -329,7 +333,8 @@ def reset(core: Core, who: Principal, username: str) -> IssuedCode:
     with session_scope(core.engine) as s:
         account = _target(s, username)
         if account.id == who.user_id:
-            raise Forbidden("Ask another admin to reset your own two-factor sign-in (or use `python -m core enrol-2fa`).")
+            raise Forbidden("Ask another admin to reset your own two-factor sign-in "
+                            "(or use `python -m core enrol-2fa`).")
         assert account.id is not None
         _clear(s, account.id)
         _issue(core, s, who, account, code, now)
@@ -374,7 +379,7 @@ def rotate_secrets(engine: sa.Engine, old_vault: PhoneVault, new_vault: PhoneVau
     """Re-encrypt TOTP secrets under a new phone key (run by `rotate-phone-key`); idempotent."""
     done = 0
     with session_scope(engine) as s:
-        rows = s.execute(sa.select(UserAccount.id, UserAccount.totp_secret_enc)  # type: ignore[call-overload]
+        rows = s.execute(sa.select(col(UserAccount.id), col(UserAccount.totp_secret_enc))
                          .where(col(UserAccount.totp_secret_enc).is_not(None)).with_for_update()).all()
         for uid, enc in rows:
             try:
