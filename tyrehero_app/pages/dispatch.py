@@ -10,7 +10,7 @@ import reflex as rx
 from pydantic import BaseModel
 
 from core.dispatch import console, manual
-from core.dispatch.console import Alert, ConsoleSnapshot, HourFigure, QueueItem, RequestDetail, Suggestion
+from core.dispatch.console import Alert, ConsoleSnapshot, QueueItem, RequestDetail, Suggestion
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.phones import display
 from core.principal import Principal, Role
@@ -89,7 +89,7 @@ class DispatchState(StaffPage, rx.State):
     rows: list[QueueRow] = []
     alerts: list[Alert] = []
     figures: FigureCards = FigureCards()
-    per_hour: list[HourFigure] = []
+    per_hour: list[dict[str, Any]] = []  # the chart's data: recharts takes plain records (HourFigure dumped)
     selected_id: int = 0
     detail: Drawer | None = None
     message: str = ""
@@ -118,7 +118,7 @@ class DispatchState(StaffPage, rx.State):
         self.alerts = snap.alerts
         if snap.figures is not None:
             self.figures = FigureCards.of(snap.figures)
-            self.per_hour = snap.figures.per_hour
+            self.per_hour = [h.model_dump() for h in snap.figures.per_hour]
         if self.selected_id:
             if snap.detail is None:  # gone since it was selected
                 self.selected_id = 0
