@@ -1,7 +1,8 @@
 """The dispatcher's view: queue, fleet, request detail, alerts and today's figures (read side).
 
 Each read names who asks and refuses anyone but a dispatcher or an admin: they carry drivers' names,
-phone numbers and positions, and technicians' whereabouts."""
+phone numbers and positions, and technicians' whereabouts. `snapshot` is the page's read model: one
+call a tick. (Over 300 lines: the reads and the snapshot that combines them share private helpers.)"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from core.context import Core
 from core.dispatch.auto import suggestions
 from core.errors import NotFound
 from core.geo.places import nearest_place
+from core.infra.db import translates_outages
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.principal import Principal, Role
 from core.requests.pricing import LONDON
@@ -156,6 +158,10 @@ def fleet(core: Core, who: Principal) -> list[FleetItem]:
 
 def request_detail(core: Core, who: Principal, request_id: int) -> RequestDetail:
     who.require(*READERS)
+    return _request_detail(core, request_id)
+
+
+def _request_detail(core: Core, request_id: int) -> RequestDetail:
     now = utcnow()
     with Session(core.engine) as s:
         r = s.get(ServiceRequest, request_id)
@@ -185,8 +191,12 @@ def request_detail(core: Core, who: Principal, request_id: int) -> RequestDetail
 def alerts(core: Core, who: Principal, backlog: int = 10, min_available: int = 5, silent_min: int = 5) -> list[Alert]:
     """What needs a dispatcher now."""
     who.require(*READERS)
+    return _alerts(core, _queue(core), backlog, min_available, silent_min)
+
+
+def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: int = 5,
+            silent_min: int = 5) -> list[Alert]:
     out: list[Alert] = []
-    q = _queue(core)
     pending = [i for i in q if i.status == "pending"]
     if len(pending) > backlog:
         out.append(Alert(kind="backlog", severity="critical", text=f"{len(pending)} requests are waiting for a van"))
@@ -220,6 +230,14 @@ def alerts(core: Core, who: Principal, backlog: int = 10, min_available: int = 5
     return out
 
 
+class HourFigure(BaseModel):
+    """One bar of the day's chart: requests created in that UK hour and their mean response."""
+
+    hour: str  # "00".."23"
+    requests: int
+    response_min: float
+
+
 class Figures(BaseModel):
     pending: int
     assigned: int
@@ -231,12 +249,16 @@ class Figures(BaseModel):
     on_shift: int
     busy: int
     utilisation_pct: float | None
-    per_hour: list[dict[str, Any]]
+    per_hour: list[HourFigure]
 
 
 def figures(core: Core, who: Principal) -> Figures:
     """Today's figures (UK day), with requests and mean response per hour."""
     who.require(*READERS)
+    return _figures(core)
+
+
+def _figures(core: Core) -> Figures:
     local_midnight = datetime.now(LONDON).replace(hour=0, minute=0, second=0, microsecond=0)
     sla = core.settings.sla_minutes
     with core.read_engine.connect() as c:
@@ -263,7 +285,33 @@ def figures(core: Core, who: Principal) -> Figures:
         avg_response_min=round(float(reached[0]), 1) if reached[0] is not None else None,
         sla_compliance_pct=round(float(reached[1]), 1) if reached[1] is not None else None,
         on_shift=on_shift, busy=busy, utilisation_pct=round(100 * busy / on_shift, 1) if on_shift else None,
-        per_hour=[{"hour": f"{h:02d}", "requests": by_hour.get(h, (0, None))[0],
-                   "response_min": round(float(by_hour[h][1]), 1) if h in by_hour and by_hour[h][1] is not None else 0}
+        per_hour=[HourFigure(hour=f"{h:02d}", requests=by_hour.get(h, (0, None))[0],
+                             response_min=round(float(by_hour[h][1]), 1)
+                             if h in by_hour and by_hour[h][1] is not None else 0)
                   for h in range(24)],
     )
+
+
+class ConsoleSnapshot(BaseModel):
+    """Everything one tick of the console shows, read by one call."""
+
+    queue: list[QueueItem]
+    alerts: list[Alert]
+    figures: Figures | None = None  # only when asked: the figures' queries cost more than the rest together
+    detail: RequestDetail | None = None  # the selected request; None when none is selected or it is gone
+
+
+@translates_outages
+def snapshot(core: Core, who: Principal, selected_id: int | None = None, with_figures: bool = False) -> ConsoleSnapshot:
+    """The console's read model: the queue (read once, for the alerts too), the alerts, today's figures when
+    asked, and the selected request's detail. A database outage comes out as `Unavailable`."""
+    who.require(*READERS)
+    q = _queue(core)
+    detail = None
+    if selected_id:
+        try:
+            detail = _request_detail(core, selected_id)
+        except NotFound:
+            detail = None
+    return ConsoleSnapshot(queue=q, alerts=_alerts(core, q), figures=_figures(core) if with_figures else None,
+                           detail=detail)

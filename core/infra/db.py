@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+import functools
 import select
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlmodel import Session
 
 from core.config import Settings, sqlalchemy_url
+from core.errors import Unavailable
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and alembic/
 
@@ -127,6 +129,32 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+OUTAGE_MESSAGE = "The service is unavailable right now."
+
+
+@contextmanager
+def outages_as_unavailable(message: str = OUTAGE_MESSAGE) -> Iterator[None]:
+    """Re-raise a database outage (SQLAlchemy's `OperationalError`: server down, connection lost,
+    connect timeout) as the core's own `Unavailable`, so callers (pages, API) name no SQLAlchemy type."""
+    try:
+        yield
+    except exc.OperationalError as e:
+        raise Unavailable(message) from e
+
+
+def translates_outages(fn: Callable[P, R]) -> Callable[P, R]:
+    """`outages_as_unavailable` around a whole service: for the read models the pages call each tick."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with outages_as_unavailable():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 _SLOW_MS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pool -> threshold, for HotStatement

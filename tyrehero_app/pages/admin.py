@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 
 import reflex as rx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.models import Technician, UserAccount
 from core.principal import Principal, Role
 from core.schemas import CAPABILITIES, field_errors
 from core.staff import admin
@@ -17,11 +18,41 @@ from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
 
+class TechnicianRow(BaseModel):
+    """A technician as the admin table lists them: van and capabilities as one line each."""
+
+    id: int
+    name: str
+    van: str
+    caps: str
+    status: str
+    active: bool
+
+    @classmethod
+    def of(cls, t: Technician) -> TechnicianRow:
+        return cls(id=t.id, name=t.name, van=f"{t.van_reg} {t.van_label}".strip(), caps=", ".join(t.capabilities),
+                   status=t.status, active=t.active)
+
+
+class StaffRow(BaseModel):
+    """A staff account as the admin table lists it."""
+
+    id: int
+    username: str
+    name: str
+    role: str
+    active: bool
+
+    @classmethod
+    def of(cls, u: UserAccount) -> StaffRow:
+        return cls(id=u.id, username=u.username, name=u.display_name, role=u.role, active=u.active)
+
+
 class AdminState(StaffPage, rx.State):
     """What the admin page shows. Every handler is admin-only, checked on each call."""
 
-    technicians: list[dict] = []
-    staff: list[dict] = []
+    technicians: list[TechnicianRow] = []
+    staff: list[StaffRow] = []
     prices: dict[str, str] = {}
     message: str = ""
     ok: bool = True
@@ -34,11 +65,9 @@ class AdminState(StaffPage, rx.State):
     async def _reload(self, who: Principal) -> None:
         core = get_core()
         techs = await asyncio.to_thread(admin.list_technicians, core, who)
-        self.technicians = [{"id": t.id, "name": t.name, "van": f"{t.van_reg} {t.van_label}".strip(),
-                             "caps": ", ".join(t.capabilities), "status": t.status, "active": t.active} for t in techs]
+        self.technicians = [TechnicianRow.of(t) for t in techs]
         users = await asyncio.to_thread(admin.list_staff, core, who)
-        self.staff = [{"id": u.id, "username": u.username, "name": u.display_name, "role": u.role, "active": u.active}
-                      for u in users]
+        self.staff = [StaffRow.of(u) for u in users]
         table = await asyncio.to_thread(admin.price_table, core, 0)
         self.prices = {k: str(v) for k, v in dataclasses.asdict(table).items()}
 
@@ -119,10 +148,10 @@ def _technicians() -> rx.Component:
             rx.button("Add technician", type="submit"), wrap="wrap", align="center"),
             on_submit=AdminState.create_technician, reset_on_submit=True, id="new-technician"),
         _table(["Name", "Van", "Capabilities", "Status", ""], AdminState.technicians, lambda t: rx.table.row(
-            rx.table.cell(t["name"].to(str)), rx.table.cell(t["van"].to(str)), rx.table.cell(t["caps"].to(str)),
-            rx.table.cell(rx.cond(t["active"].to(bool), t["status"].to(str), "deactivated")),
-            rx.table.cell(rx.button(rx.cond(t["active"].to(bool), "Deactivate", "Reactivate"), size="1", variant="soft",
-                                    on_click=AdminState.toggle_technician(t["id"].to(int), ~t["active"].to(bool)))))),
+            rx.table.cell(t.name), rx.table.cell(t.van), rx.table.cell(t.caps),
+            rx.table.cell(rx.cond(t.active, t.status, "deactivated")),
+            rx.table.cell(rx.button(rx.cond(t.active, "Deactivate", "Reactivate"), size="1", variant="soft",
+                                    on_click=AdminState.toggle_technician(t.id, ~t.active))))),
         width="100%",
     )
 
@@ -138,15 +167,15 @@ def _staff() -> rx.Component:
             rx.button("Create account", type="submit"), wrap="wrap"), on_submit=AdminState.create_staff,
             reset_on_submit=True),
         rx.form(rx.hstack(
-            rx.el.select(rx.foreach(AdminState.staff, lambda u: rx.el.option(u["username"].to(str), value=u["id"].to(str))),
+            rx.el.select(rx.foreach(AdminState.staff, lambda u: rx.el.option(u.username, value=u.id.to_string())),
                          name="user_id"),
             rx.input(name="password", type="password", placeholder="New password (12+)"),
             rx.button("Reset password", type="submit", variant="soft")), on_submit=AdminState.reset_password,
             reset_on_submit=True),
         _table(["Username", "Name", "Role", ""], AdminState.staff, lambda u: rx.table.row(
-            rx.table.cell(u["username"].to(str)), rx.table.cell(u["name"].to(str)), rx.table.cell(u["role"].to(str)),
-            rx.table.cell(rx.button(rx.cond(u["active"].to(bool), "Deactivate", "Reactivate"), size="1", variant="soft",
-                                    on_click=AdminState.toggle_staff(u["id"].to(int), ~u["active"].to(bool)))))),
+            rx.table.cell(u.username), rx.table.cell(u.name), rx.table.cell(u.role),
+            rx.table.cell(rx.button(rx.cond(u.active, "Deactivate", "Reactivate"), size="1", variant="soft",
+                                    on_click=AdminState.toggle_staff(u.id, ~u.active))))),
         width="100%",
     )
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import reflex as rx
+from pydantic import BaseModel
 
 from core.dispatch import console, manual
+from core.dispatch.console import Alert, ConsoleSnapshot, QueueItem, RequestDetail, Suggestion
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.phones import display
 from core.principal import Principal, Role
@@ -18,19 +22,76 @@ _SLA_COLOR = {"ok": "green", "amber": "amber", "red": "red"}
 
 
 STAFF = (Role.DISPATCHER, Role.ADMIN)
+FIGURES_EVERY = 5  # ticks: the figures' queries are the console's dearest
+
+
+class QueueRow(QueueItem):
+    """A queue line as the table prints it: with the colour of its SLA badge."""
+
+    color: str
+
+    @classmethod
+    def of(cls, item: QueueItem) -> QueueRow:
+        return cls(**item.model_dump(), color=_SLA_COLOR[item.sla_state])
+
+
+class FigureCards(BaseModel):
+    """Today's figures as the cards print them: text, with "–" where there is no figure yet."""
+
+    pending: str = ""
+    assigned: str = ""
+    in_progress: str = ""
+    completed_today: str = ""
+    cancelled_today: str = ""
+    avg_response_min: str = ""
+    sla_compliance_pct: str = ""
+    on_shift: str = ""
+    busy: str = ""
+    utilisation_pct: str = ""
+
+    @classmethod
+    def of(cls, f: console.Figures) -> FigureCards:
+        return cls(**{k: "–" if v is None else str(v) for k, v in f.model_dump(exclude={"per_hour"}).items()})
+
+
+class TimelineLine(BaseModel):
+    """One event of the drawer's timeline, newest first: its time of day and the words worth showing."""
+
+    time: str
+    kind: str
+    actor: str
+    text: str
+
+
+class Drawer(BaseModel):
+    """The selected request as the drawer shows it: the phone number spaced for reading aloud."""
+
+    request: QueueItem
+    assigned: bool
+    phone: str
+    vehicle: str
+    vehicle_reg: str | None
+    timeline: list[TimelineLine]
+    suggestions: list[Suggestion]
+
+    @classmethod
+    def of(cls, d: RequestDetail) -> Drawer:
+        lines = [TimelineLine(time=e.at[11:19], kind=e.kind, actor=e.actor,
+                              text=str(e.data.get("text") or e.data.get("reason") or e.data.get("technician") or ""))
+                 for e in reversed(d.timeline)]
+        return cls(request=d.request, assigned=bool(d.request.technician_id), phone=display(d.phone), vehicle=d.vehicle,
+                   vehicle_reg=d.vehicle_reg, timeline=lines, suggestions=d.suggestions)
 
 
 class DispatchState(StaffPage, rx.State):
     """What one console shows; the map reads its own GeoJSON layers. Dispatchers and admins only."""
 
-    rows: list[dict] = []
-    alerts: list[dict] = []
-    figures: dict = {}
-    per_hour: list[dict] = []
+    rows: list[QueueRow] = []
+    alerts: list[Alert] = []
+    figures: FigureCards = FigureCards()
+    per_hour: list[dict[str, Any]] = []  # the chart's data: recharts takes plain records (HourFigure dumped)
     selected_id: int = 0
-    detail: dict = {}
-    timeline: list[dict] = []
-    suggestions: list[dict] = []
+    detail: Drawer | None = None
     message: str = ""
     message_kind: str = "green"
     ticks: int = 0
@@ -44,41 +105,37 @@ class DispatchState(StaffPage, rx.State):
     async def refresh(self, who: Principal) -> None:
         await self._refresh(who)
 
-    async def _refresh(self, who: Principal) -> None:
-        core = get_core()
-        self.ticks += 1
-        rows = await asyncio.to_thread(console.queue, core, who)
-        self.rows = [r.model_dump() | {"color": _SLA_COLOR[r.sla_state]} for r in rows]
-        self.alerts = [a.model_dump() for a in await asyncio.to_thread(console.alerts, core, who)]
-        if self.ticks % 5 == 1:
-            f = await asyncio.to_thread(console.figures, core, who)
-            self.figures = {k: "–" if v is None else str(v) for k, v in f.model_dump(exclude={"per_hour"}).items()}
-            self.per_hour = f.per_hour
-        if self.selected_id:
-            await self._load_detail(who)
+    async def _refresh(self, who: Principal, tick: bool = True) -> None:
+        """One read of the console (`console.snapshot`); the figures every FIGURES_EVERY ticks."""
+        if tick:
+            self.ticks += 1
+        with_figures = tick and self.ticks % FIGURES_EVERY == 1
+        snap = await asyncio.to_thread(console.snapshot, get_core(), who, self.selected_id or None, with_figures)
+        self._show(snap)
 
-    async def _load_detail(self, who: Principal) -> None:
-        try:
-            d = await asyncio.to_thread(console.request_detail, get_core(), who, self.selected_id)
-        except NotFound:
-            self.selected_id = 0
-            return
-        self.detail = d.model_dump(exclude={"timeline", "suggestions"}) | {"phone": display(d.phone)}
-        self.timeline = [e.model_dump() | {"time": e.at[11:19], "text": e.data.get("text") or e.data.get("reason")
-                                           or e.data.get("technician") or ""} for e in reversed(d.timeline)]
-        self.suggestions = [s.model_dump() for s in d.suggestions]
+    def _show(self, snap: ConsoleSnapshot) -> None:
+        self.rows = [QueueRow.of(r) for r in snap.queue]
+        self.alerts = snap.alerts
+        if snap.figures is not None:
+            self.figures = FigureCards.of(snap.figures)
+            self.per_hour = [h.model_dump() for h in snap.figures.per_hour]
+        if self.selected_id:
+            if snap.detail is None:  # gone since it was selected
+                self.selected_id = 0
+            else:
+                self.detail = Drawer.of(snap.detail)
 
     @guarded(*STAFF)
     async def select(self, who: Principal, request_id: int) -> None:
         self.selected_id = request_id
         self.message = ""
-        await self._load_detail(who)
+        await self._refresh(who, tick=False)
 
     @guarded(*STAFF)
     def close(self, who: Principal) -> None:
         self.selected_id = 0
 
-    async def _act(self, who: Principal, fn, *args) -> None:  # type: ignore[no-untyped-def]
+    async def _act(self, who: Principal, fn: Callable[..., Any], *args: Any) -> None:
         try:
             await asyncio.to_thread(fn, get_core(), who, self.selected_id, *args)
             self.message, self.message_kind = "Done.", "green"
@@ -90,7 +147,7 @@ class DispatchState(StaffPage, rx.State):
 
     @guarded(*STAFF)
     async def assign(self, who: Principal, technician_id: int) -> None:
-        current = self.detail.get("request", {}).get("technician_id")
+        current = self.detail.request.technician_id if self.detail else None
         await self._act(who, manual.assign, technician_id, current)
 
     @guarded(*STAFF)
@@ -106,7 +163,7 @@ class DispatchState(StaffPage, rx.State):
         await self._act(who, manual.add_note, (form.get("text") or "")[:500])
 
 
-def _stat(label: str, value, suffix: str = "") -> rx.Component:  # type: ignore[no-untyped-def]
+def _stat(label: str, value: rx.Var, suffix: str = "") -> rx.Component:
     return rx.card(rx.vstack(rx.text(label, size="1", color_scheme="gray"),
                              rx.heading(value, suffix, size="6"), spacing="0"), min_width="8em")
 
@@ -114,13 +171,13 @@ def _stat(label: str, value, suffix: str = "") -> rx.Component:  # type: ignore[
 def _figures() -> rx.Component:
     f = DispatchState.figures
     return rx.hstack(
-        _stat("Waiting", f["pending"].to(str)),
-        _stat("Assigned", f["assigned"].to(str)),
-        _stat("In progress", f["in_progress"].to(str)),
-        _stat("Completed today", f["completed_today"].to(str)),
-        _stat("Avg response (min)", f["avg_response_min"].to(str)),
-        _stat("SLA met (%)", f["sla_compliance_pct"].to(str)),
-        _stat("Utilisation (%)", f["utilisation_pct"].to(str)),
+        _stat("Waiting", f.pending),
+        _stat("Assigned", f.assigned),
+        _stat("In progress", f.in_progress),
+        _stat("Completed today", f.completed_today),
+        _stat("Avg response (min)", f.avg_response_min),
+        _stat("SLA met (%)", f.sla_compliance_pct),
+        _stat("Utilisation (%)", f.utilisation_pct),
         rx.recharts.composed_chart(
             rx.recharts.bar(data_key="requests", fill="#f59e0b", name="requests"),
             rx.recharts.line(data_key="response_min", stroke="#2563eb", name="response min", dot=False),
@@ -137,25 +194,25 @@ def _figures() -> rx.Component:
 def _alerts() -> rx.Component:
     return rx.vstack(
         rx.foreach(DispatchState.alerts, lambda a: rx.callout(
-            a["text"].to(str), icon="triangle-alert", size="1",
-            color_scheme=rx.cond(a["severity"].to(str) == "critical", "red", "amber"), width="100%")),
+            a.text, icon="triangle-alert", size="1",
+            color_scheme=rx.cond(a.severity == "critical", "red", "amber"), width="100%")),
         spacing="1", width="100%", id="alerts",
     )
 
 
 def _queue() -> rx.Component:
-    def row(r: rx.Var) -> rx.Component:
+    def row(r: rx.Var[QueueRow]) -> rx.Component:
         return rx.table.row(
-            rx.table.cell(rx.badge("P", r["priority"].to(str), color_scheme="gray")),
-            rx.table.cell(rx.text(r["reference"].to(str), weight="bold"), rx.text(r["issue"].to(str), size="1")),
-            rx.table.cell(rx.text(r["location_label"].to(str), size="2")),
-            rx.table.cell(rx.badge(r["status"].to(str), variant="soft")),
-            rx.table.cell(rx.badge(r["sla_left_min"].to(str), " min", color_scheme=r["color"].to(str))),
-            rx.table.cell(rx.text(r["technician"].to(str), size="2")),
-            on_click=DispatchState.select(r["id"].to(int)),
+            rx.table.cell(rx.badge("P", r.priority, color_scheme="gray")),
+            rx.table.cell(rx.text(r.reference, weight="bold"), rx.text(r.issue, size="1")),
+            rx.table.cell(rx.text(r.location_label, size="2")),
+            rx.table.cell(rx.badge(r.status, variant="soft")),
+            rx.table.cell(rx.badge(r.sla_left_min, " min", color_scheme=r.color)),
+            rx.table.cell(rx.text(r.technician, size="2")),
+            on_click=DispatchState.select(r.id),
             style={"cursor": "pointer"},
             class_name="queue-row",
-            id="row-" + r["reference"].to(str),
+            id="row-" + r.reference,
         )
 
     return rx.box(
@@ -171,28 +228,27 @@ def _queue() -> rx.Component:
 
 def _drawer() -> rx.Component:
     d = DispatchState.detail
-    r = d["request"].to(dict)
+    r = d.request
     return rx.card(
         rx.vstack(
-            rx.hstack(rx.heading(r["reference"].to(str), size="5", id="drawer-reference"), rx.spacer(),
+            rx.hstack(rx.heading(r.reference, size="5", id="drawer-reference"), rx.spacer(),
                       rx.button("Close", on_click=DispatchState.close, variant="ghost", size="1"), width="100%"),
-            rx.text(r["customer_name"].to(str), " · ", d["phone"].to(str)),
-            rx.text(r["issue"].to(str), " · ", d["vehicle"].to(str), " ", d["vehicle_reg"].to(str)),
-            rx.text(r["location_label"].to(str), rx.cond(r["approximate"].to(bool), " (approximate: confirm by phone)", "")),
-            rx.text("Status: ", rx.text.strong(r["status"].to(str)), " · technician: ",
-                    rx.text.strong(r["technician"].to(str), id="drawer-technician")),
+            rx.text(r.customer_name, " · ", d.phone),
+            rx.text(r.issue, " · ", d.vehicle, " ", d.vehicle_reg),
+            rx.text(r.location_label, rx.cond(r.approximate, " (approximate: confirm by phone)", "")),
+            rx.text("Status: ", rx.text.strong(r.status), " · technician: ",
+                    rx.text.strong(r.technician, id="drawer-technician")),
             rx.cond(DispatchState.message != "", rx.callout(DispatchState.message, size="1",
                                                             color_scheme=DispatchState.message_kind, id="drawer-message")),
             rx.heading("Suggested technicians", size="3"),
-            rx.foreach(DispatchState.suggestions, lambda s: rx.hstack(
-                rx.text(s["name"].to(str), " · ", s["eta_minutes"].to(str), " min · ", s["distance_km"].to(str), " km",
-                        size="2"),
+            rx.foreach(d.suggestions, lambda s: rx.hstack(
+                rx.text(s.name, " · ", s.eta_minutes, " min · ", s.distance_km, " km", size="2"),
                 rx.spacer(),
-                rx.button(rx.cond(r["technician_id"].to(int) > 0, "Reassign", "Assign"), size="1",
-                          on_click=DispatchState.assign(s["technician_id"].to(int)), class_name="assign"),
+                rx.button(rx.cond(d.assigned, "Reassign", "Assign"), size="1",
+                          on_click=DispatchState.assign(s.technician_id), class_name="assign"),
                 width="100%")),
             rx.hstack(
-                rx.cond(r["technician_id"].to(int) > 0,
+                rx.cond(d.assigned,
                         rx.button("Unassign", on_click=DispatchState.unassign, size="1", variant="soft", id="unassign")),
                 width="100%"),
             rx.form(rx.hstack(rx.input(name="text", placeholder="Add a note", size="1", flex="1"),
@@ -202,9 +258,8 @@ def _drawer() -> rx.Component:
                               rx.button("Cancel request", size="1", color_scheme="red", type="submit"), width="100%"),
                     on_submit=DispatchState.cancel, reset_on_submit=True, width="100%"),
             rx.heading("Timeline", size="3"),
-            rx.foreach(DispatchState.timeline, lambda e: rx.text(
-                e["time"].to(str), " ", rx.text.strong(e["kind"].to(str)), " by ", e["actor"].to(str), " ",
-                e["text"].to(str), size="1", class_name="timeline-line")),
+            rx.foreach(d.timeline, lambda e: rx.text(
+                e.time, " ", rx.text.strong(e.kind), " by ", e.actor, " ", e.text, size="1", class_name="timeline-line")),
             spacing="2",
             width="100%",
         ),

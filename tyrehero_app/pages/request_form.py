@@ -8,10 +8,10 @@ from typing import Any
 
 import reflex as rx
 from pydantic import ValidationError
-from sqlalchemy.exc import OperationalError
 
 from core.errors import Conflict, Unavailable, ValidationFailed
 from core.infra.addresses import client_address
+from core.infra.db import translates_outages
 from core.infra.ratelimit import RateLimited
 from core.requests.intake import IDEMPOTENCY_FIELD, resolve_location, submit_request
 from core.schemas import ISSUE_LABELS, LocationIn, RequestCreate, field_errors
@@ -42,6 +42,10 @@ def _location_error(errors: dict[str, str]) -> str:
         if key.startswith("location"):
             return msg
     return ""
+
+
+# Intake answers most outages with `Unavailable` itself; the rest (a lookup before its retry loop) come out so here.
+_submit = translates_outages(submit_request)
 
 
 class RequestFormState(Declared, rx.State):
@@ -150,7 +154,7 @@ class RequestFormState(Declared, rx.State):
         }
         try:
             data = RequestCreate.model_validate(body)
-            result = await asyncio.to_thread(submit_request, get_core(), data, self.form_key,
+            result = await asyncio.to_thread(_submit, get_core(), data, self.form_key,
                                              self._client_address())
         except ValidationError as e:
             self.errors = field_errors(e)
@@ -162,7 +166,7 @@ class RequestFormState(Declared, rx.State):
             self.errors = {k: v for k, v in e.errors.items() if k != IDEMPOTENCY_FIELD}
         except (RateLimited, Conflict) as e:
             self.server_error = e.message
-        except (Unavailable, OperationalError):
+        except Unavailable:
             self.server_error = (
                 f"We cannot take requests online right now. Please call us on {get_core().settings.support_phone} — "
                 "we answer day and night."

@@ -9,8 +9,10 @@ import reflex as rx
 
 from core.errors import Forbidden, IllegalTransition, NotFound
 from core.principal import Principal, Role
+from core.schemas import JobView
 from core.states import TechStatus
 from core.technicians import jobs as svc
+from core.technicians.views import phone_view
 from tyrehero_app import styles
 from tyrehero_app.components.layout import layout
 from tyrehero_app.components.staff import denied_notice, logout_button
@@ -27,7 +29,7 @@ class TechState(StaffPage, rx.State):
 
     status: str = ""
     position_age: str = ""
-    job: dict = {}
+    job: JobView | None = None
     message: str = ""
     offer_seconds: int = -1
 
@@ -41,18 +43,18 @@ class TechState(StaffPage, rx.State):
         await self._refresh(who)
 
     async def _refresh(self, who: Principal) -> None:
-        core = get_core()
         try:
-            shift, job = await asyncio.to_thread(lambda: (svc.shift_view(core, who), svc.job_view(core, who)))
+            view = await asyncio.to_thread(phone_view, get_core(), who)
         except NotFound:
             return
+        shift, job = view.shift, view.job
         self.status = shift.status
         if shift.position_at:
             secs = int((datetime.now(UTC) - shift.position_at).total_seconds())
             self.position_age = f"{secs} s ago" if secs < 120 else f"{secs // 60} min ago"
         else:
             self.position_age = "not yet"
-        self.job = job.model_dump() if job else {}
+        self.job = job
         if job and job.offer_expires_at:
             left = (datetime.fromisoformat(job.offer_expires_at) - datetime.now(UTC)).total_seconds()
             self.offer_seconds = max(0, int(left))
@@ -72,11 +74,11 @@ class TechState(StaffPage, rx.State):
 
     async def _act(self, who: Principal, action: str, form: dict | None = None) -> None:
         self.message = ""
-        if not self.job:
+        if self.job is None:
             return
         data = {"fitted": str(form.get("fitted") or "")[:200], "note": str(form.get("note") or "")[:500]} if form else None
         try:
-            await asyncio.to_thread(svc.job_action, get_core(), who, int(self.job["id"]), action, data)
+            await asyncio.to_thread(svc.job_action, get_core(), who, self.job.id, action, data)
         except (IllegalTransition, NotFound, Forbidden) as e:
             self.message = e.message
         await self._refresh(who)
@@ -132,25 +134,23 @@ def _job_card() -> rx.Component:
     j = TechState.job
     return rx.card(
         rx.vstack(
-            rx.hstack(rx.heading("Job ", j["reference"].to(str), size="5"), rx.spacer(),
-                      rx.badge(j["status"].to(str), size="3", id="job-status"), width="100%"),
-            rx.text(rx.text.strong(j["issue"].to(str)), " · ", j["vehicle"].to(str), " ", j["vehicle_reg"].to(str),
-                    id="job-what"),
-            rx.text("Customer: ", rx.text.strong(j["customer_first_name"].to(str)), id="job-customer"),
-            rx.text(j["location_label"].to(str), " — ", j["distance_km"].to(str), " km, about ",
-                    j["eta_minutes"].to(str), " min"),
-            rx.cond(j["on_motorway"].to(bool), rx.badge("Motorway / hard shoulder", color_scheme="red", size="2")),
-            rx.cond(j["vulnerable"].to(bool), rx.badge("Vulnerable people in the car", color_scheme="red", size="2")),
-            rx.cond(j["notes"].to(str) != "", rx.text("Note: ", j["notes"].to(str), size="2")),
+            rx.hstack(rx.heading("Job ", j.reference, size="5"), rx.spacer(),
+                      rx.badge(j.status, size="3", id="job-status"), width="100%"),
+            rx.text(rx.text.strong(j.issue), " · ", j.vehicle, " ", j.vehicle_reg, id="job-what"),
+            rx.text("Customer: ", rx.text.strong(j.customer_first_name), id="job-customer"),
+            rx.text(j.location_label, " — ", j.distance_km, " km, about ", j.eta_minutes, " min"),
+            rx.cond(j.on_motorway, rx.badge("Motorway / hard shoulder", color_scheme="red", size="2")),
+            rx.cond(j.vulnerable, rx.badge("Vulnerable people in the car", color_scheme="red", size="2")),
+            rx.cond(j.notes != "", rx.text("Note: ", j.notes, size="2")),
             rx.hstack(
                 rx.link(rx.button(rx.icon("navigation"), "Navigate", size="3", min_height="48px", width="100%"),
-                        href=j["navigate_url"].to(str), is_external=True, flex="1", id="navigate"),
+                        href=j.navigate_url, is_external=True, flex="1", id="navigate"),
                 rx.link(rx.button(rx.icon("phone"), "Call", size="3", variant="soft", min_height="48px", width="100%"),
-                        href="tel:" + j["customer_phone"].to(str), flex="1", id="call"),
+                        href="tel:" + j.customer_phone, flex="1", id="call"),
                 width="100%",
             ),
             rx.cond(
-                ~j["accepted"].to(bool),
+                ~j.accepted,
                 rx.vstack(
                     rx.cond(TechState.offer_seconds >= 0,
                             rx.text("Answer within ", rx.text.strong(TechState.offer_seconds), " s", id="offer-timer")),
@@ -164,7 +164,7 @@ def _job_card() -> rx.Component:
                     width="100%",
                 ),
                 rx.match(
-                    j["status"].to(str),
+                    j.status,
                     ("assigned", rx.button("On my way", on_click=TechState.act("en-route"), id="en-route",
                                            **styles.big_button)),
                     ("en_route", rx.button("Arrived", on_click=TechState.act("arrived"), id="arrived",
@@ -207,7 +207,7 @@ def tech() -> rx.Component:
             rx.vstack(
                 _shift_controls(),
                 rx.cond(TechState.message != "", rx.callout(TechState.message, color_scheme="red", width="100%")),
-                rx.cond(TechState.job.length() > 0, _job_card(),
+                rx.cond(TechState.job, _job_card(),
                         rx.cond(TechState.status == "available",
                                 rx.text("No job right now. Jobs appear here by themselves.", color_scheme="gray",
                                         id="no-job"))),

@@ -6,9 +6,10 @@ import asyncio
 from urllib.parse import urlparse
 
 import reflex as rx
-from sqlalchemy.exc import OperationalError
+from pydantic import BaseModel
 
-from core.errors import IllegalTransition, NotFound
+from core.errors import IllegalTransition, NotFound, Unavailable
+from core.infra.db import translates_outages
 from core.requests.tracking import cancel_by_token, track
 from core.schemas import TrackingView
 from tyrehero_app import routes, styles
@@ -18,6 +19,18 @@ from tyrehero_app.runtime import get_core
 
 _STATUS_COLOR = {"pending": "amber", "assigned": "blue", "en_route": "blue", "on_site": "green",
                  "completed": "green", "cancelled": "gray"}
+
+
+# The tracking service answers an outage with SQLAlchemy's error; the page sees the core's `Unavailable`.
+_track = translates_outages(track)
+
+
+class TrackLine(BaseModel):
+    """One line of "What happened", newest first."""
+
+    time: str
+    text: str
+    kind: str
 
 
 class TrackState(Declared, rx.State):
@@ -38,7 +51,7 @@ class TrackState(Declared, rx.State):
     approximate: bool = False
     cancellable: bool = False
     queue_position: int = 0
-    timeline: list[dict[str, str]] = []
+    timeline: list[TrackLine] = []
 
     def _show(self, v: TrackingView) -> None:
         self.loaded, self.not_found, self.error = True, False, ""
@@ -50,7 +63,7 @@ class TrackState(Declared, rx.State):
         self.location_label, self.approximate = v.location_label, v.location_approximate
         self.cancellable = v.cancellable
         self.queue_position = v.queue_position or 0
-        self.timeline = [{"time": e.at[11:16], "text": e.text, "kind": e.kind} for e in reversed(v.timeline)]
+        self.timeline = [TrackLine(time=e.at[11:16], text=e.text, kind=e.kind) for e in reversed(v.timeline)]
 
     @public
     async def load(self) -> None:
@@ -62,10 +75,10 @@ class TrackState(Declared, rx.State):
         if not self.token or self.not_found:
             return
         try:
-            self._show(await asyncio.to_thread(track, get_core(), self.token))
+            self._show(await asyncio.to_thread(_track, get_core(), self.token))
         except NotFound:
             self.loaded, self.not_found = True, True
-        except OperationalError:
+        except Unavailable:
             self.error = f"We cannot update this page right now. Call us on {get_core().settings.support_phone}."
 
     @public
@@ -154,8 +167,8 @@ def _timeline() -> rx.Component:
         rx.heading("What happened", size="4"),
         rx.foreach(
             TrackState.timeline,
-            lambda e: rx.hstack(rx.text(e["time"], color_scheme="gray", size="2", min_width="3em"),
-                                rx.text(e["text"], size="3", class_name="timeline-entry"), align="baseline"),
+            lambda e: rx.hstack(rx.text(e.time, color_scheme="gray", size="2", min_width="3em"),
+                                rx.text(e.text, size="3", class_name="timeline-entry"), align="baseline"),
         ),
         spacing="2",
         width="100%",

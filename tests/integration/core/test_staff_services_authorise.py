@@ -26,6 +26,7 @@ from core.schemas import RequestCreate
 from core.staff import admin
 from core.states import TechStatus
 from core.technicians import jobs as tech
+from core.technicians import views as tech_views
 from tests.conftest import TABLES
 from tests.factories import add_principal, add_technicians, random_mobile, request_body
 
@@ -125,6 +126,8 @@ CASES = [
     Case("console.figures", lambda c, w, who: console.figures(c, who), DISPATCH, writes=False),
     Case("console.fleet", lambda c, w, who: console.fleet(c, who), DISPATCH, writes=False),
     Case("console.request_detail", lambda c, w, who: console.request_detail(c, who, w.job), DISPATCH, writes=False),
+    Case("console.snapshot", lambda c, w, who: console.snapshot(c, who, w.job, with_figures=True), DISPATCH,
+         writes=False),
     Case("retention.export_customer", lambda c, w, who: retention.export_customer(c, who, w.closed_phone), ADMIN),
     Case("retention.erase_customer", lambda c, w, who: retention.erase_customer(c, who, w.closed_phone), ADMIN),
     *(Case(f"technicians.job_action {step}",
@@ -135,6 +138,8 @@ CASES = [
          TECH, subject="owner"),
     Case("technicians.job_view", lambda c, w, who: tech.job_view(c, who, tech_id=_for(w, "owner")), TECH,
          writes=False, subject="owner"),
+    # Always the caller's own technician: refused to every other role (the owner is the first it admits).
+    Case("technicians.phone_view", lambda c, w, who: tech_views.phone_view(c, who), (Role.TECHNICIAN,), writes=False),
     Case("technicians.set_shift_status",
          lambda c, w, who: tech.set_shift_status(c, who, TechStatus.BREAK, tech_id=_for(w, "idle")), TECH,
          subject="idle"),

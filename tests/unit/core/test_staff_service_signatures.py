@@ -13,7 +13,7 @@ from core.errors import Forbidden
 from core.principal import ROLES, Principal, Role
 from core.privacy import retention
 from core.staff import admin
-from core.technicians import jobs
+from core.technicians import jobs, views
 
 # Public functions that take no principal, and why.
 UNGUARDED = {
@@ -23,7 +23,7 @@ UNGUARDED = {
     "core.technicians.jobs.expire_unanswered_offers": "the system's own sweep",
     "core.technicians.jobs.acting_for": "the check itself (takes the principal first)",
 }
-MODULES = (admin, console, manual, retention, jobs)
+MODULES = (admin, console, manual, retention, jobs, views)
 
 
 def _services(module: ModuleType) -> list[tuple[str, inspect.Signature]]:
