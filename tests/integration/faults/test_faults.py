@@ -24,7 +24,7 @@ from core.context import Core
 from core.geo.geocode import OfflineGeocoder
 from core.infra import db, embedded
 from tests.factories import add_technicians, request_body
-from tests.servers import RedisProcess, free_port
+from tests.support.redis_server import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -17,7 +17,7 @@ from core.bootstrap import bootstrap
 from core.config import Settings
 from core.geo.geocode import OfflineGeocoder
 from tests.factories import add_staff, add_technicians, bearer, request_body
-from tests.servers import free_port
+from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
