@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from core.context import Core
 from core.infra.ratelimit import RateLimiter
 from tests.factories import random_mobile, request_body
+from tests.support.redis_server import free_port
 
 
 @pytest.fixture
@@ -69,14 +70,33 @@ def test_no_plaintext_phone_in_the_database(core: Core, api_server) -> None:
         assert form not in dump
 
 
-def test_a_window_starts_at_the_first_hit_and_expires(core: Core) -> None:
+def test_a_window_allows_its_count_then_refuses_with_a_retry_after_within_the_window(core: Core) -> None:
     from core.infra.ratelimit import Limit, RateLimited
 
     limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
     for _ in range(3):
         limiter.hit("probe", Limit(3, 60), "slow down")
-    key = f"{core.limiter.prefix}probe"
-    assert 0 < core.redis.ttl(key) <= 60  # never a counter without an expiry
     with pytest.raises(RateLimited) as e:
         limiter.hit("probe", Limit(3, 60), "slow down")
-    assert 0 < e.value.retry_after_s <= 60
+    assert e.value.message == "slow down", "the caller's message is the one raised"
+    assert 0 < e.value.retry_after_s <= 60, "Retry-After points inside the 60 s window"
+
+
+def test_every_rate_limit_key_stays_under_the_prefix_and_expires(core: Core) -> None:
+    from core.infra.ratelimit import Limit
+
+    limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
+    limiter.hit("probe", Limit(3, 60), "slow down")
+    keys = list(core.redis.scan_iter(match=f"{core.limiter.prefix}*"))
+    assert keys, "the hit is stored under the limiter's prefix"
+    assert all(0 < core.redis.ttl(k) <= 60 for k in keys), "never a counter without an expiry"
+
+
+def test_a_limiter_without_redis_lets_every_hit_through() -> None:
+    import redis
+
+    from core.infra.ratelimit import Limit
+
+    limiter = RateLimiter(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2), enabled=True)
+    for _ in range(3):
+        limiter.hit("probe", Limit(1, 60), "slow down")  # raises nothing: an emergency is never refused
