@@ -46,7 +46,6 @@ import httpx
 import sqlalchemy as sa
 
 from bench.machine import yardstick_s
-from bench.scratch import scratch_servers
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.context import Core
@@ -54,7 +53,8 @@ from core.demo import seed_if_empty
 from core.geo.geocode import OfflineGeocoder
 from core.geo.places import random_point_near, uk_places
 from core.staff.auth import _token_hash
-from tests.servers import free_port
+from tests.support.databases import scratch_servers
+from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 POST_REQUEST = "POST /api/v1/requests"

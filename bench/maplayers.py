@@ -22,12 +22,12 @@ import httpx
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from bench.scratch import scratch_servers
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.demo import seed_if_empty
 from core.dispatch import maplayers
 from core.geo.places import uk_places
+from tests.support.databases import scratch_servers
 
 
 def _pct(xs: list[float], p: float) -> float:

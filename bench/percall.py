@@ -25,10 +25,10 @@ import sqlalchemy as sa
 
 from bench.load import NAME_PREFIX, TICK, _api, _points, _procs, _servers_ticks, _sessions, _tree_ticks, _warm
 from bench.machine import yardstick_s
-from bench.scratch import scratch_servers
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.geo.geocode import OfflineGeocoder
+from tests.support.databases import scratch_servers
 
 
 def _now() -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -80,18 +81,24 @@ class PrincipalCache:
     are never cached. `ttl_s` 0 turns the cache off.
     """
 
-    def __init__(self, ttl_s: float, max_entries: int = 50_000) -> None:
+    def __init__(self, ttl_s: float, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
+        self.clock = clock  # monotonic seconds; tests pass their own to move past the TTL without sleeping
         self._entries: dict[str, tuple[Principal, float]] = {}  # token hash -> (who, monotonic deadline)
         self.generation = 0  # moves on at every eviction
         self._lock = threading.Lock()
+
+    def entry_count(self) -> int:
+        """How many sessions are held (expired ones until looked up or pruned). Not __len__: an empty cache
+        must not read as false where `if cache:` means "caching is on"."""
+        return len(self._entries)
 
     def get(self, token_hash: str) -> Principal | None:
         hit = self._entries.get(token_hash)
         if hit is None:
             return None
-        if hit[1] <= time.monotonic():
+        if hit[1] <= self.clock():
             self._entries.pop(token_hash, None)
             return None
         return hit[0]
@@ -111,11 +118,11 @@ class PrincipalCache:
                 return 0
             kept = entries[: self.max_entries]
             if len(self._entries) + len(kept) > self.max_entries:
-                mono = time.monotonic()
+                mono = self.clock()
                 self._entries = {k: v for k, v in self._entries.items() if v[1] > mono}
                 if len(self._entries) + len(kept) > self.max_entries:
                     self._entries.clear()
-            mono = time.monotonic()
+            mono = self.clock()
             for token_hash, who, expires_at in kept:
                 self._entries[token_hash] = (who, mono + min(self.ttl_s, (expires_at - now).total_seconds()))
         return len(kept)

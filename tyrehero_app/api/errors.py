@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
 
 from core.config import get_settings
-from core.errors import Conflict, Forbidden, IllegalTransition, NotFound, Unavailable, ValidationFailed
+from core.errors import Conflict, DomainError, Forbidden, IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.infra.metrics import RATE_LIMITED
 from core.infra.ratelimit import RateLimited
 from core.schemas import field_errors
@@ -43,77 +46,96 @@ def _validation_from_fastapi(exc: RequestValidationError) -> dict[str, str]:
     return out
 
 
+def _message(exc: Exception) -> str:
+    assert isinstance(exc, DomainError)
+    return exc.message
+
+
+def _retry_after(exc: Exception) -> dict[str, str]:
+    assert isinstance(exc, Throttled | RateLimited)
+    return {"Retry-After": str(exc.retry_after_s)}
+
+
+def _request_fields(exc: Exception) -> list[dict[str, str]]:
+    assert isinstance(exc, RequestValidationError)
+    return _fields(_validation_from_fastapi(exc))
+
+
+def _model_fields(exc: Exception) -> list[dict[str, str]]:
+    assert isinstance(exc, ValidationError)
+    return _fields(field_errors(exc))
+
+
+def _domain_fields(exc: Exception) -> list[dict[str, str]]:
+    assert isinstance(exc, ValidationFailed)
+    return _fields(exc.errors)
+
+
+def _bearer(_: Exception) -> dict[str, str]:
+    return {"WWW-Authenticate": "Bearer"}
+
+
+def _count_rate_limited(_: Exception) -> None:
+    RATE_LIMITED.labels("api").inc()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """How one kind of error is answered: the status, the `detail` built from the error, extra headers,
+    and something to count (a metric) when it happens."""
+
+    status: int
+    detail: Callable[[Exception], object] = _message
+    headers: Callable[[Exception], dict[str, str]] | None = None
+    count: Callable[[Exception], None] | None = None
+
+
+def _unavailable_detail(message: str) -> str:
+    return f"{message} Please call us on {get_settings().support_phone}."
+
+
+_RETRY_30 = {"Retry-After": "30"}
+
+# The whole mapping from errors to HTTP answers. A subclass takes its nearest listed ancestor's row
+# (AlreadyOpen -> Conflict, SecondFactorRequired -> AuthFailed), as Starlette looks handlers up by the MRO.
+REPLIES: dict[type[Exception], Reply] = {
+    RequestValidationError: Reply(422, _request_fields),
+    ValidationError: Reply(422, _model_fields),
+    ValidationFailed: Reply(422, _domain_fields),
+    NotFound: Reply(404),
+    IllegalTransition: Reply(409),
+    Conflict: Reply(409),
+    NotAuthenticated: Reply(401, headers=_bearer),
+    AuthFailed: Reply(401, headers=_bearer),
+    Forbidden: Reply(403),
+    Throttled: Reply(429, headers=_retry_after),
+    RateLimited: Reply(429, headers=_retry_after, count=_count_rate_limited),
+    Unavailable: Reply(503, lambda e: _unavailable_detail(_message(e)), headers=lambda _: _RETRY_30),
+    # A value PostgreSQL cannot hold (NUL bytes, numbers out of range) is bad input, not a server fault.
+    DataError: Reply(422, lambda _: _fields({"body": "The request holds characters or numbers that cannot be stored."})),
+    UnicodeEncodeError: Reply(422, lambda _: _fields({"body": "The text is not valid Unicode."})),
+    OperationalError: Reply(503, lambda _: _unavailable_detail("We cannot take requests online right now."),
+                            headers=lambda _: _RETRY_30),
+}
+
+
+def reply_for(exc: Exception) -> Reply:
+    """The row of the nearest class in `exc`'s MRO that the table lists."""
+    for cls in type(exc).__mro__:
+        if cls in REPLIES:
+            return REPLIES[cls]
+    raise LookupError(type(exc).__name__)
+
+
+async def _handle(_: Request, exc: Exception) -> JSONResponse:
+    reply = reply_for(exc)
+    if reply.count is not None:
+        reply.count(exc)
+    return JSONResponse(status_code=reply.status, content={"detail": reply.detail(exc)},
+                        headers=reply.headers(exc) if reply.headers is not None else None)
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _422(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _fields(_validation_from_fastapi(exc))})
-
-    @app.exception_handler(ValidationError)
-    async def _422b(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _fields(field_errors(exc))})
-
-    @app.exception_handler(ValidationFailed)
-    async def _422c(_: Request, exc: ValidationFailed) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _fields(exc.errors)})
-
-    @app.exception_handler(NotFound)
-    async def _404(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": exc.message})
-
-    @app.exception_handler(IllegalTransition)
-    async def _409(_: Request, exc: IllegalTransition) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": exc.message})
-
-    @app.exception_handler(Conflict)
-    async def _409b(_: Request, exc: Conflict) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": exc.message})
-
-    @app.exception_handler(NotAuthenticated)
-    async def _401(_: Request, exc: NotAuthenticated) -> JSONResponse:
-        return JSONResponse(status_code=401, content={"detail": exc.message}, headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(AuthFailed)
-    async def _401b(_: Request, exc: AuthFailed) -> JSONResponse:
-        return JSONResponse(status_code=401, content={"detail": exc.message}, headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(Forbidden)
-    async def _403(_: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse(status_code=403, content={"detail": exc.message})
-
-    @app.exception_handler(Throttled)
-    async def _429(_: Request, exc: Throttled) -> JSONResponse:
-        return JSONResponse(status_code=429, content={"detail": exc.message},
-                            headers={"Retry-After": str(exc.retry_after_s)})
-
-    @app.exception_handler(RateLimited)
-    async def _429b(_: Request, exc: RateLimited) -> JSONResponse:
-        RATE_LIMITED.labels("api").inc()
-        return JSONResponse(status_code=429, content={"detail": exc.message},
-                            headers={"Retry-After": str(exc.retry_after_s)})
-
-    @app.exception_handler(Unavailable)
-    async def _503(_: Request, exc: Unavailable) -> JSONResponse:
-        return _unavailable(exc.message)
-
-    @app.exception_handler(DataError)
-    async def _422d(_: Request, exc: DataError) -> JSONResponse:
-        # A value PostgreSQL cannot hold (NUL bytes, numbers out of range) is bad input, not a server fault.
-        return JSONResponse(status_code=422, content={"detail": _fields(
-            {"body": "The request holds characters or numbers that cannot be stored."})})
-
-    @app.exception_handler(UnicodeEncodeError)
-    async def _422e(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _fields({"body": "The text is not valid Unicode."})})
-
-    @app.exception_handler(OperationalError)
-    async def _503b(_: Request, exc: OperationalError) -> JSONResponse:
-        return _unavailable("We cannot take requests online right now.")
-
-
-def _unavailable(message: str) -> JSONResponse:
-    phone = get_settings().support_phone
-    return JSONResponse(
-        status_code=503,
-        headers={"Retry-After": "30"},
-        content={"detail": f"{message} Please call us on {phone}."},
-    )
+    """One handler for every error in `REPLIES`."""
+    for cls in REPLIES:
+        app.add_exception_handler(cls, _handle)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from core.context import Core
 from core.infra.ratelimit import RateLimiter
 from tests.factories import random_mobile, request_body
+from tests.support.redis_server import free_port
 
 
 @pytest.fixture
@@ -27,13 +28,16 @@ def test_per_phone_limit(limited: Core, api_server) -> None:
     for _ in range(3):
         r = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(phone=phone))
         codes.append(r.status_code)
-    assert codes[:2] == [201, 409] and codes[2] == 429  # the number's request is open: a 409 counts too
-    assert int(r.headers["Retry-After"]) > 0 and "call us" in r.json()["detail"]
+    assert codes[:2] == [201, 409], "the number's request is open: the second is a 409, and counts too"
+    assert codes[2] == 429, "the third from one number is refused"
+    assert int(r.headers["Retry-After"]) > 0, "the refusal says when to retry"
+    assert "call us" in r.json()["detail"], "the refusal gives the phone number"
 
 
 def test_per_ip_limit(limited: Core, api_server) -> None:
     codes = [httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).status_code for _ in range(7)]
-    assert codes[:5] == [201] * 5 and codes[5:] == [429, 429]
+    assert codes[:5] == [201] * 5, "five from one address are taken"
+    assert codes[5:] == [429, 429], "the sixth and seventh are refused"
     with limited.engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM service_request")).scalar_one() == 5
 
@@ -44,7 +48,9 @@ def test_headers_and_request_id(core: Core, api_server) -> None:
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
     csp = r.headers["content-security-policy"]
-    assert "frame-ancestors 'self'" in csp and "frame-src 'self'" in csp and "object-src 'none'" in csp
+    assert "frame-ancestors 'self'" in csp, "no framing by other sites"
+    assert "frame-src 'self'" in csp, "frames from ourselves only"
+    assert "object-src 'none'" in csp, "no plugins"
     assert "strict-transport-security" not in r.headers  # plain HTTP here
     tls = httpx.get(f"{api_server.url}/health", headers={"X-Forwarded-Proto": "https"})
     assert tls.headers["strict-transport-security"].startswith("max-age=")
@@ -55,8 +61,9 @@ def test_metrics(core: Core, api_server) -> None:
     httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
     text = httpx.get(f"{api_server.url}/metrics").text
     assert re.search(r'tyrehero_http_request_seconds_count\{method="POST",route="/api/v1/requests",status="201"\} \d', text)
-    assert "tyrehero_requests_open" in text and "tyrehero_dispatch_seconds_bucket" in text
-    assert "tyrehero_index_lookups_total" in text and "tyrehero_technicians" in text
+    for metric in ("tyrehero_requests_open", "tyrehero_dispatch_seconds_bucket", "tyrehero_index_lookups_total",
+                   "tyrehero_technicians"):
+        assert metric in text, f"{metric} is exported"
 
 
 def test_no_plaintext_phone_in_the_database(core: Core, api_server) -> None:
@@ -69,14 +76,33 @@ def test_no_plaintext_phone_in_the_database(core: Core, api_server) -> None:
         assert form not in dump
 
 
-def test_a_window_starts_at_the_first_hit_and_expires(core: Core) -> None:
+def test_a_window_allows_its_count_then_refuses_with_a_retry_after_within_the_window(core: Core) -> None:
     from core.infra.ratelimit import Limit, RateLimited
 
     limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
     for _ in range(3):
         limiter.hit("probe", Limit(3, 60), "slow down")
-    key = f"{core.limiter.prefix}probe"
-    assert 0 < core.redis.ttl(key) <= 60  # never a counter without an expiry
     with pytest.raises(RateLimited) as e:
         limiter.hit("probe", Limit(3, 60), "slow down")
-    assert 0 < e.value.retry_after_s <= 60
+    assert e.value.message == "slow down", "the caller's message is the one raised"
+    assert 0 < e.value.retry_after_s <= 60, "Retry-After points inside the 60 s window"
+
+
+def test_every_rate_limit_key_stays_under_the_prefix_and_expires(core: Core) -> None:
+    from core.infra.ratelimit import Limit
+
+    limiter = RateLimiter(core.redis, prefix=core.limiter.prefix, enabled=True)
+    limiter.hit("probe", Limit(3, 60), "slow down")
+    keys = list(core.redis.scan_iter(match=f"{core.limiter.prefix}*"))
+    assert keys, "the hit is stored under the limiter's prefix"
+    assert all(0 < core.redis.ttl(k) <= 60 for k in keys), "never a counter without an expiry"
+
+
+def test_a_limiter_without_redis_lets_every_hit_through() -> None:
+    import redis
+
+    from core.infra.ratelimit import Limit
+
+    limiter = RateLimiter(redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2), enabled=True)
+    for _ in range(3):
+        limiter.hit("probe", Limit(1, 60), "slow down")  # raises nothing: an emergency is never refused

@@ -17,7 +17,7 @@ from fastapi import WebSocket
 
 from core.context import Core
 from tests.integration.api.edge_support import EVIL, PARTNER, configure
-from tests.servers import free_port
+from tests.support.redis_server import free_port
 from tyrehero_app.api.app import create_api
 
 

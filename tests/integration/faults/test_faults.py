@@ -24,7 +24,7 @@ from core.context import Core
 from core.geo.geocode import OfflineGeocoder
 from core.infra import db, embedded
 from tests.factories import add_technicians, request_body
-from tests.servers import RedisProcess, free_port
+from tests.support.redis_server import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -108,9 +108,12 @@ def test_redis_killed_and_restarted_mid_burst(report, database_url: str, clean_d
             lost = len(accepted - stored)
             report(f"\nredis fault: accepted={len(accepted)} stored={len(stored)} assigned={assigned} "
                   f"fallback_lookups={core.index.fallbacks} lost={lost} double={_doubles(clean_db)}")
-            assert len(accepted) == 60 and lost == 0 and len(stored) == 60
-            assert assigned == 40 and _doubles(clean_db) == 0
-            assert core.index.fallbacks > 0
+            assert len(accepted) == 60, "every request accepted while Redis was down"
+            assert lost == 0, "no accepted request lost"
+            assert len(stored) == 60, "every request stored"
+            assert assigned == 40, "every van got a job once Redis was back"
+            assert _doubles(clean_db) == 0, "no van on two jobs"
+            assert core.index.fallbacks > 0, "lookups fell back to PostgreSQL"
         finally:
             server.should_exit = True
             core.close()
@@ -149,8 +152,10 @@ def test_postgres_stopped_mid_burst(report, own_postgres, server_urls, key_prefi
         t.join()
         refused = [a for a in answers if isinstance(a, httpx.Response) and a.status_code == 503]
         assert refused, "the burst should have met the stopped database"
-        assert all("call us on" in a.json()["detail"] and a.headers["Retry-After"] for a in refused)
-        assert all(isinstance(a, httpx.Response) and a.status_code in (201, 503) for a in answers)
+        assert all("call us on" in a.json()["detail"] for a in refused), "a refusal gives the phone number"
+        assert all(a.headers["Retry-After"] for a in refused), "a refusal says when to retry"
+        assert all(isinstance(a, httpx.Response) for a in answers), "every request got an answer"
+        assert all(a.status_code in (201, 503) for a in answers), "an answer is stored (201) or refused (503)"
         embedded.start_postgres(data)  # back: the app reconnects by itself
         late = httpx.post(f"{base}/api/v1/requests", json=request_body(), timeout=10)
         assert late.status_code == 201
@@ -164,8 +169,10 @@ def test_postgres_stopped_mid_burst(report, own_postgres, server_urls, key_prefi
         report(f"\npostgres fault: accepted={len(accepted)} refused_503={len(refused)} stored={len(stored)} "
               f"lost={len(accepted - stored)} stored_after_503={len(stored - accepted)} half_written={orphans} "
               f"double={_doubles(eng)}")
-        assert accepted <= stored and orphans == 0 and _doubles(eng) == 0
-        assert len(stored - accepted) <= 1
+        assert accepted <= stored, "no accepted request lost"
+        assert orphans == 0, "no request stored without its created event"
+        assert _doubles(eng) == 0, "no van on two jobs"
+        assert len(stored - accepted) <= 1, "at most the commit in flight is stored behind a 503"
         eng.dispose()
     finally:
         server.should_exit = True
@@ -225,7 +232,9 @@ def test_app_killed_mid_burst_and_restarted(report, database_url: str, clean_db:
                                  " AND r.status IN ('assigned','en_route','on_site'))")
         report(f"\napp killed: accepted={len(accepted)} failed_during_kill={len(failed)} stored={len(stored)} "
               f"lost={len(accepted - stored)} assigned_after_restart={assigned} stuck={stuck} double={_doubles(clean_db)}")
-        assert accepted <= stored and stuck == 0 and _doubles(clean_db) == 0
+        assert accepted <= stored, "no accepted request lost"
+        assert stuck == 0, "no van left busy without a job"
+        assert _doubles(clean_db) == 0, "no van on two jobs"
         assert assigned == 8  # every van, including the one reconciled at start, got a waiting job
     finally:
         proc.kill()

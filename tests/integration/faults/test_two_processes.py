@@ -17,7 +17,7 @@ from core.bootstrap import bootstrap
 from core.config import Settings
 from core.geo.geocode import OfflineGeocoder
 from tests.factories import add_staff, add_technicians, bearer, request_body
-from tests.servers import free_port
+from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -80,7 +80,10 @@ def test_two_processes(report, database_url: str, clean_db: sa.Engine, server_ur
             assigned = c.execute(sa.text("SELECT count(*) FROM service_request WHERE status = 'assigned'")).scalar_one()
         report(f"\ntwo processes: accepted={len(ok)} stored={len(stored)} assigned={assigned} double={doubles} "
               f"event_heard_on_B_after={heard_after * 1000:.0f} ms")
-        assert len(ok) == 200 and ok <= stored and doubles == 0 and assigned == 30
+        assert len(ok) == 200, "every request accepted by one process or the other"
+        assert ok <= stored, "no accepted request lost"
+        assert doubles == 0, "no van on two jobs"
+        assert assigned == 30, "every van got exactly one job"
     finally:
         for p in procs:
             p.kill()

@@ -17,7 +17,7 @@ from core.requests.intake import submit_request
 from core.schemas import RequestCreate
 from core.technicians.jobs import job_action
 from tests.factories import add_technicians, as_technician, request_body
-from tests.servers import RedisProcess
+from tests.support.redis_server import RedisProcess
 
 
 def _rows(core: Core, sql: str) -> list:

@@ -22,7 +22,7 @@ from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from tests.cluster import RedisClusterProcess
 from tests.integration.core.index.test_redis_index import CAPS, brute_force, fleet_s, lat_s, lng_s
-from tests.servers import free_port
+from tests.support.redis_server import free_port
 
 NOW = 1_800_000_000.0
 ANY_AGE = TechFilter(max_age_s=1e12)

@@ -337,7 +337,7 @@ def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(redis_cl
 def test_pipelined_batches_survive_a_flushed_script_cache() -> None:
     """Batches already sent when Redis forgot the script (restart, SCRIPT FLUSH) are run again, and a
     later position still wins over an older one whatever order the batches ran in."""
-    from tests.servers import RedisProcess
+    from tests.support.redis_server import RedisProcess
 
     with RedisProcess() as own:
         client = redis.Redis.from_url(own.url)

@@ -16,6 +16,7 @@ from core.principal import PrincipalCache, Role
 from core.staff.admin import reset_password, set_staff_active
 from core.staff.auth import login, logout, principal_for
 from tests.factories import add_principal, add_staff, add_technicians
+from tests.support.clock import FakeClock
 
 
 def _revoke_behind_its_back(core: Core, token: str) -> None:
@@ -40,8 +41,10 @@ def other_process(core: Core, database_url: str, server_urls: tuple[str, str], k
     """A second core on the same database and Redis, listening: what another app process is."""
     other = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=server_urls[1],
                       key_prefix=key_prefix, geocoder=OfflineGeocoder(), pool_size=5)
-    listener = other.listener()
-    assert _eventually(lambda: listener._thread is not None and other.redis.pubsub_numsub(listener.channel)[0][1] >= 1)
+    channel = f"{key_prefix}events"
+    before = other.redis.pubsub_numsub(channel)[0][1]
+    other.listener()
+    assert _eventually(lambda: other.redis.pubsub_numsub(channel)[0][1] > before), "the listener subscribed"
     yield other
     other.close()
 
@@ -50,21 +53,26 @@ def test_a_known_session_is_answered_from_memory_until_its_ttl(core: Core) -> No
     tech = add_technicians(core, 1)[0]
     add_staff(core, "tina", "technician", tech_id=tech)
     token, _ = login(core, "tina", "correct horse battery", "127.0.0.1")
-    cache = PrincipalCache(ttl_s=0.3)
+    clock = FakeClock()
+    cache = PrincipalCache(ttl_s=0.3, clock=clock)
     who = principal_for(core.engine, token, cache)
-    assert who is not None and who.technician_id == tech and who.role == "technician"
+    assert who is not None, "a live session is known"
+    assert who.technician_id == tech, "the session's technician"
+    assert who.role == "technician", "the session's role"
     _revoke_behind_its_back(core, token)
-    assert principal_for(core.engine, token, cache) == who  # from memory: PostgreSQL was not asked
-    assert principal_for(core.engine, token) is None  # uncached, the database says no
-    time.sleep(0.35)
-    assert principal_for(core.engine, token, cache) is None  # past the TTL: asked again, and no
+    assert principal_for(core.engine, token, cache) == who, "from memory: PostgreSQL was not asked"
+    assert principal_for(core.engine, token) is None, "uncached, the database says no"
+    clock.advance(0.29)
+    assert principal_for(core.engine, token, cache) == who, "still within the TTL"
+    clock.advance(0.02)
+    assert principal_for(core.engine, token, cache) is None, "past the TTL: asked again, and no"
 
 
 def test_unknown_tokens_are_never_cached_and_ttl_zero_turns_it_off(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
     cache = PrincipalCache(ttl_s=30)
     assert principal_for(core.engine, "not-a-token", cache) is None
-    assert cache._entries == {}
+    assert cache.entry_count() == 0, "an unknown token is not remembered"
     token, _ = login(core, "dana", "correct horse battery", "127.0.0.1")
     off = PrincipalCache(ttl_s=0)
     assert principal_for(core.engine, token, off) is not None
@@ -73,14 +81,17 @@ def test_unknown_tokens_are_never_cached_and_ttl_zero_turns_it_off(core: Core) -
 
 
 def test_an_entry_never_outlives_its_session(core: Core) -> None:
+    from core.staff.auth import _token_hash
+
     add_staff(core, "dana", "dispatcher")
     token, _ = login(core, "dana", "correct horse battery", "127.0.0.1")
     with core.engine.begin() as c:
         c.execute(sa.text("UPDATE auth_session SET expires_at = now() + interval '200 milliseconds'"))
-    cache = PrincipalCache(ttl_s=30)
-    assert principal_for(core.engine, token, cache) is not None
-    time.sleep(0.3)
-    assert principal_for(core.engine, token, cache) is None
+    clock = FakeClock()
+    cache = PrincipalCache(ttl_s=30, clock=clock)
+    assert principal_for(core.engine, token, cache) is not None, "the session is live for 200 ms more"
+    clock.advance(0.3)
+    assert cache.get(_token_hash(token)) is None, "the entry lapsed with the session, long before the 30 s TTL"
 
 
 def test_a_lookup_that_raced_a_revocation_is_not_kept(core: Core) -> None:
@@ -141,18 +152,19 @@ def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core:
               for name in ("tech0", "tech1", "tech2", "dana")]
     _revoke_behind_its_back(core, tokens[1])
     cache = PrincipalCache(ttl_s=30)
-    assert refresh_principals(core.engine, cache) == 3  # tech0, tech2, dana: not the revoked one
-    assert cached_principal(cache, tokens[0]).technician_id == techs[0]
-    assert cached_principal(cache, tokens[2]).technician_id == techs[2]
-    assert cached_principal(cache, tokens[3]).role == "dispatcher"
-    assert cached_principal(cache, tokens[3]).technician_id is None
-    assert cached_principal(cache, tokens[1]) is None
+    assert refresh_principals(core.engine, cache) == 3, "tech0, tech2, dana: not the revoked one"
+    assert cached_principal(cache, tokens[0]).technician_id == techs[0], "tech0's session"
+    assert cached_principal(cache, tokens[2]).technician_id == techs[2], "tech2's session"
+    assert cached_principal(cache, tokens[3]).role == "dispatcher", "dana's role"
+    assert cached_principal(cache, tokens[3]).technician_id is None, "a dispatcher is no technician"
+    assert cached_principal(cache, tokens[1]) is None, "the revoked session is not read in"
     # Entries still lapse after the TTL of the read that put them there.
-    short = PrincipalCache(ttl_s=0.2)
+    clock = FakeClock()
+    short = PrincipalCache(ttl_s=0.2, clock=clock)
     refresh_principals(core.engine, short)
-    assert cached_principal(short, tokens[0]) is not None
-    time.sleep(0.25)
-    assert short.get(_token_hash(tokens[0])) is None
+    assert cached_principal(short, tokens[0]) is not None, "held just after the refresh"
+    clock.advance(0.25)
+    assert short.get(_token_hash(tokens[0])) is None, "lapsed after the TTL"
 
 
 def test_a_refresh_that_raced_a_revocation_keeps_nothing(core: Core) -> None:
