@@ -95,7 +95,8 @@ def run_size(r: redis.Redis, full: Fleet, q: Queries, size: int, args, gen_s: fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.nearest", description=bench.nearest.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m bench.nearest", description=bench.nearest.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--queries", type=int, default=10_000)
     ap.add_argument("--redis-url", default=None, help="use this Redis (keys under bench:) instead of starting one")

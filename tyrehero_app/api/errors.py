@@ -112,7 +112,8 @@ REPLIES: dict[type[Exception], Reply] = {
     RateLimited: Reply(429, headers=_retry_after, count=_count_rate_limited),
     Unavailable: Reply(503, lambda e: _unavailable_detail(_message(e)), headers=lambda _: _RETRY_30),
     # A value PostgreSQL cannot hold (NUL bytes, numbers out of range) is bad input, not a server fault.
-    DataError: Reply(422, lambda _: _fields({"body": "The request holds characters or numbers that cannot be stored."})),
+    DataError: Reply(422, lambda _: _fields({
+        "body": "The request holds characters or numbers that cannot be stored."})),
     UnicodeEncodeError: Reply(422, lambda _: _fields({"body": "The text is not valid Unicode."})),
     OperationalError: Reply(503, lambda _: _unavailable_detail("We cannot take requests online right now."),
                             headers=lambda _: _RETRY_30),
