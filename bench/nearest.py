@@ -33,6 +33,7 @@ import numpy as np
 import redis
 
 from core.geo.places import EAST, NORTH, SOUTH, WEST, in_service_area, uk_places
+from core.geo.sphere import KM_PER_DEGREE, haversine_km, haversine_km_many
 from core.index.base import IndexedTech, TechFilter
 from core.index.redis_index import RedisTechnicianIndex
 from core.index.search import SearchStats
@@ -42,8 +43,7 @@ try:
 except ImportError:  # pragma: no cover - progress lines instead
     tqdm = None
 
-EARTH_KM = 6371.0088  # as core.geo.sphere
-KM_PER_DEG = EARTH_KM * math.pi / 180
+KM_PER_DEG = KM_PER_DEGREE
 NOW = 1_800_000_000.0  # the benchmark clock: every lookup is made "at" this instant
 STATUSES = ("available", "assigned", "en_route", "break")
 STATUS_P = (0.70, 0.10, 0.10, 0.10)
@@ -328,13 +328,6 @@ class H3Method:
         return sorted((c.distance_km, c.technician_id) for c in got)
 
 
-def _hav_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 class GeoSearchMethod:
     """One GEO set of every technician plus a hash per technician (lat, lng, status, caps, ts).
 
@@ -430,7 +423,7 @@ class GeoSearchMethod:
                         and NOW - float(ts) <= f.max_age_s
                         and i not in f.exclude
                     )
-                    km = _hav_km(lat, lng, float(a), float(b)) if ok else None
+                    km = haversine_km(lat, lng, float(a), float(b)) if ok else None
                     checked[i] = km if km is not None and km <= f.max_km else None
             found = sorted((checked[i], i) for i in ids if checked[i] is not None)
             if len(found) >= n:
@@ -452,6 +445,7 @@ class BruteForceMethod:
         self.lat = fleet.lat
         self.lng = fleet.lng
         self.latr = np.radians(fleet.lat)
+        self.lngr = np.radians(fleet.lng)
         self.coslat = np.cos(self.latr)
         self.status = fleet.status
         self.caps = fleet.caps
@@ -471,11 +465,7 @@ class BruteForceMethod:
         idx = np.flatnonzero(mask)
         if f.exclude:
             idx = idx[~np.isin(self.ids[idx], list(f.exclude))]
-        p1 = math.radians(lat)
-        p2 = self.latr[idx]
-        dl = np.radians(self.lng[idx] - lng)
-        a = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * self.coslat[idx] * np.sin(dl / 2) ** 2
-        km = 2 * EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+        km = haversine_km_many(lat, lng, self.latr[idx], self.lngr[idx], self.coslat[idx])
         inside = km <= f.max_km
         idx, km = idx[inside], km[inside]
         if len(km) > n:

@@ -19,7 +19,6 @@ is bounded by the radius, its cost follows the local density, not the fleet size
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Iterable
@@ -31,7 +30,7 @@ import redis
 
 from core.geo.eta import StraightLineEta
 from core.geo.places import EAST, NORTH, SOUTH, WEST
-from core.geo.sphere import EARTH_RADIUS_KM, cell_radius_km
+from core.geo.sphere import EARTH_RADIUS_KM, REDIS_EARTH_RADIUS_KM, cell_radius_km, haversine_km_many
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
 from core.index.search import SearchStats
 
@@ -205,12 +204,12 @@ for x in string.gmatch(A[6], '[^,]+') do exclude[x] = true end
 local now, max_age, max_km, P = tonumber(A[7]), tonumber(A[8]), tonumber(A[9]), A[10]
 local last_call, r = A[11] == '1', tonumber(A[12])
 -- Redis measures on a slightly larger sphere; its quantised positions are within a metre.
-local RATIO, EPS = 6372.797560856 / 6371.0088, 0.002
+local RATIO, EPS = """ + f"{REDIS_EARTH_RADIUS_KM!r} / {EARTH_RADIUS_KM!r}" + """, 0.002
 local rad = math.pi / 180
 local cq = math.cos(qlat * rad)
 local function km_to(la, lo)
   local a = math.sin((la - qlat) * rad / 2) ^ 2 + cq * math.cos(la * rad) * math.sin((lo - qlng) * rad / 2) ^ 2
-  return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
+  return 2 * """ + repr(EARTH_RADIUS_KM) + """ * math.asin(math.min(1, math.sqrt(a)))
 end
 local function fits(caps)
   if #need == 0 then return true end
@@ -408,9 +407,7 @@ def centre_slack_km(res: int) -> float:
 
 def _gaps(lat: float, lng: float, clat: np.ndarray, clng: np.ndarray, reach: np.ndarray) -> np.ndarray:
     """Lower bounds (km) of the distance from the point to anything in each cell."""
-    plat = math.radians(lat)
-    a = np.sin((clat - plat) / 2) ** 2 + math.cos(plat) * np.cos(clat) * np.sin((clng - math.radians(lng)) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a))) - reach
+    return haversine_km_many(lat, lng, clat, clng) - reach
 
 
 class RedisTechnicianIndex:

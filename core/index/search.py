@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import h3
 
 from core.geo.eta import EtaModel, StraightLineEta
-from core.geo.sphere import haversine_km, min_distance_to_cell_km
+from core.geo.sphere import EARTH_RADIUS_KM, REDIS_EARTH_RADIUS_KM, haversine_km, min_distance_to_cell_km
 from core.index.base import Candidate, CellAnswer, CellSource, Snapshot, TechFilter, eligible_from_members
 
 FINE_RINGS = 3  # 37 fine cells, ~6 km at resolution 7
-REDIS_TO_OURS = 6371.0088 / 6372.797560856  # Redis GEO's Earth radius vs core.geo.sphere's
+REDIS_TO_OURS = EARTH_RADIUS_KM / REDIS_EARTH_RADIUS_KM  # Redis GEO measures on a slightly larger sphere
 _DEFAULT_ETA = StraightLineEta()
 
 
