@@ -39,6 +39,7 @@ from core.schemas import (
 )
 from core.staff.admin import price_table
 from core.states import OPEN_STATUSES, RequestStatus
+from core.tokens import token_hash
 
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -83,10 +84,6 @@ def tracking_token(core: Core, public_id: uuid.UUID) -> str:
     """Unguessable without the server's secret; derivable, so a retried submission gets it again."""
     mac = hmac.new(core.settings.secret_key.encode(), b"track:" + public_id.bytes, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(public_id.bytes + mac[:12]).decode().rstrip("=")
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _new_reference() -> str:
