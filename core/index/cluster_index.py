@@ -73,6 +73,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisClusterException
 
+from core.geo.eta import EtaModel, StraightLineEta
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
 from core.index.redis_index import _chunks, _snapshot
 from core.index.search import SearchStats, search_nearest
@@ -232,6 +233,8 @@ class RedisClusterTechnicianIndex:
         prefix: str = "th:",
         fine_res: int = 7,
         coarse_res: int = 4,
+        *,
+        eta: EtaModel | None = None,
     ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ValueError("the key prefix must not contain braces (they delimit the hash tag)")
@@ -241,6 +244,7 @@ class RedisClusterTechnicianIndex:
         self.prefix = prefix
         self.fine_res = fine_res
         self.coarse_res = coarse_res
+        self.eta = eta or StraightLineEta()  # the core's model, from bootstrap: candidates are ranked by it
 
     @property
     def r(self) -> RedisCluster:
@@ -468,7 +472,7 @@ class RedisClusterTechnicianIndex:
         self, lat: float, lng: float, n: int, f: TechFilter, now: float | None = None,
         stats: SearchStats | None = None,
     ) -> list[Candidate]:
-        return search_nearest(_CheckedCells(self), lat, lng, n, f, now=now, stats=stats)
+        return search_nearest(_CheckedCells(self), lat, lng, n, f, self.eta, now=now, stats=stats)
 
     # checks and repair (scan every master: not for the hot path)
     def _scan(self, kind: str) -> list[tuple[str, str, str]]:

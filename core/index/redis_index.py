@@ -28,7 +28,7 @@ import h3
 import numpy as np
 import redis
 
-from core.geo.eta import StraightLineEta
+from core.geo.eta import EtaModel, StraightLineEta
 from core.geo.places import EAST, NORTH, SOUTH, WEST
 from core.geo.sphere import EARTH_RADIUS_KM, REDIS_EARTH_RADIUS_KM, cell_radius_km, haversine_km_many
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
@@ -49,7 +49,6 @@ _CENTRE_MARGIN = 1.01
 _STEPS = ((0, 1), (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5))
 _FIRST_CALL = 3
 _NAME_OK = re.compile(r"^[A-Za-z0-9_\-]+$")
-_DEFAULT_ETA = StraightLineEta()
 _CHECKED: set[str] = set()  # statuses and capability lists already found to be plain words
 
 
@@ -413,8 +412,10 @@ def _gaps(lat: float, lng: float, clat: np.ndarray, clng: np.ndarray, reach: np.
 class RedisTechnicianIndex:
     """Single-node Redis (or one shard) holding the whole index."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "th:", fine_res: int = 7, coarse_res: int = 4) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "th:", fine_res: int = 7, coarse_res: int = 4, *,
+                 eta: EtaModel | None = None) -> None:
         self.r = client
+        self.eta = eta or StraightLineEta()  # the core's model, from bootstrap: candidates are ranked by it
         self.prefix = prefix
         self.fine_res = fine_res
         self.coarse_res = coarse_res  # the hash's `parent`, as the PostgreSQL fallback stores it
@@ -593,7 +594,7 @@ class RedisTechnicianIndex:
         for row in text.split(";") if text else ():
             tid, la, lo, status, caps, _ts, km = row.split(" ")
             la, lo = float(la), float(lo)
-            out.append(Candidate(int(tid), la, lo, float(km), _DEFAULT_ETA.eta_minutes(la, lo, lat, lng),
+            out.append(Candidate(int(tid), la, lo, float(km), self.eta.eta_minutes(la, lo, lat, lng),
                                  status, frozenset(c for c in caps.split(",") if c)))
         out.sort(key=lambda c: (c.eta_minutes, c.distance_km, c.technician_id))
         return out
