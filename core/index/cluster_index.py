@@ -75,7 +75,7 @@ from redis.exceptions import NoScriptError, RedisClusterException
 
 from core.geo.eta import EtaModel, StraightLineEta
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
-from core.index.redis_index import _chunks, _snapshot
+from core.index.redis_hash import FIELDS, chunks, snapshot
 from core.index.search import SearchStats, search_nearest
 
 _LUA_RECORDS = """
@@ -162,7 +162,6 @@ redis.call('HSET', KEYS[1], 'status', ARGV[1])
 return 1
 """
 
-_FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
 _KEY_RE = re.compile(r"\{([^}]*)\}:(c|p|m)(?::(.*))?$")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -397,7 +396,7 @@ class RedisClusterTechnicianIndex:
     @_cluster_errors_as_redis_errors
     def clear(self) -> None:
         """Delete every key of this index (prefix-scoped) on every master."""
-        for batch in _chunks(self.r.scan_iter(match=f"{_glob_escape(self.prefix)}*", count=5000), 2000):
+        for batch in chunks(self.r.scan_iter(match=f"{_glob_escape(self.prefix)}*", count=5000), 2000):
             self.r.unlink(*batch)  # split by slot and pipelined by redis-py
 
     @_cluster_errors_as_redis_errors
@@ -406,7 +405,7 @@ class RedisClusterTechnicianIndex:
         head counts and checks each member against its hash, so concurrent rebuilds need no lock here."""
         self.clear()
         n = 0
-        for chunk in _chunks(techs, 2000):
+        for chunk in chunks(techs, 2000):
             n += self.upsert_many(chunk)
         markers = self._marker_keys()
         for key in markers:
@@ -454,18 +453,18 @@ class RedisClusterTechnicianIndex:
     @_cluster_errors_as_redis_errors
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:
         if len(ids) == 1:
-            rows = [self.r.hmget(self._h(ids[0]), _FIELDS)]
+            rows = [self.r.hmget(self._h(ids[0]), FIELDS)]
         else:
             pipe = self.r.pipeline(transaction=False)
             for i in ids:
-                pipe.hmget(self._h(i), _FIELDS)
+                pipe.hmget(self._h(i), FIELDS)
             rows = pipe.execute()
-        return {i: _snapshot(i, vals) for i, vals in zip(ids, rows, strict=True) if vals[0] is not None}
+        return {i: snapshot(i, vals) for i, vals in zip(ids, rows, strict=True) if vals[0] is not None}
 
     @_cluster_errors_as_redis_errors
     def get(self, tech_id: int) -> Snapshot | None:
-        vals = self.r.hmget(self._h(tech_id), _FIELDS)
-        return None if vals[0] is None else _snapshot(tech_id, vals)
+        vals = self.r.hmget(self._h(tech_id), FIELDS)
+        return None if vals[0] is None else snapshot(tech_id, vals)
 
     @_cluster_errors_as_redis_errors
     def nearest(
@@ -577,7 +576,7 @@ class RedisClusterTechnicianIndex:
 
     def _pipe(self, queue: Callable[[Any, Any], Any], items: list[Any]) -> list[Any]:
         out: list[Any] = []
-        for chunk in _chunks(items, 2000):
+        for chunk in chunks(items, 2000):
             pipe = self.r.pipeline(transaction=False)
             for item in chunk:
                 queue(pipe, item)

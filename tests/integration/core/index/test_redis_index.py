@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from core.geo.sphere import haversine_km
 from core.index import IndexedTech, TechFilter
-from core.index.redis_index import RedisTechnicianIndex, geo_score
+from core.index.redis_cells import geo_score
+from core.index.redis_index import RedisTechnicianIndex
 
 CAPS = ["run_flat", "suv_4x4", "van"]
 STATUSES = ["available", "assigned", "break", "en_route"]
