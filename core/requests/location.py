@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from core.context import Core
 from core.errors import ValidationFailed
 from core.geo import places
-from core.geo.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound, decode_plus_code
+from core.geo.geocode import GeocoderUnavailable, InvalidPostcode, PostcodeNotFound
+from core.geo.plus_codes import decode_plus_code
 from core.schemas import LocationIn
 
 _GEOCODER_DOWN = "We cannot look up postcodes right now: share your location instead."
