@@ -77,7 +77,7 @@ def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | Non
 
 
 # A claim's statements, built once: a claim follows nearly every new request. The technician's row is
-# claimed only while available and active; it returns what the submitter's answer shows (core.requests.intake).
+# claimed only while available and active; it returns what the submitter's answer shows (core.requests.store).
 _CLAIM_TECH = HotStatement(
     sa.update(Technician)
     .where(col(Technician.id) == sa.bindparam("tech_id"), col(Technician.status) == "available", col(Technician.active))
@@ -235,7 +235,7 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
 
 
 # A claim needs the technician's row available and active (_CLAIM_TECH): without one, nothing can be
-# assigned, so neither a sweep nor a new request searches the index (core.requests.intake reads it too).
+# assigned, so neither a sweep nor a new request searches the index (core.requests.store reads it too).
 ANYONE_FREE = sa.exists().where(col(Technician.status) == "available", col(Technician.active))
 _ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE))
 
