@@ -68,6 +68,7 @@ def bootstrap(
         r_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10,
         retry=Retry(NoBackoff(), 1),
     )
+    eta = StraightLineEta()  # one model: the services' ETAs and the indexes' ranking
     primary: RedisTechnicianIndex | RedisClusterTechnicianIndex
     if settings.redis_cluster_url:
         # The index on Redis Cluster; events, rate limits and caches stay on the single-node REDIS_URL.
@@ -78,12 +79,12 @@ def bootstrap(
                                          health_check_interval=10, retry=Retry(NoBackoff(), 1))
 
         primary = RedisClusterTechnicianIndex(make_cluster, f"{key_prefix}ix:", settings.h3_resolution,
-                                              settings.h3_coarse_resolution)
+                                              settings.h3_coarse_resolution, eta=eta)
     else:
         # Its own namespace: a rebuild clears the index keys and nothing else (rate limits, caches).
         primary = RedisTechnicianIndex(client, f"{key_prefix}ix:", settings.h3_resolution,
-                                       settings.h3_coarse_resolution)
-    fallback = PostgresTechnicianIndex(engine, settings.h3_resolution, settings.h3_coarse_resolution)
+                                       settings.h3_coarse_resolution, eta=eta)
+    fallback = PostgresTechnicianIndex(engine, settings.h3_resolution, settings.h3_coarse_resolution, eta=eta)
     index = FailoverTechnicianIndex(primary, fallback, lambda: indexed_technicians(engine))
     if geocoder is None:
         geocoder = CachedGeocoder(FallbackGeocoder(PostcodesIoGeocoder(), OfflineGeocoder()), client)
@@ -96,7 +97,7 @@ def bootstrap(
         bus=RedisEventBus(client, channel=f"{key_prefix}events"),
         vault=PhoneVault(settings.phone_key),
         geocoder=geocoder,
-        eta=StraightLineEta(),
+        eta=eta,
         limiter=RateLimiter(client, prefix=f"{key_prefix}rl:", enabled=settings.rate_limits_enabled),
         principals=PrincipalCache(settings.auth_cache_s),
     )

@@ -109,9 +109,9 @@ class ServiceRequest(SQLModel, table=True):
     reference: str = Field(max_length=12, sa_column_kwargs={"unique": True})
     tracking_token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     idempotency_key: str | None = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
-    # Keyed hash of the body sent with idempotency_key (core.requests.intake.body_fingerprint): a replay of the key
+    # Keyed hash of the body sent with idempotency_key (core.requests.duplicates.body_fingerprint): a replay of the key
     # gets this request back only with the same body. NULL on rows stored before revision 0007: their key
-    # is never replayed (a retry that old is not a retry), see core.requests.intake._replay.
+    # is never replayed (a retry that old is not a retry), see core.requests.duplicates.check_replay.
     idempotency_fingerprint: str | None = Field(default=None, max_length=64)
 
     customer_name: str = Field(max_length=100)

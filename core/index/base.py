@@ -98,7 +98,7 @@ class TechnicianIndex(CellSource, Protocol):
 def eligible_from_members(
     source: CellSource, cells: list[str], lat: float, lng: float, count: int, f: TechFilter, now: float
 ) -> dict[str, CellAnswer]:
-    """`read_cells` built from nearest_in_cells + snapshots, for sources without a server-side filter."""
+    """Each cell's eligible members, from nearest_in_cells + snapshots (membership checked against the authority)."""
     answers = source.nearest_in_cells(cells, lat, lng, count)
     ids = list({tid for members in answers.values() for tid, _ in members})
     snaps = source.snapshots(ids) if ids else {}

@@ -54,6 +54,9 @@ cell that lacks them (e.g. a master lost its data while the hash's master did no
 Redis Cluster errors that are not ``redis.RedisError`` (``RedisClusterException``:
 no reachable node, slot not covered) are raised as ``redis.ConnectionError`` so that
 ``FailoverTechnicianIndex`` falls back to PostgreSQL as it does for a single node.
+
+The Lua scripts are in ``cluster_scripts``. The class stays whole (~450 lines): the move protocol's
+three steps, their undo and ``repair`` are one invariant, and reading them apart would hide it.
 """
 
 from __future__ import annotations
@@ -73,95 +76,12 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisClusterException
 
+from core.geo.eta import EtaModel, StraightLineEta
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
-from core.index.redis_index import _chunks, _snapshot
+from core.index.cluster_scripts import ADD, COMMIT, DROP, REMOVE, SET_STATUS
+from core.index.redis_hash import FIELDS, chunks, snapshot
 from core.index.search import SearchStats, search_nearest
 
-_LUA_RECORDS = """
-local function parse(s)
-  local e = {}
-  if s then
-    for item in string.gmatch(s, '[^;]+') do
-      local c, ts, owner, wall, lng, lat = string.match(item, '^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*)$')
-      if c then e[c] = {ts, owner, wall, lng, lat} end
-    end
-  end
-  return e
-end
-local function dump(e)
-  local out = {}
-  for c, v in pairs(e) do out[#out + 1] = c .. ',' .. table.concat(v, ',') end
-  return table.concat(out, ';')
-end
-"""
-
-# KEYS: fine cell set, parent set, records (one slot). ARGV: id, lng, lat, ts, owner, wall, cell
-_ADD = _LUA_RECORDS + """
-local id, lng, lat, ts, owner, wall, cell = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local e = parse(redis.call('HGET', KEYS[3], id))
-local cur = e[cell]
-if cur and tonumber(cur[1]) > tonumber(ts) then return 0 end
-e[cell] = {ts, owner, wall, lng, lat}
-redis.call('GEOADD', KEYS[1], lng, lat, id)
-redis.call('GEOADD', KEYS[2], lng, lat, id)
-redis.call('HSET', KEYS[3], id, dump(e))
-return 1
-"""
-
-# KEYS: fine cell set, parent set, records (one slot). ARGV: id, cell, owner ('' = a member without record)
-_DROP = _LUA_RECORDS + """
-local id, cell, owner = ARGV[1], ARGV[2], ARGV[3]
-local e = parse(redis.call('HGET', KEYS[3], id))
-local cur = e[cell]
-if cur then
-  if cur[2] ~= owner then return 0 end
-  e[cell] = nil
-elseif owner ~= '' then
-  return 0
-end
-redis.call('ZREM', KEYS[1], id)
-local best
-for _, v in pairs(e) do
-  if not best or tonumber(v[1]) > tonumber(best[1]) then best = v end
-end
-if best then
-  redis.call('GEOADD', KEYS[2], best[4], best[5], id)
-  redis.call('HSET', KEYS[3], id, dump(e))
-else
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
-end
-return 1
-"""
-
-# KEYS: the technician hash. ARGV: lat, lng, cell, parent, status ('' keeps), caps ('*' keeps), ts, owner
-_COMMIT = """
-local h = KEYS[1]
-local old = redis.call('HMGET', h, 'cell', 'parent', 'ts', 'w')
-if old[3] and tonumber(old[3]) > tonumber(ARGV[7]) then return {0} end
-redis.call('HSET', h, 'lat', ARGV[1], 'lng', ARGV[2], 'cell', ARGV[3], 'parent', ARGV[4], 'ts', ARGV[7], 'w', ARGV[8])
-if ARGV[5] ~= '' then redis.call('HSET', h, 'status', ARGV[5]) end
-if ARGV[6] ~= '*' then redis.call('HSET', h, 'caps', ARGV[6]) end
-if redis.call('HEXISTS', h, 'status') == 0 then redis.call('HSET', h, 'status', 'available') end
-return {1, old[1] or '', old[2] or '', old[4] or ''}
-"""
-
-_REMOVE = """
-local old = redis.call('HMGET', KEYS[1], 'cell', 'parent', 'w')
-redis.call('DEL', KEYS[1])
-return {old[1] or '', old[2] or '', old[3] or ''}
-"""
-
-# Compare-and-set of the status: the claim that keeps two dispatchers off one van.
-_SET_STATUS = """
-local cur = redis.call('HGET', KEYS[1], 'status')
-if not cur then return -1 end
-if ARGV[2] ~= '' and cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
-return 1
-"""
-
-_FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
 _KEY_RE = re.compile(r"\{([^}]*)\}:(c|p|m)(?::(.*))?$")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -224,7 +144,7 @@ class RedisClusterTechnicianIndex:
     """
 
     scripts = {name: _Script(text) for name, text in
-               {"add": _ADD, "drop": _DROP, "commit": _COMMIT, "remove": _REMOVE, "set_status": _SET_STATUS}.items()}
+               {"add": ADD, "drop": DROP, "commit": COMMIT, "remove": REMOVE, "set_status": SET_STATUS}.items()}
 
     def __init__(
         self,
@@ -232,6 +152,8 @@ class RedisClusterTechnicianIndex:
         prefix: str = "th:",
         fine_res: int = 7,
         coarse_res: int = 4,
+        *,
+        eta: EtaModel | None = None,
     ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ValueError("the key prefix must not contain braces (they delimit the hash tag)")
@@ -241,6 +163,7 @@ class RedisClusterTechnicianIndex:
         self.prefix = prefix
         self.fine_res = fine_res
         self.coarse_res = coarse_res
+        self.eta = eta or StraightLineEta()  # the core's model, from bootstrap: candidates are ranked by it
 
     @property
     def r(self) -> RedisCluster:
@@ -393,7 +316,7 @@ class RedisClusterTechnicianIndex:
     @_cluster_errors_as_redis_errors
     def clear(self) -> None:
         """Delete every key of this index (prefix-scoped) on every master."""
-        for batch in _chunks(self.r.scan_iter(match=f"{_glob_escape(self.prefix)}*", count=5000), 2000):
+        for batch in chunks(self.r.scan_iter(match=f"{_glob_escape(self.prefix)}*", count=5000), 2000):
             self.r.unlink(*batch)  # split by slot and pipelined by redis-py
 
     @_cluster_errors_as_redis_errors
@@ -402,7 +325,7 @@ class RedisClusterTechnicianIndex:
         head counts and checks each member against its hash, so concurrent rebuilds need no lock here."""
         self.clear()
         n = 0
-        for chunk in _chunks(techs, 2000):
+        for chunk in chunks(techs, 2000):
             n += self.upsert_many(chunk)
         markers = self._marker_keys()
         for key in markers:
@@ -450,25 +373,25 @@ class RedisClusterTechnicianIndex:
     @_cluster_errors_as_redis_errors
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:
         if len(ids) == 1:
-            rows = [self.r.hmget(self._h(ids[0]), _FIELDS)]
+            rows = [self.r.hmget(self._h(ids[0]), FIELDS)]
         else:
             pipe = self.r.pipeline(transaction=False)
             for i in ids:
-                pipe.hmget(self._h(i), _FIELDS)
+                pipe.hmget(self._h(i), FIELDS)
             rows = pipe.execute()
-        return {i: _snapshot(i, vals) for i, vals in zip(ids, rows, strict=True) if vals[0] is not None}
+        return {i: snapshot(i, vals) for i, vals in zip(ids, rows, strict=True) if vals[0] is not None}
 
     @_cluster_errors_as_redis_errors
     def get(self, tech_id: int) -> Snapshot | None:
-        vals = self.r.hmget(self._h(tech_id), _FIELDS)
-        return None if vals[0] is None else _snapshot(tech_id, vals)
+        vals = self.r.hmget(self._h(tech_id), FIELDS)
+        return None if vals[0] is None else snapshot(tech_id, vals)
 
     @_cluster_errors_as_redis_errors
     def nearest(
         self, lat: float, lng: float, n: int, f: TechFilter, now: float | None = None,
         stats: SearchStats | None = None,
     ) -> list[Candidate]:
-        return search_nearest(_CheckedCells(self), lat, lng, n, f, now=now, stats=stats)
+        return search_nearest(_CheckedCells(self), lat, lng, n, f, self.eta, now=now, stats=stats)
 
     # checks and repair (scan every master: not for the hot path)
     def _scan(self, kind: str) -> list[tuple[str, str, str]]:
@@ -573,7 +496,7 @@ class RedisClusterTechnicianIndex:
 
     def _pipe(self, queue: Callable[[Any, Any], Any], items: list[Any]) -> list[Any]:
         out: list[Any] = []
-        for chunk in _chunks(items, 2000):
+        for chunk in chunks(items, 2000):
             pipe = self.r.pipeline(transaction=False)
             for item in chunk:
                 queue(pipe, item)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import h3
 import sqlalchemy as sa
 
+from core.geo.eta import EtaModel, StraightLineEta
 from core.geo.sphere import haversine_km
 from core.index.base import Candidate, Snapshot, TechFilter
 from core.index.search import SearchStats, search_nearest
@@ -28,8 +29,11 @@ _SQL = sa.text(
 class PostgresTechnicianIndex:
     """Read side of the index over PostgreSQL; writes happen on the technician rows themselves."""
 
-    def __init__(self, engine: sa.Engine, fine_res: int = 7, coarse_res: int = 4) -> None:
+    def __init__(
+        self, engine: sa.Engine, fine_res: int = 7, coarse_res: int = 4, *, eta: EtaModel | None = None
+    ) -> None:
         self.engine = engine
+        self.eta = eta or StraightLineEta()  # the core's model, from bootstrap: candidates are ranked by it
         self.fine_res = fine_res
         self.coarse_res = coarse_res
 
@@ -38,7 +42,7 @@ class PostgresTechnicianIndex:
         stats: SearchStats | None = None,
     ) -> list[Candidate]:
         now = time.time() if now is None else now
-        return search_nearest(_PgSearch(self, f, now), lat, lng, n, f, now=now, stats=stats)
+        return search_nearest(_PgSearch(self, f, now), lat, lng, n, f, self.eta, now=now, stats=stats)
 
 
 class _PgSearch:

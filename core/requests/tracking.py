@@ -14,7 +14,8 @@ from core.dispatch.auto import after_release
 from core.errors import IllegalTransition, LinkExpired, NotFound
 from core.infra.db import HotStatement, autocommit, session_scope
 from core.models import RequestEvent, ServiceRequest, Technician, utcnow
-from core.requests.intake import CUSTOMER, first_name, token_hash
+from core.requests.public import first_name
+from core.requests.store import CUSTOMER
 from core.schemas import (
     Position,
     TechnicianPublic,
@@ -22,6 +23,7 @@ from core.schemas import (
     TrackingView,
 )
 from core.states import CANCELLABLE, OPEN_STATUSES, RequestStatus, request_transition, status_words
+from core.tokens import token_hash
 
 
 def _not_found() -> NotFound:

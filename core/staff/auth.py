@@ -3,7 +3,6 @@ cookies and API bearer tokens)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 import time
@@ -26,6 +25,7 @@ from core.principal import ROLES, SESSIONS_REVOKED, Principal, PrincipalCache
 from core.schemas import clean_text
 from core.staff import login_throttle, mfa
 from core.staff.login_throttle import Attempt, LoginThrottle
+from core.tokens import token_hash
 
 if TYPE_CHECKING:
     from core.context import Core
@@ -86,10 +86,6 @@ def new_account(username: str, display_name: str, role: str, password: str) -> U
     return UserAccount(username=username, display_name=display_name, role=role, password_hash=hash_password(password))
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def login(core: Core, username: str, password: str, ip: str, kind: str = "bearer", *, code: str | None = None,
           at: float | None = None) -> tuple[str, Principal]:
     """Check the password and, where the account needs one, the second factor (`code`: a code from the
@@ -145,7 +141,7 @@ def _finish(core: Core, throttle: LoginThrottle, attempt: Attempt, user: UserAcc
     token = secrets.token_urlsafe(32)
     assert user.id is not None  # a stored account
     with session_scope(core.engine) as s:
-        s.add(AuthSession(token_hash=_token_hash(token), user_id=user.id, kind=kind, expires_at=utcnow() + ttl))
+        s.add(AuthSession(token_hash=token_hash(token), user_id=user.id, kind=kind, expires_at=utcnow() + ttl))
     return token, _principal(core.engine, user)
 
 
@@ -208,13 +204,13 @@ _LIVE_SESSIONS = _LIVE_SESSIONS_BASE.order_by(col(AuthSession.expires_at).desc()
 
 def _session_row(row: sa.Row[str, int | None, str, str, str, int | None, datetime]) -> tuple[str, Principal, datetime]:
     """(token hash, who, session expiry) from a row of `_LIVE_SESSIONS_BASE`."""
-    token_hash, user_id, username, name, role, tech_id, expires_at = row
-    return token_hash, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at
+    hashed, user_id, username, name, role, tech_id, expires_at = row
+    return hashed, Principal(user_id, username, name, role, tech_id if role == "technician" else None), expires_at
 
 
 def _session_key(token: str | None) -> str | None:
     """The stored hash of a plausible token; None for no token or one no session could have."""
-    return _token_hash(token) if token and len(token) <= 128 else None
+    return token_hash(token) if token and len(token) <= 128 else None
 
 
 def principal_for(engine: sa.Engine, token: str | None, cache: PrincipalCache | None = None) -> Principal | None:
@@ -261,7 +257,7 @@ def cached_principal(cache: PrincipalCache, token: str | None) -> Principal | No
 
 def sessions_revoked(core: Core, user_id: int | None = None, token: str | None = None) -> None:
     """After sessions ended in the database: this process forgets them now, the others on the event."""
-    h = _token_hash(token) if token else None
+    h = token_hash(token) if token else None
     core.principals.evict(token_hash=h, user_id=user_id)
     core.bus.publish(DomainEvent(SESSIONS_REVOKED, data={"user_id": user_id, "token_hash": h}))
 
@@ -269,6 +265,6 @@ def sessions_revoked(core: Core, user_id: int | None = None, token: str | None =
 def logout(core: Core, token: str) -> None:
     """Revoke a session server-side: the token stops working at once, in every process."""
     with session_scope(core.engine) as s:
-        s.execute(sa.update(AuthSession).where(col(AuthSession.token_hash) == _token_hash(token))
+        s.execute(sa.update(AuthSession).where(col(AuthSession.token_hash) == token_hash(token))
                   .values(revoked_at=utcnow()))
     sessions_revoked(core, token=token)

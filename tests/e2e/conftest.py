@@ -47,7 +47,7 @@ class App:
         from sqlmodel import Session, select
 
         from core.models import ServiceRequest
-        from core.requests.intake import token_hash
+        from core.tokens import token_hash
 
         with Session(self.core.engine) as s:
             r = s.exec(select(ServiceRequest).where(ServiceRequest.tracking_token_hash == token_hash(token))).one()

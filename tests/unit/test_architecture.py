@@ -17,8 +17,9 @@ CORE = Path(__file__).resolve().parents[2] / "core"
 # first name under `core.` (a root module or a package).
 LAYERS: tuple[frozenset[str], ...] = (
     # Vocabulary and values every layer shares: settings, errors, who is calling, the state machines, the
-    # tables, the services' input/output shapes and phone numbers (schemas validates them; Core holds the vault).
-    frozenset({"config", "errors", "principal", "states", "models", "schemas", "phones"}),
+    # tables, the services' input/output shapes, phone numbers (schemas validates them; Core holds the vault)
+    # and the hash bearer tokens are stored by.
+    frozenset({"config", "errors", "principal", "states", "models", "schemas", "phones", "tokens"}),
     # Technology without domain rules: database, event bus and listener, rate limits, metrics, logs, embedded servers.
     frozenset({"infra"}),
     # Adapters and pure models the services use: distances, ETA, places, geocoding; the technician index.

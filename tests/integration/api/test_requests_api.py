@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.context import Core
-from core.requests.intake import already_open_message
+from core.requests.duplicates import already_open_message
 from core.technicians.jobs import job_action
 from tests.factories import add_technicians, as_technician, random_mobile, request_body
 

@@ -8,13 +8,15 @@ import threading
 import time
 
 import h3
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.geo.sphere import haversine_km
 from core.index import IndexedTech, TechFilter
-from core.index.redis_index import RedisTechnicianIndex, geo_score
+from core.index.redis_cells import geo_score
+from core.index.redis_index import RedisTechnicianIndex
 
 CAPS = ["run_flat", "suv_4x4", "van"]
 STATUSES = ["available", "assigned", "break", "en_route"]
@@ -351,3 +353,17 @@ def test_pipelined_batches_survive_a_flushed_script_cache() -> None:
         assert all(idx.get(i).lat == 53.0 for i in range(1, 1201))  # type: ignore[union-attr]
         assert client.ping()  # the connection is still usable
         client.close()
+
+
+class FlatEta:
+    """An ETA model that tells itself apart: ten minutes per kilometre, no mobilisation."""
+
+    def eta_minutes(self, from_lat: float, from_lng: float, to_lat: float, to_lng: float) -> float:
+        return 10.0 * haversine_km(from_lat, from_lng, to_lat, to_lng)
+
+
+def test_candidates_carry_the_eta_of_the_model_the_index_was_given(redis_client: redis.Redis, key_prefix: str) -> None:
+    idx = RedisTechnicianIndex(redis_client, prefix=key_prefix, eta=FlatEta())
+    idx.upsert(IndexedTech(1, 52.01, -1.5, "available", ts=1e9))
+    (found,) = idx.nearest(52.0, -1.5, 1, TechFilter(max_age_s=1e12), now=1e9)
+    assert found.eta_minutes == pytest.approx(10.0 * found.distance_km), "the index ranks by the ETA model it was built with"

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from core.context import Core
 from core.errors import AlreadyOpen, LinkExpired, NotFound, ValidationFailed
-from core.requests.intake import KEY_REUSED, submit_request
+from core.requests.duplicates import KEY_REUSED
+from core.requests.intake import submit_request
 from core.requests.tracking import cancel_by_token, track
 from core.schemas import RequestCreate, RequestPublic
 from core.technicians.jobs import job_action

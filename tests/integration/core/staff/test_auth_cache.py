@@ -15,16 +15,15 @@ from core.geo.geocode import OfflineGeocoder
 from core.principal import PrincipalCache, Role
 from core.staff.admin import reset_password, set_staff_active
 from core.staff.auth import login, logout, principal_for
+from core.tokens import token_hash
 from tests.factories import add_principal, add_staff, add_technicians
 from tests.support.clock import FakeClock
 
 
 def _revoke_behind_its_back(core: Core, token: str) -> None:
     """End the session in PostgreSQL only, as a process that cannot publish would."""
-    from core.staff.auth import _token_hash
-
     with core.engine.begin() as c:
-        c.execute(sa.text("UPDATE auth_session SET revoked_at = now() WHERE token_hash = :h"), {"h": _token_hash(token)})
+        c.execute(sa.text("UPDATE auth_session SET revoked_at = now() WHERE token_hash = :h"), {"h": token_hash(token)})
 
 
 def _eventually(check: Callable[[], bool], within_s: float = 3.0) -> bool:
@@ -81,7 +80,6 @@ def test_unknown_tokens_are_never_cached_and_ttl_zero_turns_it_off(core: Core) -
 
 
 def test_an_entry_never_outlives_its_session(core: Core) -> None:
-    from core.staff.auth import _token_hash
 
     add_staff(core, "dana", "dispatcher")
     token, _ = login(core, "dana", "correct horse battery", "127.0.0.1")
@@ -91,20 +89,20 @@ def test_an_entry_never_outlives_its_session(core: Core) -> None:
     cache = PrincipalCache(ttl_s=30, clock=clock)
     assert principal_for(core.engine, token, cache) is not None, "the session is live for 200 ms more"
     clock.advance(0.3)
-    assert cache.get(_token_hash(token)) is None, "the entry lapsed with the session, long before the 30 s TTL"
+    assert cache.get(token_hash(token)) is None, "the entry lapsed with the session, long before the 30 s TTL"
 
 
 def test_a_lookup_that_raced_a_revocation_is_not_kept(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
     token, who = login(core, "dana", "correct horse battery", "127.0.0.1")
     from core.models import utcnow
-    from core.staff.auth import _token_hash
+    from core.tokens import token_hash
 
     cache = PrincipalCache(ttl_s=30)
     read_at = cache.generation  # a lookup read "valid" here ...
     cache.evict(user_id=who.user_id)  # ... a revocation landed before it stored its answer
-    cache.put(_token_hash(token), who, utcnow().replace(year=utcnow().year + 1), read_at)
-    assert cache.get(_token_hash(token)) is None
+    cache.put(token_hash(token), who, utcnow().replace(year=utcnow().year + 1), read_at)
+    assert cache.get(token_hash(token)) is None
 
 
 def test_logout_reset_and_deactivation_reach_another_process_at_once(core: Core, other_process: Core) -> None:
@@ -142,7 +140,8 @@ def test_a_listener_that_resubscribes_forgets_everything(core: Core, other_proce
 
 
 def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core: Core) -> None:
-    from core.staff.auth import _token_hash, cached_principal, refresh_principals
+    from core.staff.auth import cached_principal, refresh_principals
+    from core.tokens import token_hash
 
     techs = add_technicians(core, 3)
     for i, tech in enumerate(techs):
@@ -164,18 +163,19 @@ def test_a_refresh_reads_every_live_session_into_memory_and_no_revoked_one(core:
     refresh_principals(core.engine, short)
     assert cached_principal(short, tokens[0]) is not None, "held just after the refresh"
     clock.advance(0.25)
-    assert short.get(_token_hash(tokens[0])) is None, "lapsed after the TTL"
+    assert short.get(token_hash(tokens[0])) is None, "lapsed after the TTL"
 
 
 def test_a_refresh_that_raced_a_revocation_keeps_nothing(core: Core) -> None:
     add_staff(core, "dana", "dispatcher")
     token, who = login(core, "dana", "correct horse battery", "127.0.0.1")
     from core.models import utcnow
-    from core.staff.auth import _token_hash, cached_principal
+    from core.staff.auth import cached_principal
+    from core.tokens import token_hash
 
     cache = PrincipalCache(ttl_s=30)
     read_at = cache.generation  # the refresh's statement read the sessions here ...
     cache.evict(user_id=who.user_id)  # ... and a revocation was heard before it stored them
-    assert cache.put_many([(_token_hash(token), who, utcnow().replace(year=utcnow().year + 1))], read_at) == 0
+    assert cache.put_many([(token_hash(token), who, utcnow().replace(year=utcnow().year + 1))], read_at) == 0
     assert cached_principal(cache, token) is None
     assert PrincipalCache(ttl_s=0).put_many([], 0) == 0

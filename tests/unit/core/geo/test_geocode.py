@@ -16,17 +16,16 @@ from core.geo.geocode import (
     FallbackGeocoder,
     GeocodeResult,
     GeocoderUnavailable,
-    InvalidPlusCode,
     InvalidPostcode,
     OfflineGeocoder,
     OutsideServiceArea,
     PostcodeNotFound,
     PostcodesIoGeocoder,
     _centroids,
-    decode_plus_code,
     normalise_postcode,
 )
 from core.geo.places import in_service_area
+from core.geo.plus_codes import InvalidPlusCode, decode_plus_code
 
 
 @pytest.mark.parametrize(

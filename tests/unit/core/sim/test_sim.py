@@ -96,7 +96,7 @@ def test_memory_index_search_finds_the_true_nearest() -> None:
     brute = TechTable(free)
     for _ in range(30):
         q = WaitingRequest(0, rng.uniform(50.5, 55.5), rng.uniform(-4.5, 0.5), 3, 0.0)
-        found = search_nearest(source, q.lat, q.lng, 8, TechFilter(), now=0.0)
+        found = search_nearest(source, q.lat, q.lng, 8, TechFilter(), brute.eta, now=0.0)
         assert [c.technician_id for c in found] == [o.technician_id for o in brute(q, 8, frozenset())]
         cached = CachedLookup(source, 8, audit_every=1)  # the audit compares with a fresh search
         assert [o.technician_id for o in cached(q, 8, frozenset())] == [c.technician_id for c in found]
