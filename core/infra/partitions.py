@@ -121,6 +121,7 @@ def ensure_ping_partitions(
     A monthly partition is expired when it lies entirely before the start of the month
     `keep_months` before the current one (keep_months=6 in November keeps May onwards).
     Rows of expired months still in the DEFAULT partition are deleted too. Idempotent.
+    One function (~70 lines): create, move and drop run in order inside one locked transaction.
 
     Returns {"created": [names], "dropped": [names], "moved_rows": {name: n},
     "default_rows_deleted": n}, plus "skipped": reason when location_ping is not partitioned

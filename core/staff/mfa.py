@@ -6,6 +6,9 @@ encrypted with the phone vault's key (`rotate-phone-key` re-encrypts them too). 
 single conditional UPDATE each: a TOTP code only if its 30-second step is newer than the last accepted
 one (so a code seen over someone's shoulder cannot be used again), a recovery or enrolment code only
 while unused. Two requests racing with one code: one wins.
+
+One module (~390 lines): set-up, sign-in checks, recovery and enrolment codes share the secret's
+encryption, the code hashing and the single-use statements; split, each part would import the others.
 """
 
 from __future__ import annotations
