@@ -52,7 +52,7 @@ from core.context import Core
 from core.demo import seed_if_empty
 from core.geo.geocode import OfflineGeocoder
 from core.geo.places import random_point_near, uk_places
-from core.staff.auth import _token_hash
+from core.tokens import token_hash
 from tests.support.databases import scratch_servers
 from tests.support.redis_server import free_port
 
@@ -119,10 +119,10 @@ def _sessions(core: Core, size: int) -> tuple[list[list], str]:
         rows, plan = [], []
         for tid, uid, lat, lng in techs:
             tok = secrets.token_urlsafe(32)
-            rows.append({"h": _token_hash(tok), "u": uid})
+            rows.append({"h": token_hash(tok), "u": uid})
             plan.append([tid, tok, lat, lng])
         duid = c.execute(sa.text("SELECT id FROM user_account WHERE username = 'dispatch'")).scalar_one()
-        rows.append({"h": _token_hash(disp_token), "u": duid})
+        rows.append({"h": token_hash(disp_token), "u": duid})
         c.execute(sa.text("INSERT INTO auth_session (token_hash, user_id, kind, expires_at)"
                           " VALUES (:h, :u, 'bearer', now() + interval '1 day')"), rows)
     core.index.ensure_built(force=True)
