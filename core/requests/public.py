@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 
 from core.context import Core
 from core.errors import NotFound
@@ -24,10 +24,10 @@ PUBLIC_COLUMNS = (
     ServiceRequest.location_approximate,
 )
 _PUBLIC_VIEW = (
-    select(*PUBLIC_COLUMNS,
-           Technician.name.label("tech_name"),  # type: ignore[attr-defined]
-           Technician.van_label.label("tech_van_label"),  # type: ignore[attr-defined]
-           Technician.van_reg.label("tech_van_reg"))  # type: ignore[attr-defined]
+    sa.select(*(col(c) for c in PUBLIC_COLUMNS),
+              col(Technician.name).label("tech_name"),
+              col(Technician.van_label).label("tech_van_label"),
+              col(Technician.van_reg).label("tech_van_reg"))
     .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
     .where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 )
