@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import socket
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -35,19 +32,15 @@ class CountingGeocoder:
 
 
 @pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    yield c
-    c.close()
+def client(redis_client: redis.Redis) -> redis.Redis:
+    """The shared test Redis (the environment's, else an embedded one)."""
+    return redis_client
 
 
 @pytest.fixture
-def prefix(client: redis.Redis) -> Iterator[str]:
-    p = f"test:geo:{secrets.token_hex(6)}:"
-    yield p
-    keys = list(client.scan_iter(match=f"{p}*"))
-    if keys:
-        client.delete(*keys)
+def prefix(key_prefix: str) -> str:
+    """A key prefix of this test alone, deleted afterwards by the shared fixture."""
+    return key_prefix
 
 
 def test_second_call_is_served_from_redis(client: redis.Redis, prefix: str) -> None:
