@@ -19,9 +19,10 @@ from core.infra.db import session_scope
 from core.models import AuthSession, PriceSetting, ServiceRequest, Technician, UserAccount, utcnow
 from core.principal import ROLES, Principal, Role
 from core.privacy.retention import audit
-from core.requests.pricing import DEFAULT_PRICES, PriceTable
+from core.requests.pricing import PriceTable
 from core.schemas import CAPABILITIES, clean_text
 from core.staff.auth import hash_password, new_account, sessions_revoked
+from core.staff.views import accounts_by_role, saved_prices, technicians_by_name
 
 _USERNAME = re.compile(r"^[a-z0-9._-]{3,64}$")
 # Every service here is an admin's; the system may also create accounts and technicians (demo seeding).
@@ -180,13 +181,13 @@ def set_staff_active(core: Core, who: Principal, user_id: int, active: bool) -> 
 def list_staff(core: Core, who: Principal) -> list[UserAccount]:
     who.require(*_ADMIN)
     with Session(core.engine) as s:
-        return list(s.exec(select(UserAccount).order_by(col(UserAccount.role), col(UserAccount.username))).all())
+        return accounts_by_role(s)
 
 
 def list_technicians(core: Core, who: Principal) -> list[Technician]:
     who.require(*_ADMIN)
     with Session(core.engine) as s:
-        return list(s.exec(select(Technician).order_by(col(Technician.name))).all())
+        return technicians_by_name(s)
 
 
 _price_cache: dict[int, tuple[float, PriceTable]] = {}  # per engine
@@ -202,9 +203,7 @@ def price_table(core: Core, max_age_s: float = 10.0) -> PriceTable:
         if hit and time.monotonic() - hit[0] < max_age_s:
             return hit[1]
     with Session(core.engine) as s:
-        saved = {p.name: p.value for p in s.exec(select(PriceSetting)).all()}
-    fields = {f.name for f in dataclasses.fields(PriceTable)}
-    table = dataclasses.replace(DEFAULT_PRICES, **{k: v for k, v in saved.items() if k in fields})
+        table = saved_prices(s)
     with _price_lock:
         _price_cache[id(core.engine)] = (time.monotonic(), table)
     return table

@@ -142,7 +142,8 @@ def _code_form(handler: rx.EventHandler, button: str, form_id: str, **button_pro
 
 def _set_up() -> rx.Component:
     return rx.vstack(
-        rx.text("1. Add TyreHero to your authenticator app (Google Authenticator, Microsoft Authenticator, 1Password…):"),
+        rx.text("1. Add TyreHero to your authenticator app "
+                "(Google Authenticator, Microsoft Authenticator, 1Password…):"),
         rx.link(rx.button("Open in the authenticator app on this phone", variant="soft", width="100%"),
                 href=AccountState.uri, id="otpauth-link", width="100%"),
         rx.text("or scan this QR code from another screen:", size="2"),

@@ -4,48 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 
 import reflex as rx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from core.models import Technician, UserAccount
 from core.principal import Principal, Role
 from core.schemas import CAPABILITIES, field_errors
 from core.staff import admin
+from core.staff.views import StaffRow, TechnicianRow, admin_overview
 from tyrehero_app.components.staff import denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
-
-
-class TechnicianRow(BaseModel):
-    """A technician as the admin table lists them: van and capabilities as one line each."""
-
-    id: int
-    name: str
-    van: str
-    caps: str
-    status: str
-    active: bool
-
-    @classmethod
-    def of(cls, t: Technician) -> TechnicianRow:
-        return cls(id=t.id, name=t.name, van=f"{t.van_reg} {t.van_label}".strip(), caps=", ".join(t.capabilities),
-                   status=t.status, active=t.active)
-
-
-class StaffRow(BaseModel):
-    """A staff account as the admin table lists it."""
-
-    id: int
-    username: str
-    name: str
-    role: str
-    active: bool
-
-    @classmethod
-    def of(cls, u: UserAccount) -> StaffRow:
-        return cls(id=u.id, username=u.username, name=u.display_name, role=u.role, active=u.active)
 
 
 class AdminState(StaffPage, rx.State):
@@ -63,15 +34,11 @@ class AdminState(StaffPage, rx.State):
         await self._reload(who)
 
     async def _reload(self, who: Principal) -> None:
-        core = get_core()
-        techs = await asyncio.to_thread(admin.list_technicians, core, who)
-        self.technicians = [TechnicianRow.of(t) for t in techs]
-        users = await asyncio.to_thread(admin.list_staff, core, who)
-        self.staff = [StaffRow.of(u) for u in users]
-        table = await asyncio.to_thread(admin.price_table, core, 0)
-        self.prices = {k: str(v) for k, v in dataclasses.asdict(table).items()}
+        view = await asyncio.to_thread(admin_overview, get_core(), who)
+        self.technicians, self.staff = view.technicians, view.staff
+        self.prices = {k: str(v) for k, v in view.prices.items()}
 
-    async def _do(self, who: Principal, fn, *args, done: str = "Saved.") -> None:  # type: ignore[no-untyped-def]
+    async def _do(self, who: Principal, fn: Callable[..., object], *args: object, done: str = "Saved.") -> None:
         try:
             await asyncio.to_thread(fn, get_core(), who, *args)
             self.message, self.ok = done, True
@@ -120,7 +87,8 @@ class AdminState(StaffPage, rx.State):
             user_id = int(form.get("user_id", "0"))
         except ValueError:
             user_id = 0
-        await self._do(who, admin.reset_password, user_id, form.get("password", ""), done="Password changed; sessions ended.")
+        await self._do(who, admin.reset_password, user_id, form.get("password", ""),
+                       done="Password changed; sessions ended.")
 
     @guarded(Role.ADMIN)
     async def save_prices(self, who: Principal, form: dict) -> None:
@@ -183,8 +151,9 @@ def _staff() -> rx.Component:
 def _prices() -> rx.Component:
     names = [f.name for f in dataclasses.fields(admin.PriceTable)]
     return rx.form(rx.vstack(
-        rx.grid(*[rx.vstack(rx.text(n.replace("_", " "), size="1"), rx.input(name=n, default_value=AdminState.prices[n]),
-                            spacing="1") for n in names], columns="4", spacing="3"),
+        rx.grid(*[rx.vstack(rx.text(n.replace("_", " "), size="1"),
+                            rx.input(name=n, default_value=AdminState.prices[n]), spacing="1") for n in names],
+                columns="4", spacing="3"),
         rx.button("Save prices", type="submit")), on_submit=AdminState.save_prices, id="prices")
 
 
@@ -193,8 +162,9 @@ def admin_page() -> rx.Component:
         rx.hstack(rx.heading("TyreHero admin", size="6"), rx.spacer(), rx.link("Dispatch", href="/dispatch"),
                   rx.text(AdminState.user_name), logout_button(), width="100%", align="center"),
         rx.cond(AdminState.denied != "", denied_notice(AdminState.denied), rx.vstack(
-            rx.cond(AdminState.message != "", rx.callout(AdminState.message, color_scheme=rx.cond(AdminState.ok, "green", "red"),
-                                                         width="100%", id="admin-message")),
+            rx.cond(AdminState.message != "",
+                    rx.callout(AdminState.message, color_scheme=rx.cond(AdminState.ok, "green", "red"),
+                               width="100%", id="admin-message")),
             rx.tabs.root(
                 rx.tabs.list(rx.tabs.trigger("Technicians", value="t"), rx.tabs.trigger("Staff", value="s"),
                              rx.tabs.trigger("Prices", value="p")),

@@ -238,8 +238,9 @@ def _drawer() -> rx.Component:
             rx.text(r.location_label, rx.cond(r.approximate, " (approximate: confirm by phone)", "")),
             rx.text("Status: ", rx.text.strong(r.status), " · technician: ",
                     rx.text.strong(r.technician, id="drawer-technician")),
-            rx.cond(DispatchState.message != "", rx.callout(DispatchState.message, size="1",
-                                                            color_scheme=DispatchState.message_kind, id="drawer-message")),
+            rx.cond(DispatchState.message != "",
+                    rx.callout(DispatchState.message, size="1", color_scheme=DispatchState.message_kind,
+                               id="drawer-message")),
             rx.heading("Suggested technicians", size="3"),
             rx.foreach(d.suggestions, lambda s: rx.hstack(
                 rx.text(s.name, " · ", s.eta_minutes, " min · ", s.distance_km, " km", size="2"),
@@ -249,7 +250,8 @@ def _drawer() -> rx.Component:
                 width="100%")),
             rx.hstack(
                 rx.cond(d.assigned,
-                        rx.button("Unassign", on_click=DispatchState.unassign, size="1", variant="soft", id="unassign")),
+                        rx.button("Unassign", on_click=DispatchState.unassign, size="1", variant="soft",
+                                  id="unassign")),
                 width="100%"),
             rx.form(rx.hstack(rx.input(name="text", placeholder="Add a note", size="1", flex="1"),
                               rx.button("Note", size="1", type="submit"), width="100%"),
@@ -259,7 +261,8 @@ def _drawer() -> rx.Component:
                     on_submit=DispatchState.cancel, reset_on_submit=True, width="100%"),
             rx.heading("Timeline", size="3"),
             rx.foreach(d.timeline, lambda e: rx.text(
-                e.time, " ", rx.text.strong(e.kind), " by ", e.actor, " ", e.text, size="1", class_name="timeline-line")),
+                e.time, " ", rx.text.strong(e.kind), " by ", e.actor, " ", e.text, size="1",
+                class_name="timeline-line")),
             spacing="2",
             width="100%",
         ),

@@ -216,8 +216,8 @@ def _location_block() -> rx.Component:
             rx.cond(
                 RequestFormState.location_label != "",
                 rx.vstack(
-                    rx.hstack(rx.icon("map-pin", color="green"), rx.text(RequestFormState.location_label, id="location-label",
-                                                                          weight="medium")),
+                    rx.hstack(rx.icon("map-pin", color="green"),
+                              rx.text(RequestFormState.location_label, id="location-label", weight="medium")),
                     rx.cond(RequestFormState.location_approximate,
                             rx.text("Approximate — the technician will call you to find you exactly.", size="2",
                                     color_scheme="gray")),
@@ -228,7 +228,8 @@ def _location_block() -> rx.Component:
                 ),
             ),
             rx.cond(RequestFormState.location_error != "",
-                    rx.text(RequestFormState.location_error, color_scheme="red", size="2", id="error-location", role="alert")),
+                    rx.text(RequestFormState.location_error, color_scheme="red", size="2", id="error-location",
+                            role="alert")),
             spacing="3",
             width="100%",
         ),
@@ -248,7 +249,8 @@ def _form() -> rx.Component:
                 *[rx.el.option(label, value=issue.value) for issue, label in ISSUE_LABELS.items()],
                 name="issue", id="issue", default_value="puncture", class_name="th-select",
             ), "issue"),
-            _field("Vehicle make and model", _input("vehicle", placeholder="e.g. Ford Focus", max_length=80), "vehicle"),
+            _field("Vehicle make and model", _input("vehicle", placeholder="e.g. Ford Focus", max_length=80),
+                   "vehicle"),
             _field("Type of vehicle", rx.el.select(
                 rx.el.option("Car", value="car"), rx.el.option("SUV / 4x4", value="suv_4x4"),
                 rx.el.option("Van", value="van"), name="vehicle_type", id="vehicle_type", default_value="car",
@@ -260,7 +262,8 @@ def _form() -> rx.Component:
                                   size="3", id="on_motorway"),
                       rx.el.label("I'm on a motorway or hard shoulder", html_for="on_motorway"), align="center"),
             rx.cond(RequestFormState.on_motorway, rx.callout(
-                "Leave the car by the door away from traffic, wait behind the barrier, and call 999 if you are in danger.",
+                "Leave the car by the door away from traffic, wait behind the barrier, "
+                "and call 999 if you are in danger.",
                 icon="triangle-alert", color_scheme="red", width="100%", id="motorway-safety")),
             rx.hstack(rx.checkbox(checked=RequestFormState.vulnerable, on_change=RequestFormState.set_vulnerable,
                                   size="3", id="vulnerable"),

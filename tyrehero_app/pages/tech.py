@@ -10,7 +10,7 @@ import reflex as rx
 from core.errors import Forbidden, IllegalTransition, NotFound
 from core.principal import Principal, Role
 from core.schemas import JobView
-from core.states import TechStatus
+from core.states import RequestStatus, TechStatus
 from core.technicians import jobs as svc
 from core.technicians.views import phone_view
 from tyrehero_app import styles
@@ -19,9 +19,10 @@ from tyrehero_app.components.staff import denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
-ON_SHIFT = ("available", "assigned", "en_route", "on_site", "break")
-_STATUS_WORDS = {"offline": "Off shift", "available": "Available", "assigned": "Job offered", "en_route": "On the way",
-                 "on_site": "On site", "break": "On a break"}
+T = TechStatus
+ON_SHIFT = tuple(str(t) for t in T if t != T.OFFLINE)
+_STATUS_WORDS = {T.OFFLINE: "Off shift", T.AVAILABLE: "Available", T.ASSIGNED: "Job offered",
+                 T.EN_ROUTE: "On the way", T.ON_SITE: "On site", T.BREAK: "On a break"}
 
 
 class TechState(StaffPage, rx.State):
@@ -76,7 +77,8 @@ class TechState(StaffPage, rx.State):
         self.message = ""
         if self.job is None:
             return
-        data = {"fitted": str(form.get("fitted") or "")[:200], "note": str(form.get("note") or "")[:500]} if form else None
+        data = ({"fitted": str(form.get("fitted") or "")[:200], "note": str(form.get("note") or "")[:500]}
+                if form else None)
         try:
             await asyncio.to_thread(svc.job_action, get_core(), who, self.job.id, action, data)
         except (IllegalTransition, NotFound, Forbidden) as e:
@@ -106,20 +108,20 @@ def _shift_controls() -> rx.Component:
                 width="100%",
             ),
             rx.cond(
-                TechState.status == "offline",
-                rx.button("Start shift", on_click=TechState.set_shift("available"), color_scheme="green",
+                TechState.status == T.OFFLINE,
+                rx.button("Start shift", on_click=TechState.set_shift(T.AVAILABLE), color_scheme="green",
                           id="start-shift", **styles.big_button),
                 rx.cond(
-                    TechState.status == "available",
+                    TechState.status == T.AVAILABLE,
                     rx.hstack(
-                        rx.button("Take a break", on_click=TechState.set_shift("break"), variant="soft", size="3",
+                        rx.button("Take a break", on_click=TechState.set_shift(T.BREAK), variant="soft", size="3",
                                   id="break", flex="1", min_height="48px"),
-                        rx.button("End shift", on_click=TechState.set_shift("offline"), variant="soft",
+                        rx.button("End shift", on_click=TechState.set_shift(T.OFFLINE), variant="soft",
                                   color_scheme="gray", size="3", id="end-shift", flex="1", min_height="48px"),
                         width="100%",
                     ),
-                    rx.cond(TechState.status == "break",
-                            rx.button("Back to work", on_click=TechState.set_shift("available"), color_scheme="green",
+                    rx.cond(TechState.status == T.BREAK,
+                            rx.button("Back to work", on_click=TechState.set_shift(T.AVAILABLE), color_scheme="green",
                                       id="back-to-work", **styles.big_button)),
                 ),
             ),
@@ -165,11 +167,11 @@ def _job_card() -> rx.Component:
                 ),
                 rx.match(
                     j.status,
-                    ("assigned", rx.button("On my way", on_click=TechState.act("en-route"), id="en-route",
+                    (RequestStatus.ASSIGNED, rx.button("On my way", on_click=TechState.act("en-route"), id="en-route",
                                            **styles.big_button)),
-                    ("en_route", rx.button("Arrived", on_click=TechState.act("arrived"), id="arrived",
+                    (RequestStatus.EN_ROUTE, rx.button("Arrived", on_click=TechState.act("arrived"), id="arrived",
                                            **styles.big_button)),
-                    ("on_site", rx.form(
+                    (RequestStatus.ON_SITE, rx.form(
                         rx.vstack(
                             rx.input(name="fitted", placeholder="What was fitted, e.g. 1 x 205/55 R16", size="3",
                                      width="100%", id="fitted"),
@@ -199,7 +201,8 @@ def tech() -> rx.Component:
         # Each tick also starts or stops the position tracker as the shift says: code compiled into the page, no eval.
         rx.moment(interval=2000, display="none", on_change=[TechState.refresh, rx.run_script(rx.cond(
             rx.Var.create(list(ON_SHIFT)).contains(TechState.status),
-            rx.Var("window.thTracker && window.thTracker.start()"), rx.Var("window.thTracker && window.thTracker.stop()")))]),
+            rx.Var("window.thTracker && window.thTracker.start()"),
+            rx.Var("window.thTracker && window.thTracker.stop()")))]),
         rx.hstack(rx.heading(TechState.user_name, size="5"), rx.spacer(), logout_button(), width="100%"),
         rx.cond(
             TechState.denied != "",
@@ -208,7 +211,7 @@ def tech() -> rx.Component:
                 _shift_controls(),
                 rx.cond(TechState.message != "", rx.callout(TechState.message, color_scheme="red", width="100%")),
                 rx.cond(TechState.job, _job_card(),
-                        rx.cond(TechState.status == "available",
+                        rx.cond(TechState.status == T.AVAILABLE,
                                 rx.text("No job right now. Jobs appear here by themselves.", color_scheme="gray",
                                         id="no-job"))),
                 spacing="4",

@@ -12,13 +12,15 @@ from core.errors import IllegalTransition, NotFound, Unavailable
 from core.infra.db import translates_outages
 from core.requests.tracking import cancel_by_token, track
 from core.schemas import TrackingView
+from core.states import RequestStatus
 from tyrehero_app import routes, styles
 from tyrehero_app.components.layout import layout
 from tyrehero_app.guard import Declared, public
 from tyrehero_app.runtime import get_core
 
-_STATUS_COLOR = {"pending": "amber", "assigned": "blue", "en_route": "blue", "on_site": "green",
-                 "completed": "green", "cancelled": "gray"}
+R = RequestStatus
+_STATUS_COLOR = {R.PENDING: "amber", R.ASSIGNED: "blue", R.EN_ROUTE: "blue", R.ON_SITE: "green",
+                 R.COMPLETED: "green", R.CANCELLED: "gray"}
 
 
 # The tracking service answers an outage with SQLAlchemy's error; the page sees the core's `Unavailable`.
@@ -104,7 +106,8 @@ def _not_found() -> rx.Component:
         rx.heading("We couldn't find that request", size="6"),
         rx.text("The link may be incomplete. Open it again from our text message, or call us on 0800 123 4567 "
                 "and we'll find it for you."),
-        rx.link(rx.button("Ask for help", color_scheme=styles.ACCENT, **styles.big_button), href=routes.HOME, width="100%"),
+        rx.link(rx.button("Ask for help", color_scheme=styles.ACCENT, **styles.big_button), href=routes.HOME,
+                width="100%"),
         id="not-found",
         spacing="4",
         width="100%",
@@ -145,8 +148,9 @@ def _summary() -> rx.Component:
                 rx.heading("Arriving in about ", rx.el.span(TrackState.eta_minutes, id="eta"), " min", size="7"),
             ),
             rx.cond(
-                TrackState.status == "pending",
-                rx.text("You're in the queue, position ", rx.text.strong(TrackState.queue_position, id="queue-position"),
+                TrackState.status == R.PENDING,
+                rx.text("You're in the queue, position ",
+                        rx.text.strong(TrackState.queue_position, id="queue-position"),
                         ". A van is sent as soon as one is free nearby — we'll text you.", id="queue"),
             ),
             rx.cond(
