@@ -49,7 +49,12 @@ class Targets:
 
 # Who may call each protected handler (an oracle independent of the code's declarations), and what an
 # attacker would send to it. A new protected handler must be added here.
-ADMIN, STAFF, TECH, ANY_ACCOUNT = {"admin"}, {"admin", "dispatcher"}, {"technician"}, {"admin", "dispatcher", "technician"}
+ADMIN, STAFF, TECH, ANY_ACCOUNT = (
+    {"admin"},
+    {"admin", "dispatcher"},
+    {"technician"},
+    {"admin", "dispatcher", "technician"},
+)
 ALLOWED = {"AdminState": ADMIN, "DispatchState": STAFF, "TechState": TECH, "AccountState": ANY_ACCOUNT,
            "AccountState.issue_code": ADMIN, "AccountState.reset_other": ADMIN}
 

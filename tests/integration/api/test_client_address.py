@@ -28,7 +28,9 @@ def limited_direct(core: Core) -> Core:
 
 
 def _track(server, forwarded: str) -> int:  # type: ignore[no-untyped-def]
-    return httpx.get(f"{server.url}/api/v1/requests/track/NoSuchToken", headers={"X-Forwarded-For": forwarded}).status_code
+    return httpx.get(
+        f"{server.url}/api/v1/requests/track/NoSuchToken", headers={"X-Forwarded-For": forwarded}
+    ).status_code
 
 
 def test_addresses_in_one_ipv6_64_share_one_allowance(limited_behind_proxy: Core, api_server) -> None:

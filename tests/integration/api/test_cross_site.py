@@ -99,5 +99,7 @@ def test_a_bearer_token_is_not_subject_to_the_cookie_check(core: Core, api_serve
 def test_a_configured_origin_may_post_with_the_cookie(partner: Core, api_server) -> None:
     add_staff(partner, "dana", "dispatcher")
     cookie = page_login(api_server, "dana", own_origin(api_server)).cookies["th_session"]
-    r = httpx.post(f"{api_server.url}/api/v1/auth/logout", headers={"Cookie": f"th_session={cookie}", "Origin": PARTNER})
+    r = httpx.post(
+        f"{api_server.url}/api/v1/auth/logout", headers={"Cookie": f"th_session={cookie}", "Origin": PARTNER}
+    )
     assert r.status_code == 204

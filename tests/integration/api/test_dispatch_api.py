@@ -44,7 +44,9 @@ def test_queue_reassign_and_audit(core: Core, api_server) -> None:
     live = httpx.get(f"{api_server.url}/api/v1/dispatch/live.geojson", headers=h)
     ids = {f["properties"]["id"] for f in live.json()["features"]}
     assert f"r{made['id']}" in ids and {f"t{t}" for t in techs} <= ids
-    again = httpx.get(f"{api_server.url}/api/v1/dispatch/live.geojson", headers={**h, "If-None-Match": live.headers["etag"]})
+    again = httpx.get(
+        f"{api_server.url}/api/v1/dispatch/live.geojson", headers={**h, "If-None-Match": live.headers["etag"]}
+    )
     assert again.status_code == 304
 
 

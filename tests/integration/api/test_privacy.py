@@ -16,7 +16,9 @@ def test_export_erase_and_audit(core: Core, api_server) -> None:
     add_staff(core, "dee", "dispatcher")
     h = bearer(api_server.url, "root")
     phone = random_mobile()
-    made = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(phone=phone, customer_name="Rhian Ellis")).json()
+    made = httpx.post(
+        f"{api_server.url}/api/v1/requests", json=request_body(phone=phone, customer_name="Rhian Ellis")
+    ).json()
     base = f"{api_server.url}/api/v1/admin/privacy"
     assert httpx.post(f"{base}/export", headers=bearer(api_server.url, "dee"), json={"phone": phone}).status_code == 403
     exported = httpx.post(f"{base}/export", headers=h, json={"phone": phone}).json()

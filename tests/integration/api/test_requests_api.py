@@ -38,7 +38,9 @@ def test_idempotency_key_gives_one_request(core: Core, api_server) -> None:
     body = request_body()
     headers = {"Idempotency-Key": "tap-123"}
     with cf.ThreadPoolExecutor(8) as ex:
-        answers = list(ex.map(lambda _: httpx.post(f"{api_server.url}/api/v1/requests", json=body, headers=headers), range(8)))
+        answers = list(
+            ex.map(lambda _: httpx.post(f"{api_server.url}/api/v1/requests", json=body, headers=headers), range(8))
+        )
     assert all(a.status_code == 201 for a in answers)
     assert len({a.json()["id"] for a in answers}) == 1
     assert len({a.json()["tracking_token"] for a in answers}) == 1
@@ -154,7 +156,9 @@ def _assert_tells_nothing_of(core: Core, r: httpx.Response, first: dict) -> None
         assert r.json() == {"detail": already_open_message(core)}
 
 
-def test_another_client_with_the_same_phone_is_told_a_request_is_open_and_nothing_about_it(core: Core, api_server) -> None:
+def test_another_client_with_the_same_phone_is_told_a_request_is_open_and_nothing_about_it(
+    core: Core, api_server
+) -> None:
     add_technicians(core, 2, seed=4)
     phone = random_mobile()
     first = _post(api_server.url, request_body(phone=phone, customer_name="First Driver")).json()
@@ -230,7 +234,9 @@ def test_the_fingerprint_is_stored_only_with_a_key_and_is_not_a_plain_hash_of_th
     assert prints["k-1"] != hashlib.sha256(canonical.encode()).hexdigest()  # keyed: the number cannot be guessed back
 
 
-def test_concurrent_submissions_for_one_phone_with_different_keys_make_exactly_one_request(core: Core, api_server) -> None:
+def test_concurrent_submissions_for_one_phone_with_different_keys_make_exactly_one_request(
+    core: Core, api_server
+) -> None:
     add_technicians(core, 3, seed=6)
     for _round in range(3):
         phone = random_mobile()
@@ -247,7 +253,9 @@ def test_concurrent_submissions_for_one_phone_with_different_keys_make_exactly_o
                              {"k": f"client-{_round}-%"}).scalars().all() == [winner["id"]]
 
 
-def test_concurrent_reuse_of_one_key_with_different_bodies_stores_one_and_refuses_the_rest(core: Core, api_server) -> None:
+def test_concurrent_reuse_of_one_key_with_different_bodies_stores_one_and_refuses_the_rest(
+    core: Core, api_server
+) -> None:
     # Different phones: no phone lock orders them, the key's unique index does.
     answers = _at_once([partial(_post, api_server.url, request_body(), "shared-key") for _ in range(6)])
     assert sorted(a.status_code for a in answers) == [201] + [422] * 5, [a.text for a in answers]

@@ -20,7 +20,9 @@ def test_wrong_password_is_401_then_throttled(core: Core, api_server) -> None:
     r = httpx.post(url, json={"username": "dana", "password": "correct horse battery"})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and "second" in r.json()["detail"]
     # An unknown account answers exactly like a wrong password.
-    assert httpx.post(url, json={"username": "nobody", "password": "x"}).json() == {"detail": "Wrong username or password."}
+    assert httpx.post(url, json={"username": "nobody", "password": "x"}).json() == {
+        "detail": "Wrong username or password."
+    }
 
 
 def test_logout_revokes_the_token(core: Core, api_server) -> None:
@@ -38,10 +40,18 @@ def test_technician_runs_own_job_only(core: Core, api_server) -> None:
     add_staff(core, "anna", "technician", tech_id=a)
     add_staff(core, "ben", "technician", tech_id=b)
     ha, hb = bearer(api_server.url, "anna"), bearer(api_server.url, "ben")
-    made = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(location={"lat": 51.4545, "lng": -0.9781})).json()
-    owner, other = (ha, hb) if httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=ha).json()["job"] else (hb, ha)
+    made = httpx.post(
+        f"{api_server.url}/api/v1/requests", json=request_body(location={"lat": 51.4545, "lng": -0.9781})
+    ).json()
+    owner, other = (
+        (ha, hb) if httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=ha).json()["job"] else (hb, ha)
+    )
     job = httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=owner).json()["job"]
-    assert job["id"] == made["id"] and job["customer_phone"].startswith("+447") and "google.com/maps" in job["navigate_url"]
+    assert (
+        job["id"] == made["id"]
+        and job["customer_phone"].startswith("+447")
+        and "google.com/maps" in job["navigate_url"]
+    )
     assert httpx.post(f"{api_server.url}/api/v1/jobs/{made['id']}/accept", headers=other).status_code == 404
     # A position report tells each phone which job it holds, so it need not ask after every one.
     here = {"lat": 51.45, "lng": -0.97, "recorded_at": datetime.now(UTC).isoformat()}
@@ -55,7 +65,10 @@ def test_technician_runs_own_job_only(core: Core, api_server) -> None:
                       json={"fitted": "1 x 205/55 R16", "note": "nail in tread"})
     assert done.status_code == 200 and done.json()["job"] is None
     later = {**here, "recorded_at": datetime.now(UTC).isoformat()}
-    assert httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=owner, json=later).json()["job_id"] is None
+    assert (
+        httpx.post(f"{api_server.url}/api/v1/technicians/me/location", headers=owner, json=later).json()["job_id"]
+        is None
+    )
     assert httpx.get(f"{api_server.url}/api/v1/requests/track/{made['tracking_token']}").json()["status"] == "completed"
 
 

@@ -62,7 +62,9 @@ def test_enrolment_end_to_end_over_http(core: Core, api_server) -> None:
     # The next step's code (within the drift allowed): the confirming code itself is spent.
     ok = httpx.post(url, json={"username": "tina", "password": RIGHT, "otp": totp.at(time.time() + 30)})
     assert ok.status_code == 200, ok.text
-    assert httpx.post(url, json={"username": "tina", "password": RIGHT, "recovery_code": recovery[0]}).status_code == 200
+    assert (
+        httpx.post(url, json={"username": "tina", "password": RIGHT, "recovery_code": recovery[0]}).status_code == 200
+    )
     bad = httpx.post(url, json={"username": "tina", "password": RIGHT, "otp": "12345", "recovery_code": recovery[1]})
     assert bad.status_code == 422
 
@@ -86,7 +88,9 @@ def test_a_technician_turns_two_factor_off_with_a_current_code(core: Core, api_s
     h = bearer(base, "tina")
     totp = pyotp.TOTP(httpx.post(f"{base}/auth/2fa/start", headers=h).json()["secret"])
     assert httpx.post(f"{base}/auth/2fa/confirm", headers=h, json={"code": totp.now()}).status_code == 200
-    assert httpx.post(f"{base}/auth/2fa/disable", headers=h, json={"code": totp.at(time.time() + 30)}).status_code == 204
+    assert (
+        httpx.post(f"{base}/auth/2fa/disable", headers=h, json={"code": totp.at(time.time() + 30)}).status_code == 204
+    )
     assert httpx.post(f"{base}/api/v1/auth/token", json={"username": "tina", "password": RIGHT}).status_code == 200
 
 
@@ -106,7 +110,9 @@ def test_a_wrong_code_neither_confirms_nor_turns_off_two_factor(core: Core, api_
 def test_the_login_page_second_step_needs_its_challenge(core: Core, api_server) -> None:
     r = httpx.post(f"{api_server.url}/auth/login/code", data={"code": "123456", "next": "/dispatch"})
     assert r.status_code == 303 and "took%20too%20long" in r.headers["location"]
-    forged = httpx.post(f"{api_server.url}/auth/login/code", data={"code": "123456"}, headers={"Cookie": "th_login=abc"})
+    forged = httpx.post(
+        f"{api_server.url}/auth/login/code", data={"code": "123456"}, headers={"Cookie": "th_login=abc"}
+    )
     assert "th_session" not in set_cookies(forged)
 
 

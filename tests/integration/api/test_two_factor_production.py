@@ -71,7 +71,9 @@ def test_a_new_dispatcher_is_brought_in_by_an_admin_in_production(core: Core, ap
     assert session["secure"] and session["httponly"]  # production: the cookie never travels over plain HTTP
     h = {"Cookie": f"th_session={session['value']}"}
     totp = pyotp.TOTP(httpx.post(f"{base}/auth/2fa/start", headers=h).json()["secret"])
-    assert len(httpx.post(f"{base}/auth/2fa/confirm", headers=h, json={"code": totp.now()}).json()["recovery_codes"]) == 10
+    assert (
+        len(httpx.post(f"{base}/auth/2fa/confirm", headers=h, json={"code": totp.now()}).json()["recovery_codes"]) == 10
+    )
     # From now on: password and code; the enrolment code is spent.
     ok = httpx.post(f"{base}/api/v1/auth/token",
                     json={"username": "dana", "password": RIGHT, "otp": totp.at(time.time() + 30)})

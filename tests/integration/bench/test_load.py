@@ -25,11 +25,15 @@ def test_short_load_run_has_no_errors_and_loses_nothing(server_urls: tuple[str, 
     print("\n".join(lines))
 
     called = {e.name: e.calls for e in result.endpoints}
-    assert set(called) == {load.POST_REQUEST, "GET /api/v1/requests/track/{token}",
-                           "POST /api/v1/technicians/me/location", "GET /api/v1/dispatch/live.geojson",
-                           "GET /api/v1/dispatch/hexes.geojson", "GET /api/v1/technicians/me/job",
-                           *(f"POST /api/v1/jobs/{{id}}/{step}" for step in ("accept", "en-route", "arrived", "complete"))
-                           }, called
+    assert set(called) == {
+        load.POST_REQUEST,
+        "GET /api/v1/requests/track/{token}",
+        "POST /api/v1/technicians/me/location",
+        "GET /api/v1/dispatch/live.geojson",
+        "GET /api/v1/dispatch/hexes.geojson",
+        "GET /api/v1/technicians/me/job",
+        *(f"POST /api/v1/jobs/{{id}}/{step}" for step in ("accept", "en-route", "arrived", "complete")),
+    }, called
     assert all(n > 0 for n in called.values()), called
     assert result.errors == 0, result.failures
     assert called[load.POST_REQUEST] >= 10  # about 4/s for 6 s

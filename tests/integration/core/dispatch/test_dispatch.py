@@ -101,7 +101,10 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
             stored = _rows(core, "SELECT count(*) FROM service_request")[0][0]
             assigned = _assert_no_double_assignment(core)
             assert core.index.fallbacks > 0
-            print(f"redis down: accepted={len(accepted) + 3} stored={stored} assigned={assigned} fallbacks={core.index.fallbacks}")
+            print(
+                f"redis down: accepted={len(accepted) + 3} stored={stored} assigned={assigned}"
+                f" fallbacks={core.index.fallbacks}"
+            )
             assert stored == 13 and assigned == 10
             rp.start()
             core.index._down_until = 0  # no need to wait out the retry pause in a test

@@ -344,7 +344,9 @@ def test_scripts_are_reloaded_after_a_script_flush(idx: RedisClusterTechnicianIn
     assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=1.0))
     for node in rc.get_primaries():
         rc.get_redis_connection(node).script_flush()
-    assert idx.upsert_many([IndexedTech(i, 50.5 + i * 0.3, -3 + i * 0.3, "available", ts=1.0) for i in range(2, 12)]) == 10
+    assert (
+        idx.upsert_many([IndexedTech(i, 50.5 + i * 0.3, -3 + i * 0.3, "available", ts=1.0) for i in range(2, 12)]) == 10
+    )
     assert [c.technician_id for c in idx.nearest(51.5, -0.1, 1, ANY_AGE, now=NOW)] == [1]
 
 

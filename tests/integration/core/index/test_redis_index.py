@@ -182,7 +182,9 @@ def test_concurrent_rebuilds_keep_the_head_counts(redis_client: redis.Redis, key
 
     def rebuild() -> None:
         try:
-            RedisTechnicianIndex(redis.Redis(connection_pool=redis_client.connection_pool), prefix=key_prefix).rebuild(fleet)
+            RedisTechnicianIndex(redis.Redis(connection_pool=redis_client.connection_pool), prefix=key_prefix).rebuild(
+                fleet
+            )
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -239,7 +241,10 @@ def test_exact_on_a_national_fleet(redis_client: redis.Redis, key_prefix: str) -
             lat, lng = rng.uniform(50.5, 57.5), rng.uniform(-4.5, 1.0)
         f = TechFilter(capabilities=frozenset(rng.sample(CAPS, 1)) if q % 4 == 0 else frozenset())
         got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, 5, f, now=now)]
-        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, 5, f, now)]
+        want = [
+            round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
+            for i in brute_force(techs, lat, lng, 5, f, now)
+        ]
         assert sorted(got) == want, (lat, lng)
 
 
@@ -279,7 +284,9 @@ def test_exact_after_many_small_moves(redis_client: redis.Redis, key_prefix: str
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lat=st.floats(-85.05112878, 85.05112878), lng=st.floats(-180.0, 180.0))
-def test_geo_score_is_the_score_geoadd_gives(redis_client: redis.Redis, key_prefix: str, lat: float, lng: float) -> None:
+def test_geo_score_is_the_score_geoadd_gives(
+    redis_client: redis.Redis, key_prefix: str, lat: float, lng: float
+) -> None:
     """The client computes GEO scores so the sets take a plain ZADD: they must be Redis's own."""
     key = f"{key_prefix}score"
     redis_client.geoadd(key, (lng, lat, "m"))
@@ -296,8 +303,14 @@ def test_crowded_cells_far_away_are_exact(redis_client: redis.Redis, key_prefix:
     techs = {}
     for i in range(1, 401):  # four crowded fine cells, 20-60 km from the queries
         clat, clng = [(55.0, -3.0), (55.2, -3.3), (54.8, -2.6), (55.4, -2.5)][i % 4]
-        techs[i] = IndexedTech(i, clat + rng.uniform(-0.004, 0.004), clng + rng.uniform(-0.006, 0.006),
-                               rng.choice(["available", "assigned"]), frozenset(rng.sample(CAPS, rng.randint(0, 1))), now)
+        techs[i] = IndexedTech(
+            i,
+            clat + rng.uniform(-0.004, 0.004),
+            clng + rng.uniform(-0.006, 0.006),
+            rng.choice(["available", "assigned"]),
+            frozenset(rng.sample(CAPS, rng.randint(0, 1))),
+            now,
+        )
     idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
     idx.upsert_many(list(techs.values()))
     for q in range(60):
@@ -305,11 +318,16 @@ def test_crowded_cells_far_away_are_exact(redis_client: redis.Redis, key_prefix:
         f = TechFilter(capabilities=frozenset(rng.sample(CAPS, 1)) if q % 3 == 0 else frozenset())
         n = rng.choice([1, 5, 30])
         got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, n, f, now=now)]
-        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, n, f, now)]
+        want = [
+            round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
+            for i in brute_force(techs, lat, lng, n, f, now)
+        ]
         assert sorted(got) == want, (lat, lng, n)
 
 
-def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(redis_client: redis.Redis, key_prefix: str) -> None:
+def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
     """Cells beyond the area the coarse levels are sized for hold exact positions; a fix Redis GEO
     sets cannot hold (a GPS glitch past 85 degrees) is left out and the van ages out of offers."""
     rng = random.Random(5)
@@ -366,4 +384,6 @@ def test_candidates_carry_the_eta_of_the_model_the_index_was_given(redis_client:
     idx = RedisTechnicianIndex(redis_client, prefix=key_prefix, eta=FlatEta())
     idx.upsert(IndexedTech(1, 52.01, -1.5, "available", ts=1e9))
     (found,) = idx.nearest(52.0, -1.5, 1, TechFilter(max_age_s=1e12), now=1e9)
-    assert found.eta_minutes == pytest.approx(10.0 * found.distance_km), "the index ranks by the ETA model it was built with"
+    assert found.eta_minutes == pytest.approx(10.0 * found.distance_km), (
+        "the index ranks by the ETA model it was built with"
+    )

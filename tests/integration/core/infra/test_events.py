@@ -14,7 +14,9 @@ from core.infra.listener import EventListener
 
 
 @pytest.fixture
-def wired(redis_client: redis.Redis, key_prefix: str) -> Iterator[tuple[RedisEventBus, EventListener, redis.client.PubSub]]:
+def wired(
+    redis_client: redis.Redis, key_prefix: str
+) -> Iterator[tuple[RedisEventBus, EventListener, redis.client.PubSub]]:
     """A bus, a process's listener subscribed to the main channel, and a subscriber to the positions channel."""
     channel = f"{key_prefix}{CHANNEL}"
     bus = RedisEventBus(redis_client, channel)

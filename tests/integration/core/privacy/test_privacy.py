@@ -122,7 +122,9 @@ def test_retention_deletes_login_failures_older_than_the_window_only(core: Core)
     now = utcnow()
     with core.engine.begin() as c:
         for days, username in ((45, "old-guess"), (31, "old-typo"), (29, "recent"), (0, "just-now")):
-            c.execute(sa.insert(LoginFailure).values(username=username, ip="203.0.113.9", at=now - timedelta(days=days)))
+            c.execute(
+                sa.insert(LoginFailure).values(username=username, ip="203.0.113.9", at=now - timedelta(days=days))
+            )
     retention.apply_retention(core, days=30)
     with core.engine.connect() as c:
         left = sorted(c.execute(sa.text("SELECT username FROM login_failure")).scalars())
@@ -133,8 +135,12 @@ def test_retention_deletes_login_failures_older_than_the_window_only(core: Core)
 
 _chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # what JSONB can hold
 _text = st.text(_chars, min_size=1, max_size=40)
-_data = st.dictionaries(st.sampled_from([*retention.KEPT_EVENT_DATA, "reason", "text", "note", "fitted", "anything_new"])
-                        | st.text(_chars, min_size=1, max_size=12), st.one_of(_text, st.integers(), st.booleans()), max_size=6)
+_data = st.dictionaries(
+    st.sampled_from([*retention.KEPT_EVENT_DATA, "reason", "text", "note", "fitted", "anything_new"])
+    | st.text(_chars, min_size=1, max_size=12),
+    st.one_of(_text, st.integers(), st.booleans()),
+    max_size=6,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -177,13 +183,18 @@ def test_the_migration_removes_free_text_left_on_requests_anonymised_before_it(s
     eng = sa.create_engine(scratch_url, poolclass=sa.pool.NullPool)
     with eng.begin() as c:
         for rid, name in ((1, retention.ERASED), (2, "Jane Roadside")):
-            c.execute(sa.text(
-                "INSERT INTO service_request (id, public_id, reference, tracking_token_hash, customer_name, phone_enc,"
-                " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type, issue,"
-                " on_motorway, vulnerable, notes, status, priority, quote_pence, version, cancel_reason, cancelled_at)"
-                " VALUES (:id, gen_random_uuid(), :ref, :ref, :name, '', '', 51.45, -0.98, 'x', '', false, 'Car', 'car',"
-                " 'puncture', false, false, '', 'cancelled', 3, 4900, 0, 'Jane Roadside went home', now())"),
-                {"id": rid, "ref": f"TH-{rid}", "name": name})
+            c.execute(
+                sa.text(
+                    "INSERT INTO service_request (id, public_id, reference, tracking_token_hash, customer_name,"
+                    " phone_enc, phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle,"
+                    " vehicle_type, issue, on_motorway, vulnerable, notes, status, priority, quote_pence, version,"
+                    " cancel_reason, cancelled_at)"
+                    " VALUES (:id, gen_random_uuid(), :ref, :ref, :name, '', '', 51.45, -0.98, 'x', '', false,"
+                    " 'Car', 'car', 'puncture', false, false, '', 'cancelled', 3, 4900, 0, 'Jane Roadside went home',"
+                    " now())"
+                ),
+                {"id": rid, "ref": f"TH-{rid}", "name": name},
+            )
             c.execute(sa.text(
                 "INSERT INTO request_event (request_id, kind, actor, data) VALUES"
                 " (:id, 'note', 'Dana', '{\"text\": \"Jane Roadside rang\"}'),"

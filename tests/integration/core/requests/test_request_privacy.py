@@ -89,7 +89,11 @@ def _race(core: Core, calls: list[tuple[dict, str | None]]) -> list[RequestPubli
 
 def _stored_ids(core: Core, phone_hash: str) -> list[int]:
     with core.engine.connect() as c:
-        return c.execute(sa.text("SELECT id FROM service_request WHERE phone_hash = :h"), {"h": phone_hash}).scalars().all()
+        return (
+            c.execute(sa.text("SELECT id FROM service_request WHERE phone_hash = :h"), {"h": phone_hash})
+            .scalars()
+            .all()
+        )
 
 
 @pytest.mark.parametrize("round_", range(4))

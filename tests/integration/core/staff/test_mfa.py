@@ -60,7 +60,9 @@ def test_an_enrolment_code_signs_in_once_for_an_hour_to_set_up_the_app(prod_core
     issued = mfa.issue_enrolment_code(prod_core, root, "dana")
     token, dana = login(prod_core, "dana", RIGHT, HOME, code=issued.code, at=NOW)
     assert principal_for(prod_core.engine, token) == dana
-    expires = rows(prod_core, "SELECT expires_at - created_at FROM auth_session WHERE user_id = :u", u=dana.user_id)[0][0]
+    expires = rows(prod_core, "SELECT expires_at - created_at FROM auth_session WHERE user_id = :u", u=dana.user_id)[0][
+        0
+    ]
     assert expires.total_seconds() <= 3600
     with pytest.raises(AuthFailed):
         login(prod_core, "dana", RIGHT, HOME, code=issued.code, at=NOW + 5)
@@ -69,7 +71,9 @@ def test_an_enrolment_code_signs_in_once_for_an_hour_to_set_up_the_app(prod_core
     assert login(prod_core, "dana", RIGHT, HOME, code=totp.at(NOW + 40), at=NOW + 40)[1] == dana
 
 
-def test_technicians_and_development_accounts_need_no_second_factor_until_they_opt_in(prod_core: Core, core: Core) -> None:
+def test_technicians_and_development_accounts_need_no_second_factor_until_they_opt_in(
+    prod_core: Core, core: Core
+) -> None:
     add_staff(prod_core, "tina", "technician")
     tina = login(prod_core, "tina", RIGHT, HOME, at=NOW)[1]
     add_staff(core, "boss", "admin")

@@ -46,7 +46,9 @@ def test_a_lost_phone_is_replaced_at_the_terminal_with_reset(prod_core: Core) ->
     first: list[str] = []
     enrol_at_terminal(prod_core, "root", ask=lambda _: pyotp.TOTP(secret_in(first)).now(), say=first.append)
     second: list[str] = []
-    enrol_at_terminal(prod_core, "root", reset=True, ask=lambda _: pyotp.TOTP(secret_in(second)).now(), say=second.append)
+    enrol_at_terminal(
+        prod_core, "root", reset=True, ask=lambda _: pyotp.TOTP(secret_in(second)).now(), say=second.append
+    )
     assert secret_in(first) != secret_in(second)
 
 

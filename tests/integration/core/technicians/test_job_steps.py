@@ -32,8 +32,10 @@ def _one(core: Core, sql: str, **params: object) -> sa.Row:
 
 def _set(core: Core, rid: int, tid: int, req_status: str, tech_status: str) -> None:
     with core.engine.begin() as c:
-        c.execute(sa.text("UPDATE service_request SET status = :s, technician_id = :t, accepted_at = NULL WHERE id = :r"),
-                  {"s": req_status, "t": tid, "r": rid})
+        c.execute(
+            sa.text("UPDATE service_request SET status = :s, technician_id = :t, accepted_at = NULL WHERE id = :r"),
+            {"s": req_status, "t": tid, "r": rid},
+        )
         c.execute(sa.text("UPDATE technician SET status = :s WHERE id = :t"), {"s": tech_status, "t": tid})
 
 

@@ -22,7 +22,9 @@ KM = 1 / (111.32 * 0.6157)  # degrees of longitude per km at 52N
 ETA = StraightLineEta()
 
 
-def req(i: int, x_km: float, priority: int = 3, waited: float = 0.0, caps: frozenset[str] = frozenset()) -> WaitingRequest:
+def req(
+    i: int, x_km: float, priority: int = 3, waited: float = 0.0, caps: frozenset[str] = frozenset()
+) -> WaitingRequest:
     return WaitingRequest(i, LAT, LNG + x_km * KM, priority, waited, caps)
 
 

@@ -59,7 +59,10 @@ def test_the_canonical_body_is_json_of_every_field_with_sorted_keys() -> None:
 T0 = datetime(2026, 12, 7, 22, 30, tzinfo=UTC)
 
 
-@given(status=st.sampled_from(sorted(OPEN_STATUSES)), later=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)))
+@given(
+    status=st.sampled_from(sorted(OPEN_STATUSES)),
+    later=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)),
+)
 def test_an_open_requests_link_never_expires(status: RequestStatus, later: timedelta) -> None:
     assert not link_expired(status, None, T0 + later)
     assert not link_expired(status, T0, T0 + later)
