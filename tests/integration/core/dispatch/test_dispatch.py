@@ -107,7 +107,7 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
             )
             assert stored == 13 and assigned == 10
             rp.start()
-            core.index._down_until = 0  # no need to wait out the retry pause in a test
+            core.index.retry_now()  # no need to wait out the retry pause in a test
             assert core.index.ensure_built()
             in_db = {r[0]: r[1] for r in _rows(core, "SELECT id, status FROM technician")}
             for tid, status in in_db.items():

@@ -93,7 +93,7 @@ def test_concurrent_sweeps_and_dispatches_never_double_assign(core: Core) -> Non
 def test_works_on_the_postgresql_fallback(core: Core) -> None:
     _wait(core, 3)
     add_technicians(core, 3, seed=8)
-    core.index._down_until = time.monotonic() + 60  # Redis counted as out: PostgreSQL answers
+    core.index.mark_down(60)  # Redis counted as out: PostgreSQL answers
     assert sweep_batch(core) == 3
     assert core.index.fallbacks > 0
     _assert_one_job_per_van(core)
