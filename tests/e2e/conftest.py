@@ -43,6 +43,11 @@ class App:
             self._core = bootstrap(Settings(data_dir=self.data_dir, database_url=None, redis_url=None))
         return self._core
 
+    def close(self) -> None:
+        """Close the direct core, if a test opened it."""
+        if self._core is not None:
+            self._core.close()
+
     def job_for(self, token: str) -> tuple[int, int]:
         from sqlmodel import Session, select
 
@@ -132,8 +137,7 @@ def app() -> Iterator[App]:
             time.sleep(1)
         yield running
     finally:
-        if running._core is not None:
-            running._core.close()
+        running.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in `make run`
             try:
