@@ -208,7 +208,8 @@ def test_a_staff_service_refuses_every_principal_without_the_role_and_changes_no
     if case.writes:
         assert _snapshot(core) != before, f"{case} by {admitted.role} changed nothing: the test proves nothing"
     else:
-        assert answer is not None and _snapshot(core) == before
+        assert answer is not None, "answer is missing"
+        assert _snapshot(core) == before, "wanted _snapshot(core) == before"
     print(f"{case}: refused {len(refused)} principals ({', '.join(p.username for p in refused)})")
 
 

@@ -114,5 +114,6 @@ def test_with_every_van_busy_a_sweep_looks_nobody_up_and_a_freed_van_is_used(
     assert sweep_pending(core) == 1
     assert lookups
     got = _assignments(core)
-    assert list(got.values()) == [freed] and set(got) <= set(waiting)
+    assert list(got.values()) == [freed], "wanted list(got.values()) == [freed]"
+    assert set(got) <= set(waiting), "wanted set(got) <= set(waiting)"
     _assert_one_job_per_van(core)

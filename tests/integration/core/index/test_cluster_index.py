@@ -203,7 +203,8 @@ def test_crash_in_a_cross_parent_move(idx: RedisClusterTechnicianIndex, rc: Redi
     old = IndexedTech(1, a[0], a[1], "available", ts=NOW - 10)
     others = [IndexedTech(10 + k, a[0] + 0.01 * (k - 3), b[1] + 0.013 * (k - 3), "available", ts=NOW)
               for k in range(7)]
-    assert idx.upsert(old) and idx.upsert_many(others) == len(others)
+    assert idx.upsert(old), "wanted idx.upsert(old)"
+    assert idx.upsert_many(others) == len(others), "wanted idx.upsert_many(others) == len(others)"
     old_cell = h3.latlng_to_cell(a[0], a[1], 7)
     old_parent = h3.cell_to_parent(old_cell, 4)
     new_cell = h3.latlng_to_cell(b[0], b[1], 7)
@@ -307,7 +308,8 @@ def test_concurrent_moves_never_lose_the_membership(cluster: RedisClusterProcess
                 present = client.zscore(cell_key(idx.prefix, cell, parent), tid)
                 in_parent = client.zscore(parent_key(idx.prefix, parent), tid)
                 if client.hmget(h, "cell", "parent", "w") == before:
-                    assert present is not None and in_parent is not None, (tid, before)
+                    assert present is not None, (tid, before)
+                    assert in_parent is not None, (tid, before)
                     checks[0] += 1
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -341,7 +343,8 @@ def test_concurrent_moves_never_lose_the_membership(cluster: RedisClusterProcess
     for tid in ids:
         snap = idx.get(tid)
         if snap is None:  # removed last
-            assert idx.cell_memberships(tid) == [] and idx.parent_memberships(tid) == []
+            assert idx.cell_memberships(tid) == [], "wanted idx.cell_memberships(tid) == []"
+            assert idx.parent_memberships(tid) == [], "wanted idx.parent_memberships(tid) == []"
             continue
         assert idx.cell_memberships(tid) == [snap.cell], tid
         assert idx.parent_memberships(tid) == [snap.parent], tid
@@ -355,7 +358,8 @@ def test_older_position_is_ignored_and_leaves_nothing_behind(idx: RedisClusterTe
     assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=200.0))
     assert not idx.upsert(IndexedTech(1, 55.9, -3.2, "available", ts=100.0))  # another parent, refused
     snap = idx.get(1)
-    assert snap is not None and snap.lat == 51.5
+    assert snap is not None, "snap is missing"
+    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted == 51.5"
     assert idx.cell_memberships(1) == [snap.cell]
     assert idx.parent_memberships(1) == [snap.parent]
 
@@ -371,7 +375,8 @@ def test_status_compare_and_set_and_remove(idx: RedisClusterTechnicianIndex) -> 
     assert idx.snapshots([7, 8]).keys() == {7}
     idx.remove(7)
     assert idx.get(7) is None
-    assert idx.cell_memberships(7) == [] and idx.parent_memberships(7) == []
+    assert idx.cell_memberships(7) == [], "wanted idx.cell_memberships(7) == []"
+    assert idx.parent_memberships(7) == [], "wanted idx.parent_memberships(7) == []"
     assert idx.upsert(IndexedTech(7, 51.6, -0.2, "available", ts=2.0))  # back on shift, same position time
 
 
@@ -401,7 +406,8 @@ def test_rebuild_and_is_built_per_master(idx: RedisClusterTechnicianIndex, rc: R
     for k in list(conn.scan_iter(match=f"{idx.prefix}*")):
         conn.delete(k)
     assert not idx.is_built()
-    assert idx.rebuild(fleet) == 60 and idx.is_built()
+    assert idx.rebuild(fleet) == 60, "wanted idx.rebuild(fleet) == 60"
+    assert idx.is_built(), "wanted idx.is_built()"
 
 
 def test_unreachable_cluster_falls_back() -> None:

@@ -205,7 +205,8 @@ def test_older_position_is_ignored(redis_client: redis.Redis, key_prefix: str) -
     assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=200.0))
     assert not idx.upsert(IndexedTech(1, 52.5, -1.1, "available", ts=100.0))
     snap = idx.get(1)
-    assert snap is not None and snap.lat == 51.5
+    assert snap is not None, "snap is missing"
+    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted == 51.5"
 
 
 def test_status_compare_and_set(redis_client: redis.Redis, key_prefix: str) -> None:
@@ -350,8 +351,11 @@ def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(
                 for i in brute_force(techs, lat, lng, n, TechFilter(), now + 10)]
         assert sorted(got) == want, (lat, lng, n)
     glitch = IndexedTech(1, 89.9, 10.0, "available", frozenset(), now + 100)
-    assert idx.upsert(glitch) is False and idx.upsert_many([glitch]) == 0
-    assert idx.get(1) is not None and idx.get(1).lat == techs[1].lat  # kept where it was, ageing
+    assert idx.upsert(glitch) is False, "wanted idx.upsert(glitch) is False"
+    assert idx.upsert_many([glitch]) == 0, "wanted idx.upsert_many([glitch]) == 0"
+    # kept where it was, ageing
+    assert idx.get(1) is not None, "idx.get(1) is missing"
+    assert idx.get(1).lat == techs[1].lat, "wanted idx.get(1).lat == techs[1].lat"
 
 
 def test_pipelined_batches_survive_a_flushed_script_cache() -> None:

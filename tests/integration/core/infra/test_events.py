@@ -63,4 +63,7 @@ def test_several_events_in_one_call_arrive_in_order_on_their_channels(wired) -> 
     msg = None
     while msg is None and time.time() < deadline:
         msg = positions.get_message(timeout=0.5)
-    assert msg is not None and DomainEvent.from_json(msg["data"]).technician_id == 4
+    assert msg is not None, "msg is missing"
+    assert DomainEvent.from_json(msg["data"]).technician_id == 4, (
+        "wanted DomainEvent.from_json(msg['data']).technician_id == 4"
+    )

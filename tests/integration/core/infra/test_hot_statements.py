@@ -98,7 +98,8 @@ def test_slow_statements_are_logged_as_the_others_are(clean_db: sa.Engine, capsy
         eng.dispose()
     out = capsys.readouterr()
     logged = out.out + out.err
-    assert "slow_query" in logged and "SELECT" in logged
+    assert "slow_query" in logged, "'slow_query' missing from logged"
+    assert "SELECT" in logged, "'SELECT' missing from logged"
     assert logged.count("slow_query") == 1
 
 

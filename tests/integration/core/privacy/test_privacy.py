@@ -68,7 +68,11 @@ def _assert_no_free_text(core: Core, request_id: int, kept: list[tuple]) -> None
         for text in SECRET_TEXT:
             assert text not in repr(entry), entry
     row = _row(core, request_id)
-    assert row.cancel_reason is None and row.customer_name == retention.ERASED and row.notes == ""
+    assert row.cancel_reason is None, f"row.cancel_reason is {row.cancel_reason!r}, wanted is None"
+    assert row.customer_name == retention.ERASED, (
+        f"row.customer_name is {row.customer_name!r}, wanted == retention.ERASED"
+    )
+    assert row.notes == "", f"row.notes is {row.notes!r}, wanted == ''"
     for text in SECRET_TEXT:
         assert text not in repr(tuple(row)), row
 
@@ -130,7 +134,8 @@ def test_retention_deletes_login_failures_older_than_the_window_only(core: Core)
         left = sorted(c.execute(sa.text("SELECT username FROM login_failure")).scalars())
         audit = c.execute(sa.text("SELECT data FROM audit_event WHERE action = 'anonymised'")).scalar_one()
     assert left == ["just-now", "recent"]
-    assert audit["login_failures"] == 2 and audit["count"] == 0
+    assert audit["login_failures"] == 2, "wanted audit['login_failures'] == 2"
+    assert audit["count"] == 0, "wanted audit['count'] == 0"
 
 
 _chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # what JSONB can hold
@@ -208,7 +213,9 @@ def test_the_migration_removes_free_text_left_on_requests_anonymised_before_it(s
                                         " WHERE column_name IN ('actor_id', 'actor_role')")).scalars())
     eng.dispose()
     assert reasons == {1: None, 2: "Jane Roadside went home"}
-    assert data[(1, "note")] == {} and data[(1, "cancelled")] == {} and data[(1, "completed")] == {"technician_id": 4}
+    assert data[(1, "note")] == {}, "wanted data[(1, 'note')] == {}"
+    assert data[(1, "cancelled")] == {}, "wanted data[(1, 'cancelled')] == {}"
+    assert data[(1, "completed")] == {"technician_id": 4}, "wanted data[(1, 'completed')] == {'technician_id': 4}"
     assert data[(2, "note")] == {"text": "Jane Roadside rang"}
     assert columns == {f"{t}.{c}" for t in ("audit_event", "request_event") for c in ("actor_id", "actor_role")}
     command.downgrade(cfg, "0005")

@@ -85,4 +85,5 @@ def test_a_closed_request_without_a_closing_time_counts_as_expired(status: Reque
 
 
 def test_the_new_errors_are_answered_as_their_parents_are() -> None:
-    assert issubclass(AlreadyOpen, Conflict) and issubclass(LinkExpired, NotFound)
+    assert issubclass(AlreadyOpen, Conflict), "wanted issubclass(AlreadyOpen, Conflict)"
+    assert issubclass(LinkExpired, NotFound), "wanted issubclass(LinkExpired, NotFound)"
