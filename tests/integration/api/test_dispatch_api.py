@@ -82,8 +82,8 @@ def test_two_dispatchers_same_request_one_wins(core: Core, api_server) -> None:
     with core.engine.connect() as c:
         busy = c.execute(sa.text("SELECT count(*) FROM technician WHERE status = 'assigned'")).scalar_one()
         assigned = c.execute(sa.text("SELECT count(*) FROM service_request WHERE status = 'assigned'")).scalar_one()
-    assert busy == 1, f"busy is {busy!r}, wanted == 1"
-    assert assigned == 1, f"assigned is {assigned!r}, wanted == 1"
+    assert busy == 1, f"busy is {busy!r}, wanted 1"
+    assert assigned == 1, f"assigned is {assigned!r}, wanted 1"
 
 
 def test_hexes_show_supply_demand_and_risk(core: Core, api_server) -> None:

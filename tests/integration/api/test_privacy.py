@@ -33,8 +33,8 @@ def test_export_erase_and_audit(core: Core, api_server) -> None:
     assert httpx.post(f"{base}/erase", headers=h, json={"phone": phone}).json() == {"erased": 1}
     with core.engine.connect() as c:
         name, enc = c.execute(sa.text("SELECT customer_name, phone_enc FROM service_request")).one()
-    assert name == "(erased)", f"name is {name!r}, wanted == '(erased)'"
-    assert enc == "", f"enc is {enc!r}, wanted == ''"
+    assert name == "(erased)", f"name is {name!r}, wanted '(erased)'"
+    assert enc == "", f"enc is {enc!r}, wanted ''"
     assert httpx.post(f"{base}/export", headers=h, json={"phone": phone}).status_code == 404
     trail = httpx.get(f"{api_server.url}/api/v1/admin/audit", headers=h).json()
     assert [(a["action"], a["actor"], a["actor_id"], a["actor_role"]) for a in trail[:2]] == [

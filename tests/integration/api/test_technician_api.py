@@ -93,7 +93,7 @@ def test_position_batch_out_of_order_keeps_newest(core: Core, api_server) -> Non
         lat, lng = c.execute(sa.text("SELECT lat, lng FROM technician WHERE id = :i"), {"i": tech}).one()
         pings = c.execute(sa.text("SELECT count(*) FROM location_ping WHERE technician_id = :i"), {"i": tech}).scalar()
     assert (lat, lng) == (52.2, -1.2), "wanted (lat, lng) == (52.2, -1.2)"
-    assert pings == 4, f"pings is {pings!r}, wanted == 4"
+    assert pings == 4, f"pings is {pings!r}, wanted 4"
     snap = core.index.primary.get(tech)
     assert snap is not None, "snap is missing"
     assert (snap.lat, snap.lng) == (52.2, -1.2), "wanted (snap.lat, snap.lng) == (52.2, -1.2)"

@@ -38,9 +38,9 @@ def test_short_load_run_has_no_errors_and_loses_nothing(server_urls: tuple[str, 
     assert result.errors == 0, result.failures
     assert called[load.POST_REQUEST] >= 10  # about 4/s for 6 s
     assert result.accepted == called[load.POST_REQUEST] == result.stored
-    assert result.accepted_not_stored == 0, f"result.accepted_not_stored is {result.accepted_not_stored!r}, wanted == 0"
+    assert result.accepted_not_stored == 0, f"result.accepted_not_stored is {result.accepted_not_stored!r}, wanted 0"
     assert result.stored_not_acknowledged == 0, (
-        f"result.stored_not_acknowledged is {result.stored_not_acknowledged!r}, wanted == 0"
+        f"result.stored_not_acknowledged is {result.stored_not_acknowledged!r}, wanted 0"
     )
     assert result.statuses.get("completed", 0) > 0, result.statuses  # the fleet turns over
     before, after = result.yardstick_s

@@ -53,7 +53,7 @@ def signed_in(core: Core, username: str, role: str) -> AccountState:
 def test_a_dispatcher_sets_up_two_factor_on_the_account_page(app_core: Core) -> None:
     tab = signed_in(app_core, "dana", "dispatcher")
     call(tab, "load")
-    assert tab.user_name == "Dana", f"tab.user_name is {tab.user_name!r}, wanted == 'Dana'"
+    assert tab.user_name == "Dana", f"tab.user_name is {tab.user_name!r}, wanted 'Dana'"
     assert not tab.enabled, "wanted not tab.enabled"
     assert not tab.colleague_tools, "wanted not tab.colleague_tools"
     call(tab, "start")
@@ -64,9 +64,9 @@ def test_a_dispatcher_sets_up_two_factor_on_the_account_page(app_core: Core) -> 
     secret = tab.secret.replace(" ", "")
     call(tab, "confirm", form={"code": pyotp.TOTP(secret).now()})
     assert tab.enabled, "wanted tab.enabled"
-    assert tab.codes_left == 10, f"tab.codes_left is {tab.codes_left!r}, wanted == 10"
+    assert tab.codes_left == 10, f"tab.codes_left is {tab.codes_left!r}, wanted 10"
     assert len(tab.recovery_codes) == 10, "wanted len(tab.recovery_codes) == 10"
-    assert tab.secret == "", f"tab.secret is {tab.secret!r}, wanted == ''"
+    assert tab.secret == "", f"tab.secret is {tab.secret!r}, wanted ''"
     call(tab, "saved_codes")
     assert tab.recovery_codes == []
 
@@ -84,7 +84,7 @@ def test_without_a_session_the_page_does_nothing_and_sends_the_browser_to_login(
     tab = page(None)
     event = call(tab, "start")
     assert "/login?next=/account" in str(event), "'/login?next=/account' missing from str(event)"
-    assert tab.secret == "", f"tab.secret is {tab.secret!r}, wanted == ''"
+    assert tab.secret == "", f"tab.secret is {tab.secret!r}, wanted ''"
     assert call(page("not-a-session"), "issue_code", form={"username": "dana"}) is not None
 
 
@@ -92,7 +92,7 @@ def test_only_an_admin_issues_enrolment_codes_from_the_page(app_core: Core) -> N
     add_staff(app_core, "tina", "technician")
     dispatcher = signed_in(app_core, "dana", "dispatcher")
     call(dispatcher, "issue_code", form={"username": "tina"})
-    assert dispatcher.issued == "", f"dispatcher.issued is {dispatcher.issued!r}, wanted == ''"
+    assert dispatcher.issued == "", f"dispatcher.issued is {dispatcher.issued!r}, wanted ''"
     assert dispatcher.denied, "wanted dispatcher.denied"
     admin = signed_in(app_core, "boss", "admin")
     call(admin, "issue_code", form={"username": "tina"})

@@ -64,8 +64,8 @@ def test_development_keeps_the_friendly_demo_and_loopback_metrics() -> None:
     assert s.demo_mode, "wanted s.demo_mode"
     assert s.seed_demo_data, "wanted s.seed_demo_data"
     assert s.metrics_allow_from == LOOPBACK
-    assert s.cors_origins == (), f"s.cors_origins is {s.cors_origins!r}, wanted == ()"
-    assert s.trusted_proxies == (), f"s.trusted_proxies is {s.trusted_proxies!r}, wanted == ()"
+    assert s.cors_origins == (), f"s.cors_origins is {s.cors_origins!r}, wanted ()"
+    assert s.trusted_proxies == (), f"s.trusted_proxies is {s.trusted_proxies!r}, wanted ()"
 
 
 def test_network_lists_read_commas_spaces_or_json_and_bare_addresses() -> None:

@@ -76,7 +76,7 @@ def test_the_phone_view_is_the_shift_and_the_job_in_one_read(core: Core) -> None
     view = phone_view(core, as_technician(tid))
     assert view.shift.status == "assigned", "the offer puts the technician on it"
     assert view.job is not None, "view.job is missing"
-    assert view.job.id == job.id, f"view.job.id is {view.job.id!r}, wanted == job.id"
+    assert view.job.id == job.id, f"view.job.id is {view.job.id!r}, wanted job.id"
 
 
 def test_the_phone_view_turns_an_outage_into_unavailable(down: Core) -> None:

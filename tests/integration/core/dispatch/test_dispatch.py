@@ -62,11 +62,11 @@ def test_a_request_while_every_van_is_busy_is_stored_pending_without_a_search(
     real = core.index.nearest
     monkeypatch.setattr(core.index, "nearest", lambda *a, **k: lookups.append(a) or real(*a, **k))
     first = submit_request(core, RequestCreate.model_validate(request_body()))
-    assert first.status == "pending", f"first.status is {first.status!r}, wanted == 'pending'"
-    assert lookups == [], f"lookups is {lookups!r}, wanted == []"
+    assert first.status == "pending", f"first.status is {first.status!r}, wanted 'pending'"
+    assert lookups == [], f"lookups is {lookups!r}, wanted []"
     freed = add_technicians(core, 1, seed=7)[0]
     second = submit_request(core, RequestCreate.model_validate(request_body()))
-    assert second.status == "assigned", f"second.status is {second.status!r}, wanted == 'assigned'"
+    assert second.status == "assigned", f"second.status is {second.status!r}, wanted 'assigned'"
     assert len(lookups) == 1, "wanted len(lookups) == 1"
     assert _rows(core, f"SELECT technician_id FROM service_request WHERE id = {second.id}") == [(freed,)]
 
@@ -77,7 +77,7 @@ def test_decline_goes_to_next_technician_and_completion_frees_the_van(core: Core
     first = _rows(core, f"SELECT technician_id FROM service_request WHERE id = {req.id}")[0][0]
     job_action(core, as_technician(first), req.id, "decline")
     second = _rows(core, f"SELECT technician_id, status FROM service_request WHERE id = {req.id}")[0]
-    assert second[1] == "assigned", f"second[1] is {second[1]!r}, wanted == 'assigned'"
+    assert second[1] == "assigned", f"second[1] is {second[1]!r}, wanted 'assigned'"
     assert second[0] != first, f"second[0] is {second[0]!r}, wanted != first"
     assert second[0] in techs, "second[0] missing from techs"
     try:
@@ -110,8 +110,8 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
                 f"redis down: accepted={len(accepted) + 3} stored={stored} assigned={assigned}"
                 f" fallbacks={core.index.fallbacks}"
             )
-            assert stored == 13, f"stored is {stored!r}, wanted == 13"
-            assert assigned == 10, f"assigned is {assigned!r}, wanted == 10"
+            assert stored == 13, f"stored is {stored!r}, wanted 13"
+            assert assigned == 10, f"assigned is {assigned!r}, wanted 10"
             rp.start()
             core.index.retry_now()  # no need to wait out the retry pause in a test
             assert core.index.ensure_built()
@@ -119,7 +119,7 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
             for tid, status in in_db.items():
                 snap = core.index.primary.get(tid)
                 assert snap is not None, "snap is missing"
-                assert snap.status == status, f"snap.status is {snap.status!r}, wanted == status"
+                assert snap.status == status, f"snap.status is {snap.status!r}, wanted status"
             # Free a van: the waiting requests are picked up through the rebuilt index.
             busy = _rows(core, "SELECT id, technician_id FROM service_request WHERE status='assigned' LIMIT 1")[0]
             for step in ("en-route", "arrived", "complete"):

@@ -359,7 +359,7 @@ def test_older_position_is_ignored_and_leaves_nothing_behind(idx: RedisClusterTe
     assert not idx.upsert(IndexedTech(1, 55.9, -3.2, "available", ts=100.0))  # another parent, refused
     snap = idx.get(1)
     assert snap is not None, "snap is missing"
-    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted == 51.5"
+    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted 51.5"
     assert idx.cell_memberships(1) == [snap.cell]
     assert idx.parent_memberships(1) == [snap.parent]
 

@@ -206,7 +206,7 @@ def test_older_position_is_ignored(redis_client: redis.Redis, key_prefix: str) -
     assert not idx.upsert(IndexedTech(1, 52.5, -1.1, "available", ts=100.0))
     snap = idx.get(1)
     assert snap is not None, "snap is missing"
-    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted == 51.5"
+    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted 51.5"
 
 
 def test_status_compare_and_set(redis_client: redis.Redis, key_prefix: str) -> None:

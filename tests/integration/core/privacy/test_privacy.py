@@ -68,11 +68,11 @@ def _assert_no_free_text(core: Core, request_id: int, kept: list[tuple]) -> None
         for text in SECRET_TEXT:
             assert text not in repr(entry), entry
     row = _row(core, request_id)
-    assert row.cancel_reason is None, f"row.cancel_reason is {row.cancel_reason!r}, wanted is None"
+    assert row.cancel_reason is None, f"row.cancel_reason is {row.cancel_reason!r}, wanted None"
     assert row.customer_name == retention.ERASED, (
-        f"row.customer_name is {row.customer_name!r}, wanted == retention.ERASED"
+        f"row.customer_name is {row.customer_name!r}, wanted retention.ERASED"
     )
-    assert row.notes == "", f"row.notes is {row.notes!r}, wanted == ''"
+    assert row.notes == "", f"row.notes is {row.notes!r}, wanted ''"
     for text in SECRET_TEXT:
         assert text not in repr(tuple(row)), row
 

@@ -57,9 +57,9 @@ def test_a_cancelled_requests_link_expires_for_cancelling_as_well(core: Core) ->
     add_technicians(core, 1, seed=12)
     made = _submit(core, request_body())
     view = cancel_by_token(core, made.tracking_token)
-    assert view.status == "cancelled", f"view.status is {view.status!r}, wanted == 'cancelled'"
-    assert view.technician_position is None, f"view.technician_position is {view.technician_position!r}, wanted is None"
-    assert view.eta_minutes is None, f"view.eta_minutes is {view.eta_minutes!r}, wanted is None"
+    assert view.status == "cancelled", f"view.status is {view.status!r}, wanted 'cancelled'"
+    assert view.technician_position is None, f"view.technician_position is {view.technician_position!r}, wanted None"
+    assert view.eta_minutes is None, f"view.eta_minutes is {view.eta_minutes!r}, wanted None"
     a_day_on = _closed_at(core, made.id) + timedelta(hours=24)
     with pytest.raises(LinkExpired):
         cancel_by_token(core, made.tracking_token, now=a_day_on)
@@ -138,5 +138,5 @@ def test_a_key_raced_with_two_bodies_for_one_phone_stores_one_and_refuses_the_ot
     refused = next(a for a in answers if not isinstance(a, RequestPublic))
     assert isinstance(refused, ValidationFailed), "wanted isinstance(refused, ValidationFailed)"
     assert refused.errors == {"idempotency_key": KEY_REUSED}, (
-        f"refused.errors is {refused.errors!r}, wanted == {{'idempotency_key': KEY_REUSED}}"
+        f"refused.errors is {refused.errors!r}, wanted {{'idempotency_key': KEY_REUSED}}"
     )

@@ -88,14 +88,14 @@ def test_the_answer_is_the_job_as_the_step_left_it(core: Core) -> None:
     rid = submit_request(core, RequestCreate.model_validate(request_body())).id
     offered = job_step(core, as_technician(tid), rid, "accept")
     assert offered is not None, "offered is missing"
-    assert offered.id == rid, f"offered.id is {offered.id!r}, wanted == rid"
-    assert offered.status == "assigned", f"offered.status is {offered.status!r}, wanted == 'assigned'"
+    assert offered.id == rid, f"offered.id is {offered.id!r}, wanted rid"
+    assert offered.status == "assigned", f"offered.status is {offered.status!r}, wanted 'assigned'"
     assert offered.accepted, "wanted offered.accepted"
-    assert offered.offer_expires_at is None, f"offered.offer_expires_at is {offered.offer_expires_at!r}, wanted is None"
+    assert offered.offer_expires_at is None, f"offered.offer_expires_at is {offered.offer_expires_at!r}, wanted None"
     assert offered.distance_km is not None, "offered.distance_km is missing"
     on_way = job_step(core, as_technician(tid), rid, "en-route")
     assert on_way is not None, "on_way is missing"
-    assert on_way.status == "en_route", f"on_way.status is {on_way.status!r}, wanted == 'en_route'"
+    assert on_way.status == "en_route", f"on_way.status is {on_way.status!r}, wanted 'en_route'"
     assert on_way.customer_phone.startswith("+44")
     assert job_step(core, as_technician(tid), rid, "arrived").status == "on_site"  # type: ignore[union-attr]
     assert job_step(core, as_technician(tid), rid, "complete") is None  # nothing else waits for this van

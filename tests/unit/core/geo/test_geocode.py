@@ -191,9 +191,9 @@ def test_postcodes_io_full_postcode_is_exact(fake_api: str) -> None:
 def test_postcodes_io_outcode_is_approximate(fake_api: str) -> None:
     r = PostcodesIoGeocoder(fake_api).geocode_postcode("RG1")
     assert r.approximate, "wanted r.approximate"
-    assert r.postcode == "RG1", f"r.postcode is {r.postcode!r}, wanted == 'RG1'"
+    assert r.postcode == "RG1", f"r.postcode is {r.postcode!r}, wanted 'RG1'"
     assert r.label == "RG1, Reading, West Berkshire", (
-        f"r.label is {r.label!r}, wanted == 'RG1, Reading, West Berkshire'"
+        f"r.label is {r.label!r}, wanted 'RG1, Reading, West Berkshire'"
     )
 
 
@@ -285,14 +285,14 @@ def test_full_plus_code() -> None:
     code = olc.encode(*READING)
     r = decode_plus_code(code.lower())
     assert r.lat == pytest.approx(READING[0], abs=1e-3), (
-        f"r.lat is {r.lat!r}, wanted == pytest.approx(READING[0], abs=1e-3)"
+        f"r.lat is {r.lat!r}, wanted pytest.approx(READING[0], abs=1e-3)"
     )
     assert r.lng == pytest.approx(READING[1], abs=1e-3), (
-        f"r.lng is {r.lng!r}, wanted == pytest.approx(READING[1], abs=1e-3)"
+        f"r.lng is {r.lng!r}, wanted pytest.approx(READING[1], abs=1e-3)"
     )
-    assert r.label == "near Reading", f"r.label is {r.label!r}, wanted == 'near Reading'"
-    assert r.approximate is False, f"r.approximate is {r.approximate!r}, wanted is False"
-    assert r.postcode == "", f"r.postcode is {r.postcode!r}, wanted == ''"
+    assert r.label == "near Reading", f"r.label is {r.label!r}, wanted 'near Reading'"
+    assert r.approximate is False, f"r.approximate is {r.approximate!r}, wanted False"
+    assert r.postcode == "", f"r.postcode is {r.postcode!r}, wanted ''"
 
 
 def test_short_plus_code_with_reference_or_town() -> None:
