@@ -49,7 +49,12 @@ class Targets:
 
 # Who may call each protected handler (an oracle independent of the code's declarations), and what an
 # attacker would send to it. A new protected handler must be added here.
-ADMIN, STAFF, TECH, ANY_ACCOUNT = {"admin"}, {"admin", "dispatcher"}, {"technician"}, {"admin", "dispatcher", "technician"}
+ADMIN, STAFF, TECH, ANY_ACCOUNT = (
+    {"admin"},
+    {"admin", "dispatcher"},
+    {"technician"},
+    {"admin", "dispatcher", "technician"},
+)
 ALLOWED = {"AdminState": ADMIN, "DispatchState": STAFF, "TechState": TECH, "AccountState": ANY_ACCOUNT,
            "AccountState.issue_code": ADMIN, "AccountState.reset_other": ADMIN}
 
@@ -154,7 +159,8 @@ def refused(text: str) -> bool:
 def _cookie(app, username: str) -> str:  # type: ignore[no-untyped-def]
     r = httpx.post(f"{app.url}/auth/login", data={"username": username, "password": PASSWORD, "next": "/"},
                    headers={"Origin": app.url}, follow_redirects=False)
-    assert r.status_code == 303 and "th_session" in r.cookies, f"login of {username} failed: {r.status_code} {r.text}"
+    assert r.status_code == 303, f"login of {username} failed: {r.status_code} {r.text}"
+    assert "th_session" in r.cookies, f"login of {username} failed: {r.status_code} {r.text}"
     return f"th_session={r.cookies['th_session']}"
 
 

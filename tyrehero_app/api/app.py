@@ -72,7 +72,9 @@ class BodyLimit:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    await JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})(scope, receive, send)
+    await JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})(
+        scope, receive, send
+    )
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:

@@ -37,7 +37,8 @@ def test_staff_states_hold_their_own_identity_fields() -> None:
     assert {c.__name__ for c in staff} >= {"AdminState", "DispatchState", "TechState"}
     for cls in staff:
         parent = cls.get_parent_state()
-        assert parent is not None and not issubclass(parent, StaffPage), f"{cls.__name__} shares a staff parent"
+        assert parent is not None, f"{cls.__name__} shares a staff parent"
+        assert not issubclass(parent, StaffPage), f"{cls.__name__} shares a staff parent"
         assert "user_name" in cls.base_vars, f"{cls.__name__}'s user_name lives on another state"
 
 

@@ -98,7 +98,8 @@ def test_slow_statements_are_logged_as_the_others_are(clean_db: sa.Engine, capsy
         eng.dispose()
     out = capsys.readouterr()
     logged = out.out + out.err
-    assert "slow_query" in logged and "SELECT" in logged
+    assert "slow_query" in logged, "'slow_query' missing from logged"
+    assert "SELECT" in logged, "'SELECT' missing from logged"
     assert logged.count("slow_query") == 1
 
 
@@ -108,31 +109,41 @@ def _wal_syncs(c: sa.Connection) -> int:
     return int(c.execute(sa.text("SELECT wal_sync FROM pg_stat_wal")).scalar_one())
 
 
-def test_positions_commit_without_waiting_for_the_wal_flush_and_other_commits_still_wait(core: Core) -> None:
-    """On one connection (the WAL statistics are per server process): the position statement's
-    commits skip the flush, an ordinary commit right after on the same connection still waits for it."""
-    import h3
-
+def test_positions_commit_without_waiting_for_the_wal_flush_and_other_commits_still_wait(
+    clean_db: sa.Engine, database_url: str, server_urls: tuple[str, str], key_prefix: str
+) -> None:
+    """On one server process (the WAL statistics are per process until flushed): a core with a single pooled
+    connection records positions without waiting for the flush; an ordinary commit right after on the same
+    connection still waits for it."""
+    from core.bootstrap import bootstrap
+    from core.config import Settings
+    from core.geo.geocode import OfflineGeocoder
     from core.models import utcnow
-    from core.technicians.jobs import _RECORD_POSITIONS
+    from core.technicians.jobs import PositionIn, record_positions
     from tests.factories import add_technicians
 
-    tech = add_technicians(core, 1)[0]
-    with autocommit(core.engine).connect() as c:
-        before = _wal_syncs(c)
+    core = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=server_urls[1],
+                     key_prefix=key_prefix, geocoder=OfflineGeocoder(), pool_size=1)
+    try:
+        tech = add_technicians(core, 1)[0]
+        backend = sa.text("SELECT pg_backend_pid()")
+        with autocommit(core.engine).connect() as c:
+            pid = c.execute(backend).scalar_one()
+            before = _wal_syncs(c)
         for i in range(40):
-            lat, lng, at = 52.0 + i / 1000, -1.5, utcnow()
-            cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
-            row = _RECORD_POSITIONS(c, {
-                "tech_id": tech, "lats": [lat], "lngs": [lng], "accuracies": [5.0], "times": [at], "lat": lat,
-                "lng": lng, "cell": cell, "parent": h3.cell_to_parent(cell, core.settings.h3_coarse_resolution),
-                "at": at}).fetchone()
-            assert row.id == tech  # stored and moved
-        after_positions = _wal_syncs(c)
-        for i in range(5):
-            c.execute(sa.text("UPDATE technician SET van_label = :v WHERE id = :id"), {"v": f"Van {i}", "id": tech})
-        after_updates = _wal_syncs(c)
-        # The setting was each statement's own transaction's: the session still flushes on commit.
-        assert c.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
+            got = record_positions(core, tech, [PositionIn(52.0 + i / 1000, -1.5, utcnow(), 5.0)])
+            assert got.accepted == 1, f"position {i} was not accepted"
+        with autocommit(core.engine).connect() as c:
+            assert c.execute(backend).scalar_one() == pid, "the positions were recorded on the one pooled connection"
+            lat = c.execute(sa.text("SELECT lat FROM technician WHERE id = :id"), {"id": tech}).scalar_one()
+            assert lat == pytest.approx(52.039), "the newest position is the technician's current one"
+            after_positions = _wal_syncs(c)
+            for i in range(5):
+                c.execute(sa.text("UPDATE technician SET van_label = :v WHERE id = :id"), {"v": f"Van {i}", "id": tech})
+            after_updates = _wal_syncs(c)
+            # The setting was each statement's own transaction's: the session still flushes on commit.
+            assert c.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on", "the session flushes again"
+    finally:
+        core.close()
     assert after_positions - before < 10, "40 positions each waited for a WAL flush"
     assert after_updates - after_positions >= 5, "an ordinary commit did not wait for its WAL flush"
