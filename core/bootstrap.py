@@ -20,7 +20,7 @@ from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
-from core.infra import db, embedded
+from core.infra import db, embedded, timing
 from core.infra.events import RedisEventBus
 from core.infra.ratelimit import RateLimiter
 from core.models import Technician
@@ -68,6 +68,7 @@ def bootstrap(
     timeouts = {"socket_timeout": settings.redis_socket_timeout_s,
                 "socket_connect_timeout": settings.redis_connect_timeout_s}
     client = redis.Redis.from_url(r_url, **timeouts, health_check_interval=10, retry=Retry(NoBackoff(), 1))
+    timing.time_redis(client)  # its replies' waits go into the slow-request log
     eta = StraightLineEta()  # one model: the services' ETAs and the indexes' ranking
     primary: RedisTechnicianIndex | RedisClusterTechnicianIndex
     if settings.redis_cluster_url:

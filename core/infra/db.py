@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from core.config import Settings, sqlalchemy_url
 from core.errors import Unavailable
+from core.infra import timing
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and alembic/
 
@@ -254,6 +255,8 @@ class HotStatement:
             if gone:
                 c.invalidate(e)
             raise exc.DBAPIError.instance(self.sql, None, e, psycopg.Error, connection_invalidated=gone) from e
+        finally:
+            timing.add_db(time.perf_counter() - start)
         threshold = _SLOW_MS.get(c.engine.pool)
         if threshold is not None and (ms := (time.perf_counter() - start) * 1000) >= threshold:
             _log.warning("slow_query", ms=round(ms, 1), statement=self.name)
@@ -268,9 +271,16 @@ def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
     def _start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         conn.info.setdefault("query_start", []).append(time.perf_counter())
 
+    @event.listens_for(engine, "handle_error")
+    def _failed(ctx):  # type: ignore[no-untyped-def]  # a failed statement (a timeout, say) counts its time too
+        started = ctx.connection.info.get("query_start") if ctx.connection is not None else None
+        if started:
+            timing.add_db(time.perf_counter() - started.pop())
+
     @event.listens_for(engine, "after_cursor_execute")
     def _end(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         elapsed_ms = (time.perf_counter() - conn.info["query_start"].pop()) * 1000
+        timing.add_db(elapsed_ms / 1000)
         if elapsed_ms >= threshold_ms:
             _log.warning("slow_query", ms=round(elapsed_ms, 1), statement=statement_name(statement))
 
