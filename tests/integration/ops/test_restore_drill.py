@@ -48,7 +48,7 @@ class Stream:
 
     base: str
     accepted: dict[str, float] = field(default_factory=dict)
-    failed: int = 0
+    failed: list[float] = field(default_factory=list)  # when each refused or failed submission was answered
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -67,9 +67,9 @@ class Stream:
                     if r.status_code == 201:
                         self.accepted[r.json()["reference"]] = time.time()
                     else:
-                        self.failed += 1
+                        self.failed.append(time.time())
                 except httpx.HTTPError:
-                    self.failed += 1
+                    self.failed.append(time.time())
                 time.sleep(PAUSE_S)
 
     def end(self) -> None:
@@ -159,6 +159,7 @@ def test_restore_drill_loses_no_accepted_request(report, drill_home: Path, serve
     streamer = _spawn_stream(primary, archive)
     restored_api: subprocess.Popen[bytes] | None = None
     restarted_stream: subprocess.Popen[bytes] | None = None
+    watchdog: subprocess.Popen[bytes] | None = None
     close_app: Callable[[], None] | None = None
     try:
         _wait_sync_archive(primary.url)
@@ -172,8 +173,8 @@ def test_restore_drill_loses_no_accepted_request(report, drill_home: Path, serve
         at_backup = len(stream.accepted)
         time.sleep(3)
 
-        primary.destroy()  # SIGKILL to every process of the primary, then rm -rf of its data folder
         lost_at, lost_wall = time.monotonic(), time.time()
+        primary.destroy()  # SIGKILL to every process of the primary, then rm -rf of its data folder
         stream.end()
         close_app()
         close_app = None
@@ -196,21 +197,23 @@ def test_restore_drill_loses_no_accepted_request(report, drill_home: Path, serve
         rpo_s = last_accepted - max(kept) if missing else 0.0
         after = httpx.post(f"{api_base}/api/v1/requests", json=request_body(), timeout=10)
 
-        # The runbook's last step: archive the new primary again, synchronously, and it still takes requests.
+        # The runbook's last step: archive the new primary again; the watchdog requires it once it streams.
         restarted_stream = _spawn_stream(restored, home / "archive-2")
-        with psycopg.connect(restored.url, autocommit=True) as c:
-            c.execute("ALTER SYSTEM SET synchronous_standby_names = 'tyrehero_archive'")
-            c.execute("SELECT pg_reload_conf()")
+        watchdog = subprocess.Popen([str(BACKUP_SCRIPTS / "archive-watchdog.sh")], env=restored.env(),
+                                    stdout=subprocess.DEVNULL, start_new_session=True, cwd="/",
+                                    **pg_cluster.as_postgres())
         _wait_sync_archive(restored.url)
         rearmed = httpx.post(f"{api_base}/api/v1/requests", json=request_body(), timeout=10)
 
-        report(f"\nrestore drill: accepted={len(accepted)} (at base backup {at_backup}) refused_or_failed="
-               f"{stream.failed} restored={len(present)} missing={len(missing)} stored_without_201="
-               f"{len(present - set(accepted))} | RPO {rpo_s:.1f} s of writes, last write "
-               f"{lost_wall - last_accepted:.2f} s before the loss | base backup {backup_s:.1f} s | RTO {rto_s:.1f} s"
-               f" (database serving after {db_up_s:.1f} s, API /health 200 after {rto_s:.1f} s)")
+        failed_before = sum(t < lost_wall for t in stream.failed)
+        report(f"\nrestore drill: accepted={len(accepted)} (at base backup {at_backup}), failed before the loss="
+               f"{failed_before}, after={len(stream.failed) - failed_before}; restored={len(present)} missing="
+               f"{len(missing)} stored_without_201={len(present - set(accepted))} | RPO {rpo_s:.1f} s of writes, last"
+               f" write {lost_wall - last_accepted:.2f} s before the loss | base backup {backup_s:.1f} s | RTO"
+               f" {rto_s:.1f} s (database serving after {db_up_s:.1f} s, API /health 200 after {rto_s:.1f} s)")
         assert len(accepted) > 100, "the stream kept writing through the drill"
         assert len(accepted) > at_backup, "requests were accepted after the base backup"
+        assert failed_before == 0, "every submission before the loss was accepted"
         assert not missing, f"accepted requests missing after the restore: {sorted(missing)[:5]}"
         assert rpo_s <= RPO_TARGET_S, f"RPO {rpo_s:.1f} s is over {RPO_TARGET_S} s"
         assert rto_s <= RTO_TARGET_S, f"RTO {rto_s:.1f} s is over {RTO_TARGET_S} s"
@@ -219,7 +222,7 @@ def test_restore_drill_loses_no_accepted_request(report, drill_home: Path, serve
     finally:
         if close_app is not None:
             close_app()
-        for p in (streamer, restarted_stream, restored_api):
+        for p in (streamer, restarted_stream, watchdog, restored_api):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait(10)
