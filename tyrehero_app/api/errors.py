@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.config import get_settings
 from core.errors import Conflict, DomainError, Forbidden, IllegalTransition, NotFound, Unavailable, ValidationFailed
@@ -100,7 +101,7 @@ _RETRY_30 = {"Retry-After": "30"}
 
 def _service(exc: Exception) -> dict[str, str]:
     """Which dependency failed, for a client's logs and our own: {"service": "database"}."""
-    service = exc.service if isinstance(exc, Unavailable) else "database"  # OperationalError: PostgreSQL's
+    service = exc.service if isinstance(exc, Unavailable) else "database"  # SQLAlchemy's errors: PostgreSQL's
     return {"service": service} if service else {}
 
 # The whole mapping from errors to HTTP answers. A subclass takes its nearest listed ancestor's row
@@ -124,6 +125,9 @@ REPLIES: dict[type[Exception], Reply] = {
     UnicodeEncodeError: Reply(422, lambda _: _fields({"body": "The text is not valid Unicode."})),
     OperationalError: Reply(503, lambda _: _unavailable_detail("We cannot take requests online right now."),
                             headers=lambda _: _RETRY_30, extra=_service),
+    # No pooled connection free within the pool's timeout: the database is as good as down for this call.
+    PoolTimeout: Reply(503, lambda _: _unavailable_detail("We cannot take requests online right now."),
+                       headers=lambda _: _RETRY_30, extra=_service),
 }
 
 
