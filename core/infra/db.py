@@ -37,7 +37,7 @@ IDLE_PING_S = 2.0
 def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10, options: str | None = None) -> Engine:
     """A pooled engine that picks up a restarted PostgreSQL again by itself (see `_check_on_checkout`).
 
-    `options` are libpq startup options for every connection (`session_timeouts` builds the app's).
+    `options` are libpq startup options for every connection (`timeout_options` builds the app's).
     """
     connect_args: dict[str, Any] = {"connect_timeout": 5}
     if options:
