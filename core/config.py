@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     rate_limit_tracking_per_ip: int = Field(120, ge=1)
     retention_days: int = Field(30, ge=1)  # closed requests are anonymised after this
     slow_query_ms: int = Field(100, ge=1)
+    # A request slower than this is logged as `slow_request` with its route and its database, Redis and total ms.
+    slow_request_ms: int = Field(500, ge=1)
+    # Bounds on every dependency, so a stuck one costs a clear 503 in bounded time, never a hung worker.
+    # PostgreSQL, per session: a statement (a lock wait included) and a transaction left idle by its client.
+    db_statement_timeout_ms: int = Field(5_000, ge=100, le=600_000)
+    db_idle_in_transaction_timeout_ms: int = Field(10_000, ge=100, le=3_600_000)
+    # The two above go to PostgreSQL as libpq startup options. PgBouncer (1.18, transaction pooling) refuses or
+    # drops those: set this false there and give the app's role the same defaults (docs/OPERATIONS.md, Timeouts).
+    db_startup_options: bool = True
+    redis_socket_timeout_s: float = Field(0.5, gt=0, le=30)  # one command's answer
+    redis_connect_timeout_s: float = Field(0.5, gt=0, le=30)
+    geocoder_url: str = "https://api.postcodes.io"
+    geocoder_timeout_s: float = Field(2.0, gt=0, le=30)  # connect, and each read of the answer
     # Per app process: PostgreSQL connections kept open, and threads running the API's blocking
     # endpoints. Threads beyond the pool would wait for a connection, or open and close extra ones.
     db_pool_size: int = Field(20, ge=1, le=200)

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from core.config import Settings, sqlalchemy_url
 from core.errors import Unavailable
+from core.infra import timing
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and alembic/
 
@@ -33,17 +34,57 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and al
 IDLE_PING_S = 2.0
 
 
-def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> Engine:
-    """A pooled engine that picks up a restarted PostgreSQL again by itself (see `_check_on_checkout`)."""
-    engine = create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=5,
-        connect_args={"connect_timeout": 5},
-    )
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10, options: str | None = None) -> Engine:
+    """A pooled engine that picks up a restarted PostgreSQL again by itself (see `_check_on_checkout`).
+
+    `options` are libpq startup options for every connection (`timeout_options` builds the app's).
+    """
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if options:
+        connect_args["options"] = options
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5,
+                           connect_args=connect_args)
     _check_on_checkout(engine)
     return engine
+
+
+TIMEOUT_SETTINGS = ("statement_timeout", "idle_in_transaction_session_timeout")
+
+
+def session_timeouts(settings: Settings) -> dict[str, int]:
+    """The app's PostgreSQL session timeouts (ms): a statement, lock waits included, and an idle transaction."""
+    return dict(zip(TIMEOUT_SETTINGS, (settings.db_statement_timeout_ms, settings.db_idle_in_transaction_timeout_ms),
+                    strict=True))
+
+
+def timeout_options(settings: Settings) -> str | None:
+    """The timeouts as startup options: set by PostgreSQL as each connection opens, no round trip per checkout.
+    None when `db_startup_options` is off (behind PgBouncer, the role carries them: `role_timeouts_sql`)."""
+    if not settings.db_startup_options:
+        return None
+    return " ".join(f"-c {name}={ms}" for name, ms in session_timeouts(settings).items())
+
+
+def role_timeouts_sql(settings: Settings, role: str = "CURRENT_USER") -> list[str]:
+    """ALTER ROLE statements giving `role` the app's timeouts as its defaults: what works through PgBouncer's
+    transaction pooling, where a session's SET or startup options do not follow the client."""
+    return [f"ALTER ROLE {role} SET {name} = {ms}" for name, ms in session_timeouts(settings).items()]
+
+
+def check_timeouts(engine: Engine, settings: Settings) -> None:
+    """On the engine's first connection, log `db_timeouts_missing` if the session's timeouts are not the
+    settings' (startup options dropped by a pooler and no role defaults): a stuck lock would then hang workers."""
+
+    @event.listens_for(engine, "first_connect")
+    def _check(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT name, setting::int FROM pg_settings WHERE name = ANY(%s)", (list(TIMEOUT_SETTINGS),))
+            found = dict(cur.fetchall())
+        dbapi_conn.rollback()
+        wanted = session_timeouts(settings)
+        if found != wanted:
+            _log.warning("db_timeouts_missing", wanted=wanted, found=found,
+                         fix="DB_STARTUP_OPTIONS=true, or " + "; ".join(role_timeouts_sql(settings)))
 
 
 def _check_on_checkout(engine: Engine) -> None:
@@ -101,13 +142,15 @@ def make_read_engine(settings_or_url: Settings | str | None, pool_size: int = 10
     Callers fall back to the primary engine when this returns None. A plain postgres:// URL is
     accepted too and normalised like `database_url`. Its sessions are READ ONLY.
     """
+    options = None
     if isinstance(settings_or_url, Settings):
         url = settings_or_url.database_replica_url
+        options = timeout_options(settings_or_url)
     else:
         url = sqlalchemy_url(settings_or_url)
     if not url:
         return None
-    engine = make_engine(url, pool_size=pool_size)
+    engine = make_engine(url, pool_size=pool_size, options=options)
 
     @event.listens_for(engine, "connect")
     def _read_only(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +186,7 @@ def outages_as_unavailable(message: str = OUTAGE_MESSAGE) -> Iterator[None]:
     try:
         yield
     except exc.OperationalError as e:
-        raise Unavailable(message) from e
+        raise Unavailable(message, service="database") from e
 
 
 def translates_outages(fn: Callable[P, R]) -> Callable[P, R]:
@@ -212,6 +255,8 @@ class HotStatement:
             if gone:
                 c.invalidate(e)
             raise exc.DBAPIError.instance(self.sql, None, e, psycopg.Error, connection_invalidated=gone) from e
+        finally:
+            timing.add_db(time.perf_counter() - start)
         threshold = _SLOW_MS.get(c.engine.pool)
         if threshold is not None and (ms := (time.perf_counter() - start) * 1000) >= threshold:
             _log.warning("slow_query", ms=round(ms, 1), statement=self.name)
@@ -226,9 +271,16 @@ def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
     def _start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         conn.info.setdefault("query_start", []).append(time.perf_counter())
 
+    @event.listens_for(engine, "handle_error")
+    def _failed(ctx):  # type: ignore[no-untyped-def]  # a failed statement (a timeout, say) counts its time too
+        started = ctx.connection.info.get("query_start") if ctx.connection is not None else None
+        if started:
+            timing.add_db(time.perf_counter() - started.pop())
+
     @event.listens_for(engine, "after_cursor_execute")
     def _end(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         elapsed_ms = (time.perf_counter() - conn.info["query_start"].pop()) * 1000
+        timing.add_db(elapsed_ms / 1000)
         if elapsed_ms >= threshold_ms:
             _log.warning("slow_query", ms=round(elapsed_ms, 1), statement=statement_name(statement))
 

@@ -43,7 +43,7 @@ def submit_request(
     try:
         stored = store_request(core, _new_request(core, data, idempotency_key, loc))
     except OperationalError as e:
-        raise Unavailable("We cannot take requests online right now.") from e
+        raise Unavailable("We cannot take requests online right now.", service="database") from e
     if stored.duplicate:
         try:
             return public_view(core, stored.row.id, duplicate=True)

@@ -12,6 +12,7 @@ from core.config import Settings, get_settings
 from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
+from tyrehero_app.api.slowlog import SlowRequestLog
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -89,7 +90,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(api)
     _document_errors(api)
-    # Outermost last: headers and metrics, then CORS, then cross-site refusal, then the body limit.
+    # Outermost last: headers and metrics, the slow-request log, CORS, cross-site refusal, the body limit.
     api.add_middleware(BodyLimit)
     api.add_middleware(OriginGuard, settings=settings)
     # Reflex wraps this app in its own CORSMiddleware with the same list (rxconfig); this one serves the
@@ -97,6 +98,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=True,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"])
+    api.add_middleware(SlowRequestLog, settings=settings)
     api.add_middleware(EdgeMiddleware, settings=settings)
     # Routes are matched in order, router by router (twice per call in FastAPI's included routers),
     # so the hottest come first: technicians' positions and jobs, then requests and tracking. No two
