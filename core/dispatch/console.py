@@ -97,6 +97,7 @@ class Alert(BaseModel):
     text: str
     request_id: int | None = None
     technician_id: int | None = None
+    region: str | None = None  # low_availability: the coarse H3 cell, which names the episode for paging
 
 
 def _sla_state(left: float) -> str:
@@ -222,12 +223,18 @@ def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: in
             warned.add(region)
             place, _ = nearest_place(i.lat, i.lng)
             out.append(Alert(kind="low_availability", severity="warning",
-                             text=f"Only {near} technicians available around {place.name}", request_id=i.id))
+                             text=f"Only {near} technicians available around {place.name}", request_id=i.id,
+                             region=region))
     for t in silent:
         out.append(Alert(kind="silent_technician", severity="warning",
                          text=f"{t.name} has sent no position for over {silent_min} minutes while on a job",
                          technician_id=t.id))
     return out
+
+
+def system_alerts(core: Core) -> list[Alert]:
+    """The alerts as the process itself reads them to page someone (core.dispatch.alerting): no caller."""
+    return _alerts(core, _queue(core))
 
 
 class HourFigure(BaseModel):
