@@ -23,6 +23,7 @@ from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.principal import Principal, Role
 from core.requests.pricing import LONDON
 from core.requests.priority import effective_priority
+from core.requests.rating import RatingSummary, rating_summary
 from core.schemas import ISSUE_LABELS, Issue
 
 OPEN = ("pending", "assigned", "en_route", "on_site")
@@ -306,6 +307,7 @@ class ConsoleSnapshot(BaseModel):
     alerts: list[Alert]
     figures: Figures | None = None  # only when asked: the figures' queries cost more than the rest together
     detail: RequestDetail | None = None  # the selected request; None when none is selected or it is gone
+    ratings: RatingSummary | None = None  # with the figures: drivers' average rating and the lowest recent ones
 
 
 @translates_outages
@@ -321,4 +323,4 @@ def snapshot(core: Core, who: Principal, selected_id: int | None = None, with_fi
         except NotFound:
             detail = None
     return ConsoleSnapshot(queue=q, alerts=_alerts(core, q), figures=_figures(core) if with_figures else None,
-                           detail=detail)
+                           detail=detail, ratings=rating_summary(core) if with_figures else None)

@@ -161,3 +161,17 @@ def test_retention_clears_the_comment_and_keeps_the_stars(core: Core) -> None:
                   {"i": rid})
     apply_retention(core, days=30)
     assert _ratings(core, rid) == [(2, "")], "comment cleared, stars kept"
+
+
+def test_the_demo_seeds_a_week_of_ratings_that_the_console_shows_as_4_5(core: Core) -> None:
+    from core.demo import seed_if_empty
+    from core.dispatch.console import snapshot
+
+    assert seed_if_empty(core, size=8, quiet=True), "seeded"
+    who = add_principal(core, Role.DISPATCHER)
+    snap = snapshot(core, who, with_figures=True)
+    assert snap.ratings is not None, "the console's figures tick carries the ratings"
+    assert (snap.ratings.average, snap.ratings.count) == (4.5, 40), snap.ratings
+    assert [r.stars for r in snap.ratings.lowest][:3] == [1, 2, 3], "the lowest recent ones, worst first"
+    assert snap.ratings.lowest[0].comment, "low demo ratings say why"
+    assert snapshot(core, who).ratings is None, "ticks without the figures skip the ratings' queries"
