@@ -24,8 +24,10 @@ import redis
 from core.context import Core
 from core.dispatch.console import Alert, system_alerts
 from core.models import utcnow
+from core.principal import Principal
 
 log = logging.getLogger(__name__)
+PAGER = Principal.system("alert webhook")
 MAX_POSTS_PER_TICK = 20  # a storm posts the rest on the next ticks; the lock outlives this many timeouts
 
 # Delete the lock only if this tick still owns it (it may have expired and been taken by another process).
@@ -135,4 +137,4 @@ def episodes_for(core: Core, post: Callable[[str], None], key_prefix: str | None
 
 def check_alerts(core: Core, episodes: AlertEpisodes) -> Posted:
     """One tick: the console's alerts now, their episodes' starts and ends posted."""
-    return episodes.tick(system_alerts(core))
+    return episodes.tick(system_alerts(core, PAGER))

@@ -233,8 +233,9 @@ def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: in
     return out
 
 
-def system_alerts(core: Core) -> list[Alert]:
-    """The alerts as the process itself reads them to page someone (core.dispatch.alerting): no caller."""
+def system_alerts(core: Core, who: Principal) -> list[Alert]:
+    """The alerts as the process itself reads them to page someone (core.dispatch.alerting): the system only."""
+    who.require(Role.SYSTEM)
     return _alerts(core, _queue(core))
 
 
