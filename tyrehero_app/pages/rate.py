@@ -116,9 +116,9 @@ def _form() -> rx.Component:
 
 def _rated() -> rx.Component:
     return rx.vstack(
-        rx.heading("Thank you", size="6"),
-        rx.text("You rated visit ", rx.text.strong(RateState.reference), " ",
-                rx.text.strong(RateState.stars, id="given-stars"), " of 5 stars."),
+        rx.heading("Your rating", size="6"),
+        rx.text("Visit ", rx.text.strong(RateState.reference)),
+        rx.text(rx.text.strong(RateState.stars, id="given-stars"), " of 5 stars", size="5"),
         rx.cond(RateState.given_comment != "", rx.blockquote(RateState.given_comment, id="given-comment")),
         spacing="3", width="100%", id="rated",
     )
