@@ -164,3 +164,30 @@ def test_settings_refuse_a_webhook_that_is_not_http() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
         Settings(alert_webhook_url="ftp://example.org/hook")
     assert Settings(alert_webhook_url="").alert_webhook_url is None, "blank means not posted"
+
+
+def test_the_app_processes_lifespan_task_posts_when_the_webhook_is_set(core: Core, hook: Hook, key_prefix: str) -> None:
+    import asyncio
+
+    from tyrehero_app import lifespan
+    from tyrehero_app.runtime import set_core
+
+    core.settings = Settings(rate_limits_enabled=False, alert_webhook_url=hook.url, alert_check_s=1,
+                             redis_key_prefix=key_prefix)
+    _waiting(core, 11)
+
+    async def run() -> None:
+        task = asyncio.create_task(lifespan.alert_webhook())
+        for _ in range(100):
+            if hook.posts:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2.5)  # two more checks of the task's 1 s period
+        task.cancel()
+
+    set_core(core)
+    try:
+        asyncio.run(run())
+    finally:
+        set_core(None)
+    assert len(hook.texts("TyreHero alert (critical): 11 requests")) == 1, hook.posts
