@@ -206,7 +206,8 @@ def _ratings() -> rx.Component:
                           rx.heading(DispatchState.rating_average, " / 5", size="6", id="rating-average"),
                           rx.text(DispatchState.rating_count, " ratings", size="1"), spacing="0"), min_width="8em"),
         rx.vstack(rx.foreach(DispatchState.low_ratings, lambda r: rx.text(
-            rx.text.strong(r.stars, "★ "), r.reference, " · ", r.technician, " · ", r.comment,
+            rx.text.strong(r.stars, "★ "), r.reference, " · ", r.technician,
+            rx.cond(r.comment != "", " · ", ""), r.comment,
             size="1", class_name="low-rating")), spacing="0", id="low-ratings"),
         spacing="3", align="center", width="100%", id="ratings",
     )
