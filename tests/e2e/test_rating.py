@@ -72,3 +72,28 @@ def _tracking(app, request_id: int) -> str:  # type: ignore[no-untyped-def]
     from core.requests.public import tracking_token
 
     return tracking_token(app.core, _public_id(app, request_id))
+
+
+def test_the_console_shows_the_average_and_the_new_low_rating(app, browser) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.conftest import login
+    from tests.factories import add_staff
+
+    rid, tid = _request(app, (52.4862, -1.8904))  # Birmingham
+    for action in ("accept", "en-route", "arrived", "complete"):
+        app.job_action(tid, rid, action)
+    rated = httpx.post(_rating_link(app, rid).replace("/rate/", "/api/v1/ratings/"),
+                       json={"stars": 2, "comment": "Van went to the wrong junction"})
+    assert rated.status_code == 201, rated.text
+    user = f"rosa{secrets.token_hex(2)}"
+    add_staff(app.core, user, "dispatcher")
+    desk = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = desk.new_page()
+        page.goto(f"{app.url}/dispatch")
+        page.locator("#username").wait_for(timeout=15000)
+        login(page, app.url, user)
+        page.locator("#low-ratings", has_text="Van went to the wrong junction").wait_for(timeout=15000)
+        average = page.locator("#rating-average").inner_text()
+        assert average.startswith("4.") and average.endswith("/ 5"), f"the demo's 4.5 KPI with a few more: {average}"
+    finally:
+        desk.close()
