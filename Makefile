@@ -9,7 +9,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 export REFLEX_CHECK_LATEST_VERSION := false
 export REFLEX_USE_SYSTEM_BUN := 1
 
-.PHONY: run test test-unit test-integration test-e2e deps browser lint bench clean
+.PHONY: run test test-unit test-integration test-e2e deps browser promtool lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,10 +29,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+# Debian's promtool and amtool check the alerting rules and the Alertmanager example (deploy/prometheus/).
+promtool:
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; fi; }
+
 run: deps
 	$(BIN)/python -m tyrehero_app.serve
 
-test: deps browser
+test: deps browser promtool
 	$(BIN)/python -m pytest tests
 
 test-unit: deps

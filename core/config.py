@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     # outside production, nobody in production (where one of the two must then be set).
     metrics_token: SecretStr | None = None
     metrics_allow_from: Annotated[tuple[IPNetwork, ...] | None, NoDecode] = None
+    # The console's alerts, posted as Slack-compatible JSON ({"text": ...}) when each starts and ends
+    # (core.dispatch.alerting). Unset: not posted. The URL is a secret (Slack's carry their token).
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    alert_check_s: float = Field(15.0, ge=1)
 
     @field_validator("database_url", "database_replica_url")
     @classmethod
@@ -138,10 +143,17 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v or None
 
-    @field_validator("metrics_token", mode="before")
+    @field_validator("metrics_token", "alert_webhook_url", mode="before")
     @classmethod
     def _blank_token_is_none(cls, v: object) -> object:
         return v or None
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _http_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and urlsplit(v.get_secret_value()).scheme not in ("http", "https"):
+            raise ValueError("give an http:// or https:// URL")
+        return v
 
     @field_validator("trusted_proxies", "metrics_allow_from", mode="before")
     @classmethod

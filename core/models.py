@@ -278,3 +278,22 @@ class AuditEvent(SQLModel, table=True):
         default_factory=dict,
         sa_column=sa.Column(pg.JSONB, nullable=False, server_default="{}"),
     )
+
+
+class Rating(SQLModel, table=True):
+    """The driver's rating of a completed job (core.requests.rating): one per request, 1-5 stars and an
+    optional comment. The unique request_id is what makes "once per request" hold under any concurrency."""
+
+    __tablename__ = "rating"
+    __table_args__ = (
+        sa.UniqueConstraint("request_id", name="uq_rating_request"),
+        sa.CheckConstraint("stars BETWEEN 1 AND 5", name="ck_rating_stars"),
+        sa.Index("ix_rating_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="service_request.id")
+    technician_id: int | None = Field(default=None, foreign_key="technician.id")
+    stars: int = Field(sa_type=sa.SmallInteger)
+    comment: str = Field(default="", max_length=500)
+    created_at: datetime = _created()

@@ -23,6 +23,7 @@ from core.models import RequestEvent, ServiceRequest, Technician, utcnow
 from core.principal import Principal, Role
 from core.requests.pricing import LONDON
 from core.requests.priority import effective_priority
+from core.requests.rating import RatingSummary, rating_summary
 from core.schemas import ISSUE_LABELS, Issue
 
 OPEN = ("pending", "assigned", "en_route", "on_site")
@@ -97,6 +98,7 @@ class Alert(BaseModel):
     text: str
     request_id: int | None = None
     technician_id: int | None = None
+    region: str | None = None  # low_availability: the coarse H3 cell, which names the episode for paging
 
 
 def _sla_state(left: float) -> str:
@@ -222,12 +224,19 @@ def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: in
             warned.add(region)
             place, _ = nearest_place(i.lat, i.lng)
             out.append(Alert(kind="low_availability", severity="warning",
-                             text=f"Only {near} technicians available around {place.name}", request_id=i.id))
+                             text=f"Only {near} technicians available around {place.name}", request_id=i.id,
+                             region=region))
     for t in silent:
         out.append(Alert(kind="silent_technician", severity="warning",
                          text=f"{t.name} has sent no position for over {silent_min} minutes while on a job",
                          technician_id=t.id))
     return out
+
+
+def system_alerts(core: Core, who: Principal) -> list[Alert]:
+    """The alerts as the process itself reads them to page someone (core.dispatch.alerting): the system only."""
+    who.require(Role.SYSTEM)
+    return _alerts(core, _queue(core))
 
 
 class HourFigure(BaseModel):
@@ -299,6 +308,7 @@ class ConsoleSnapshot(BaseModel):
     alerts: list[Alert]
     figures: Figures | None = None  # only when asked: the figures' queries cost more than the rest together
     detail: RequestDetail | None = None  # the selected request; None when none is selected or it is gone
+    ratings: RatingSummary | None = None  # with the figures: drivers' average rating and the lowest recent ones
 
 
 @translates_outages
@@ -314,4 +324,4 @@ def snapshot(core: Core, who: Principal, selected_id: int | None = None, with_fi
         except NotFound:
             detail = None
     return ConsoleSnapshot(queue=q, alerts=_alerts(core, q), figures=_figures(core) if with_figures else None,
-                           detail=detail)
+                           detail=detail, ratings=rating_summary(core) if with_figures else None)

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
-from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
+from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, ratings, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
 from tyrehero_app.api.slowlog import SlowRequestLog
@@ -105,6 +105,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     # routers share a path, so the order changes nothing else.
     api.include_router(technicians.router)
     api.include_router(requests.router)
+    api.include_router(ratings.router)
     api.include_router(dispatch.router)
     api.include_router(health.router)
     api.include_router(maps.router)

@@ -16,6 +16,7 @@ from core.config import get_settings
 from core.errors import Conflict, DomainError, Forbidden, IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.infra.metrics import RATE_LIMITED
 from core.infra.ratelimit import RateLimited
+from core.requests.rating import AlreadyRated
 from core.schemas import field_errors
 from core.staff.auth import AuthFailed, Throttled
 from tyrehero_app.api.deps import NotAuthenticated
@@ -113,6 +114,7 @@ REPLIES: dict[type[Exception], Reply] = {
     NotFound: Reply(404),
     IllegalTransition: Reply(409),
     Conflict: Reply(409),
+    AlreadyRated: Reply(409),  # a second rating of one visit: the message repeats the first
     NotAuthenticated: Reply(401, headers=_bearer),
     AuthFailed: Reply(401, headers=_bearer),
     Forbidden: Reply(403),

@@ -11,8 +11,8 @@ import tyrehero_app.tyrehero_app  # noqa: F401  (builds the app: every page stat
 from core.principal import Role
 from tyrehero_app.guard import Declared, StaffPage, app_states, guarded, handler_access, public, undeclared_handlers
 
-# The only states whose handlers anyone may call: the customer's form and tracking, and the login page.
-PUBLIC_STATES = {"RequestFormState", "TrackState", "LoginState"}
+# The only states whose handlers anyone may call: the customer's form, tracking and rating, and the login page.
+PUBLIC_STATES = {"RequestFormState", "TrackState", "RateState", "LoginState"}
 
 
 def test_every_handler_of_every_state_is_declared_public_or_guarded() -> None:
