@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from core.context import Core
 from core.dispatch.auto import after_release
 from core.errors import IllegalTransition, LinkExpired, NotFound
-from core.infra.db import HotStatement, autocommit, session_scope
+from core.infra.db import HotStatement, autocommit, session_scope, translates_outages
 from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
 from core.requests.public import first_name
 from core.requests.store import CUSTOMER
@@ -164,6 +164,7 @@ _TRACK = HotStatement(
 )
 
 
+@translates_outages
 def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
     """The customer's view of their request: every reader of a tracking link (the API, the tracking
     page, the map and its GeoJSON) goes through here, so the rules below hold for all of them.
