@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlmodel import Field, SQLModel
 
-from core.states import RequestStatus, TechStatus
+from core.states import ON_A_JOB, OPEN, RequestStatus, TechStatus, sql_list
 
 OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE)
 ACTIVE_JOB_STATUSES = (RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE)
@@ -18,6 +18,13 @@ ACTIVE_JOB_STATUSES = (RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestSt
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def stored_id(row_id: int | None) -> int:
+    """The id of a row read from the database: SQLModel types ids optional, for rows not yet inserted."""
+    if row_id is None:
+        raise ValueError("a row read from the database has an id")
+    return row_id
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:
@@ -92,7 +99,7 @@ class ServiceRequest(SQLModel, table=True):
             "status",
             "priority",
             "created_at",
-            postgresql_where=sa.text("status IN ('pending','assigned','en_route','on_site')"),
+            postgresql_where=sa.text(f"status IN ({sql_list(OPEN)})"),
         ),
         sa.Index("ix_request_phone_recent", "phone_hash", "created_at"),
         # The database itself refuses a second active job for one technician.
@@ -100,7 +107,7 @@ class ServiceRequest(SQLModel, table=True):
             "uq_request_one_active_job_per_technician",
             "technician_id",
             unique=True,
-            postgresql_where=sa.text("status IN ('assigned','en_route','on_site')"),
+            postgresql_where=sa.text(f"status IN ({sql_list(ON_A_JOB)})"),
         ),
     )
 

@@ -115,7 +115,10 @@ class OfflineGeocoder:
     def geocode_postcode(self, postcode: str) -> GeocodeResult:
         pc = normalise_postcode(postcode)
         outward = pc.split(" ")[0]
-        area = AREA_RE.match(outward).group()  # type: ignore[union-attr]  # the regex guarantees letters first
+        m = AREA_RE.match(outward)
+        if m is None:  # normalise_postcode admits only postcodes that start with their area's letters
+            raise PostcodeNotFound(pc)
+        area = m.group()
         data = _centroids()
         hit, code = (data[outward], outward) if outward in data else (data.get(area), area)
         if hit is None:

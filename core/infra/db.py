@@ -10,16 +10,19 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar
 
 import psycopg
 import sqlalchemy as sa
 import structlog
-from psycopg.rows import namedtuple_row
+from psycopg.rows import RowMaker
 from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
 from core.config import Settings, sqlalchemy_url
@@ -98,15 +101,16 @@ def _check_on_checkout(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "connect")
-    def _connected(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _connected(dbapi_conn: psycopg.Connection[Any], record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkin")
-    def _checked_in(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _checked_in(dbapi_conn: psycopg.Connection[Any], record: ConnectionPoolEntry) -> None:
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _checked_out(dbapi_conn, record, proxy) -> None:  # type: ignore[no-untyped-def]
+    def _checked_out(dbapi_conn: psycopg.Connection[Any], record: ConnectionPoolEntry,
+                     proxy: PoolProxiedConnection) -> None:
         idle_since = record.info.get("idle_since")
         if idle_since is None:
             return
@@ -116,7 +120,7 @@ def _check_on_checkout(engine: Engine) -> None:
             raise exc.DisconnectionError("connection closed") from None
         if readable or time.monotonic() - idle_since > IDLE_PING_S:
             try:
-                engine.dialect.do_ping(dbapi_conn)
+                engine.dialect.do_ping(dbapi_conn)  # type: ignore[arg-type]  # psycopg's, unlike SQLAlchemy's protocol
             except Exception as e:
                 raise exc.DisconnectionError(f"connection dead: {e.__class__.__name__}") from e
 
@@ -153,7 +157,7 @@ def make_read_engine(settings_or_url: Settings | str | None, pool_size: int = 10
     engine = make_engine(url, pool_size=pool_size, options=options)
 
     @event.listens_for(engine, "connect")
-    def _read_only(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _read_only(dbapi_conn: psycopg.Connection[Any], _record: ConnectionPoolEntry) -> None:
         # A write sent here by mistake fails loudly even when the URL points at a primary.
         with dbapi_conn.cursor() as cur:
             cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
@@ -200,12 +204,32 @@ def translates_outages(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-_SLOW_MS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pool -> threshold, for HotStatement
-_DIALECT = sa_psycopg.dialect()
+_SLOW_MS: weakref.WeakKeyDictionary[sa.pool.Pool, int] = weakref.WeakKeyDictionary()  # for HotStatement
+_DIALECT = sa_psycopg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves this dialect's __init__ bare
 _log = structlog.get_logger("tyrehero.db")
 
 
-class HotStatement:
+RowT = TypeVar("RowT", bound=NamedTuple)
+
+
+def _rows_of(row: type[RowT]) -> Callable[[psycopg.Cursor[Any]], RowMaker[RowT]]:
+    """A psycopg row factory making `row` instances, once the result's column names match its fields
+    (as cheap as psycopg's own `namedtuple_row`: the names are compared as the server sent them)."""
+    fields: tuple[str, ...] = row._fields
+    expected = tuple(f.encode() for f in fields)
+
+    def factory(cur: psycopg.Cursor[Any]) -> RowMaker[RowT]:
+        res = cur.pgresult
+        if res is not None and res.nfields:
+            names = tuple(res.fname(i) for i in range(res.nfields))
+            if names != expected:
+                raise TypeError(f"{row.__name__} has fields {fields}, the statement returned {names}")
+        return row._make
+
+    return factory
+
+
+class HotStatement(Generic[RowT]):
     """A statement of the hot paths, compiled once, run straight on the connection's psycopg connection.
 
     SQLAlchemy's execution of a compiled statement (execution context, result metadata, events)
@@ -214,11 +238,14 @@ class HotStatement:
     caller's transaction on `c` (or autocommit, as `c` is); errors come out as SQLAlchemy's own
     (`IntegrityError`, `OperationalError`, ...), a lost connection is invalidated as SQLAlchemy
     does, and slow statements are logged as `log_slow_queries` logs the rest. Rows are named
-    tuples: by position and by column name.
+    tuples of the class `row` (by position and by column name; its fields must be the columns, in order).
     """
 
-    def __init__(self, stmt: sa.Executable) -> None:
+    def __init__(self, stmt: sa.ClauseElement, row: type[RowT]) -> None:
+        self._row_factory = _rows_of(row)
         compiled = stmt.compile(dialect=_DIALECT)
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a statement HotStatement can run: {stmt!r}")
         self._required: set[str] = set()
         self._json: set[str] = set()
         for bind, name in compiled.bind_names.items():
@@ -238,20 +265,22 @@ class HotStatement:
         for name in self._json & set(self._defaults):
             self._defaults[name] = Jsonb(self._defaults[name])
 
-    def __call__(self, c: sa.Connection, params: Mapping[str, Any] | None = None) -> psycopg.Cursor:
+    def __call__(self, c: sa.Connection, params: Mapping[str, Any] | None = None) -> psycopg.Cursor[RowT]:
         given = dict(params or {})
         missing = self._required - given.keys()
         if missing:
             raise KeyError(f"{self.name}: no value for {sorted(missing)}")
         for name in self._json & given.keys():
             given[name] = Jsonb(given[name])
-        raw = c.connection.driver_connection
+        raw: psycopg.Connection[Any] | None = c.connection.driver_connection
+        if raw is None:
+            raise exc.ResourceClosedError(f"{self.name}: the connection is closed")
         start = time.perf_counter()
         try:
-            cur = raw.cursor(row_factory=namedtuple_row)
+            cur = raw.cursor(row_factory=self._row_factory)
             cur.execute(self.sql, {**self._defaults, **given})
         except psycopg.Error as e:
-            gone = c.dialect.is_disconnect(e, raw, None)
+            gone = c.dialect.is_disconnect(e, raw, None)  # type: ignore[arg-type]  # psycopg's are DB-API errors
             if gone:
                 c.invalidate(e)
             raise exc.DBAPIError.instance(self.sql, None, e, psycopg.Error, connection_invalidated=gone) from e
@@ -268,7 +297,8 @@ def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
     _SLOW_MS[engine.pool] = threshold_ms
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def _start(conn: sa.Connection, cursor: DBAPICursor, statement: str, parameters: Any,
+               context: ExecutionContext | None, executemany: bool) -> None:
         conn.info.setdefault("query_start", []).append(time.perf_counter())
 
     @event.listens_for(engine, "handle_error")
@@ -278,7 +308,8 @@ def log_slow_queries(engine: Engine, threshold_ms: int) -> None:
             timing.add_db(time.perf_counter() - started.pop())
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _end(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def _end(conn: sa.Connection, cursor: DBAPICursor, statement: str, parameters: Any,
+             context: ExecutionContext | None, executemany: bool) -> None:
         elapsed_ms = (time.perf_counter() - conn.info["query_start"].pop()) * 1000
         timing.add_db(elapsed_ms / 1000)
         if elapsed_ms >= threshold_ms:
@@ -294,7 +325,9 @@ def statement_name(statement: str) -> str:
         if marker in upper[:40]:
             i = upper.index(marker)
             if i + 1 < len(words):
-                return f"{verb} {words[i + 1].strip('(').lower()}" if marker != "UPDATE" else f"UPDATE {words[1].lower()}"
+                if marker == "UPDATE":
+                    return f"UPDATE {words[1].lower()}"
+                return f"{verb} {words[i + 1].strip('(').lower()}"
     return verb
 
 

@@ -13,6 +13,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.states import OPEN, sql_list
+
 HTTP_LATENCY = Histogram(
     "tyrehero_http_request_seconds", "HTTP request latency by route", ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5),  # 2: the p95 alert's line
@@ -49,7 +51,7 @@ class StateCollector(Collector):
             with self.engine.connect() as c:
                 for status, n in c.execute(sa.text(
                         "SELECT status, count(*) FROM service_request"
-                        " WHERE status IN ('pending','assigned','en_route','on_site') GROUP BY status")):
+                        f" WHERE status IN ({sql_list(OPEN)}) GROUP BY status")):
                     queue.add_metric([status], n)
                 for status, n in c.execute(sa.text(
                         "SELECT status, count(*) FROM technician WHERE active GROUP BY status")):

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from core.context import Core
 from core.errors import Conflict, IllegalTransition, LinkExpired, NotFound
-from core.infra.db import autocommit, session_scope
+from core.infra.db import autocommit, session_scope, translates_outages
 from core.models import Rating, RequestEvent, ServiceRequest, Technician, table_of, utcnow
 from core.principal import Principal, Role
 from core.requests.public import first_name
@@ -129,6 +129,7 @@ def _view(row: Any) -> RatingView:
     )
 
 
+@translates_outages
 def rating_view(core: Core, token: str, now: datetime | None = None) -> RatingView:
     """What a rating link shows: the visit, and its rating if given. NotFound / LinkExpired as for rating."""
     with autocommit(core.engine).connect() as c:
@@ -141,6 +142,7 @@ def _not_ratable(status: str) -> IllegalTransition:
     return IllegalTransition(f"You can rate the visit once the job is completed; it is {status_words(status)} now.")
 
 
+@translates_outages
 def rate(core: Core, token: str, rating: RatingIn, now: datetime | None = None) -> RatingView:
     """Store the driver's rating of a completed request, once: AlreadyRated (a Conflict) repeats the first,
     IllegalTransition for a request not completed, NotFound for an unknown link, LinkExpired after a week."""

@@ -8,15 +8,12 @@ from urllib.parse import urlparse
 import reflex as rx
 
 from core.errors import IllegalTransition, LinkExpired, NotFound, Unavailable
-from core.infra.db import translates_outages
 from core.requests.rating import COMMENT_MAX, AlreadyRated, RatingIn, RatingView, rate, rating_view
 from tyrehero_app import routes, styles
 from tyrehero_app.components.layout import layout
 from tyrehero_app.guard import Declared, public
 from tyrehero_app.runtime import get_core
 
-_view = translates_outages(rating_view)
-_rate = translates_outages(rate)
 STAR_WORDS = {1: "Poor", 2: "Not good", 3: "OK", 4: "Good", 5: "Excellent"}
 
 
@@ -44,7 +41,7 @@ class RateState(Declared, rx.State):
 
     async def _read(self) -> None:
         try:
-            self._show(await asyncio.to_thread(_view, get_core(), self.token))
+            self._show(await asyncio.to_thread(rating_view, get_core(), self.token))
         except NotFound as e:  # LinkExpired too: its words say why
             self.loaded, self.gone = True, e.message if isinstance(e, LinkExpired) else "unknown"
         except Unavailable:
@@ -66,7 +63,7 @@ class RateState(Declared, rx.State):
         self.error = ""
         try:
             rating = RatingIn.model_validate({"stars": stars, "comment": self.comment})
-            self._show(await asyncio.to_thread(_rate, get_core(), self.token, rating))
+            self._show(await asyncio.to_thread(rate, get_core(), self.token, rating))
             self.notice, self.comment = "Thank you: your rating helps us and our technicians.", ""
         except AlreadyRated as e:
             self.notice = e.message

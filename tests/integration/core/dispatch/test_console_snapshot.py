@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
-
 import pytest
 
 from core.context import Core
 from core.dispatch import console
 from core.errors import Forbidden, Unavailable
-from core.infra.db import make_engine
 from core.principal import Principal, Role
 from core.requests.intake import submit_request
 from core.schemas import RequestCreate
@@ -21,16 +17,6 @@ from tests.factories import add_principal, add_technicians, as_technician, reque
 @pytest.fixture
 def dispatcher(core: Core) -> Principal:
     return add_principal(core, Role.DISPATCHER, "dana")
-
-
-@pytest.fixture
-def down(core: Core) -> Iterator[Core]:
-    """The same core with its database unreachable (nothing listens on port 1)."""
-    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/postgres")
-    dead = copy.copy(core)
-    dead.engine = dead.read_engine = engine
-    yield dead
-    engine.dispose()
 
 
 def test_the_snapshot_answers_what_the_separate_reads_answer(core: Core, dispatcher: Principal) -> None:

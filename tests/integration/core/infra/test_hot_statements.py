@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -22,6 +24,28 @@ def _request(core: Core, status: str = "pending", phone_hash: str = "h0") -> sa.
         return c.execute(sa.text("UPDATE service_request SET status = :s, phone_hash = :h WHERE id = :id"
                                  " RETURNING id, reference"), {"s": status, "h": phone_hash, "id": rid}).one()
 
+class _Open(NamedTuple):
+    id: int
+    status: str
+    reference: str
+
+
+class _Id(NamedTuple):
+    id: int
+
+
+class _Pid(NamedTuple):
+    pid: int
+
+
+class _NoRows(NamedTuple):
+    pass
+
+
+class _Slept(NamedTuple):
+    slept: object  # pg_sleep returns void
+
+
 _OPEN_FOR_PHONE = (
     select(ServiceRequest.id, ServiceRequest.status, ServiceRequest.reference)
     .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES))
@@ -33,7 +57,7 @@ def test_rows_are_those_sqlalchemy_returns_with_constants_expanded_once(core: Co
     clean_db = core.engine
     ids = {s: _request(core, status=s, phone_hash="h1").id for s in ("pending", "assigned", "completed", "cancelled")}
     _request(core, status="pending", phone_hash="other")
-    hot = HotStatement(_OPEN_FOR_PHONE)
+    hot = HotStatement(_OPEN_FOR_PHONE, _Open)
     assert "POSTCOMPILE" not in hot.sql
     with autocommit(clean_db).connect() as c:
         expected = [tuple(r) for r in c.execute(_OPEN_FOR_PHONE, {"phone_hash": "h1"})]
@@ -45,7 +69,22 @@ def test_rows_are_those_sqlalchemy_returns_with_constants_expanded_once(core: Co
 
 def test_a_missing_parameter_is_named_before_anything_is_sent(clean_db: sa.Engine) -> None:
     with autocommit(clean_db).connect() as c, pytest.raises(KeyError, match="phone_hash"):
-        HotStatement(_OPEN_FOR_PHONE)(c, {})
+        HotStatement(_OPEN_FOR_PHONE, _Open)(c, {})
+
+
+def test_rows_come_as_the_named_class_and_a_class_that_names_other_columns_is_refused(core: Core) -> None:
+    _request(core, phone_hash="h2")
+
+    class Misnamed(NamedTuple):
+        id: int
+        reference: str
+        status: str
+
+    with autocommit(core.engine).connect() as c:
+        rows = HotStatement(_OPEN_FOR_PHONE, _Open)(c, {"phone_hash": "h2"}).fetchall()
+        assert all(isinstance(r, _Open) for r in rows), "rows are instances of the class given"
+        with pytest.raises(TypeError, match="Misnamed"):
+            HotStatement(_OPEN_FOR_PHONE, Misnamed)(c, {"phone_hash": "h2"}).fetchall()
 
 
 def test_json_parameters_are_stored_as_json_and_the_callers_transaction_holds(core: Core) -> None:
@@ -53,7 +92,7 @@ def test_json_parameters_are_stored_as_json_and_the_callers_transaction_holds(co
     rid = _request(core).id
     insert = HotStatement(sa.insert(RequestEvent).values(
         request_id=sa.bindparam("rid"), at=sa.func.now(), kind="note", actor="test",
-        data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type)).returning(RequestEvent.id))
+        data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type)).returning(RequestEvent.id), _Id)
     count = sa.text("SELECT count(*) FROM request_event WHERE request_id = :r AND data ->> 'said' = 'hello'")
     with pytest.raises(RuntimeError), clean_db.begin() as c:
         insert(c, {"rid": rid, "data": {"said": "hello", "n": 1}})
@@ -71,11 +110,11 @@ def test_json_parameters_are_stored_as_json_and_the_callers_transaction_holds(co
 def test_errors_are_sqlalchemys_and_a_killed_connection_is_replaced(core: Core) -> None:
     clean_db = core.engine
     existing = _request(core)
-    dup = HotStatement(sa.text("UPDATE service_request SET reference = :ref WHERE id = :id"))
+    dup = HotStatement(sa.text("UPDATE service_request SET reference = :ref WHERE id = :id"), _NoRows)
     other = _request(core)
     with pytest.raises(sa.exc.IntegrityError), clean_db.begin() as c:
         dup(c, {"ref": existing.reference, "id": other.id})
-    whoami = HotStatement(sa.text("SELECT pg_backend_pid() AS pid"))
+    whoami = HotStatement(sa.text("SELECT pg_backend_pid() AS pid"), _Pid)
     with clean_db.connect() as c:
         pid = whoami(c).fetchone().pid
         with clean_db.connect() as killer:
@@ -92,8 +131,8 @@ def test_slow_statements_are_logged_as_the_others_are(clean_db: sa.Engine, capsy
     try:
         log_slow_queries(eng, 50)
         with eng.connect() as c:
-            HotStatement(sa.text("SELECT pg_sleep(0.08)"))(c).fetchone()
-            HotStatement(sa.text("SELECT 1 AS quick"))(c).fetchone()
+            HotStatement(sa.text("SELECT pg_sleep(0.08) AS slept"), _Slept)(c).fetchone()
+            HotStatement(sa.text("SELECT 1 AS id"), _Id)(c).fetchone()
     finally:
         eng.dispose()
     out = capsys.readouterr()
