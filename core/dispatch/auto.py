@@ -1,4 +1,6 @@
-"""Auto-dispatch: nearest suitable technician by ETA, claimed without any chance of double assignment."""
+"""Auto-dispatch: nearest suitable technician by ETA, claimed without any chance of double assignment.
+
+(Over 300 lines: the search, the one claim and the sweep share the claim's statement and its retry rules.)"""
 
 from __future__ import annotations
 

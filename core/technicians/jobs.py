@@ -4,7 +4,7 @@ Shift and job steps name who acts: a technician acts for themselves only; the sy
 the demo simulator) acts for any technician it names. The check compares fields of the principal and
 costs no statement: these are the phones' hot paths.
 
-Kept as one module (~330 lines): the app's technician page and API use it as one service (`jobs as svc`);
+Kept as one module (over 300 lines): the app's technician page and API use it as one service (`jobs as svc`);
 splitting shift and job steps is left for when those callers move with it."""
 
 from __future__ import annotations
