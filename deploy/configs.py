@@ -74,11 +74,7 @@ http {{
     server {{
         listen {port};
         proxy_http_version 1.1;
-        proxy_set_header Host $http_host;
-        # nginx is the edge: the client's own X-Forwarded-For is replaced, never extended.
-        proxy_set_header X-Forwarded-For $remote_addr;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header Connection '';
+{_headers("''", indent=8)}
         proxy_connect_timeout 2s;
         proxy_send_timeout 30s;
         proxy_read_timeout 30s;
@@ -97,8 +93,9 @@ http {{
 
         location /_event {{
             proxy_pass http://tyrehero_app;
+            # A location's own proxy_set_header replaces all of the server's: every header again.
+{_headers("$connection_upgrade", indent=12)}
             proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
             proxy_buffering off;
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
@@ -112,6 +109,17 @@ http {{
     }}
 }}
 """
+
+
+def _headers(connection: str, indent: int) -> str:
+    pad = " " * indent
+    return "\n".join(pad + line for line in (
+        "proxy_set_header Host $http_host;",
+        # nginx is the edge: the client's own X-Forwarded-For is replaced, never extended.
+        "proxy_set_header X-Forwarded-For $remote_addr;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        f"proxy_set_header Connection {connection};",
+    ))
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 TRANSACTION_POOLER = "transaction"
 
 
-def without_prepared_statements() -> None:
+def without_prepared_statements() -> Callable[..., None]:
     """Every new psycopg connection of every SQLAlchemy pool in this process never prepares statements.
 
     psycopg prepares a query on the server after its 5th execution on a connection (`prepare_threshold`);
@@ -27,10 +28,12 @@ def without_prepared_statements() -> None:
     from sqlalchemy import event
     from sqlalchemy.pool import Pool
 
-    @event.listens_for(Pool, "connect")
-    def _unprepared(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def unprepared(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         if hasattr(dbapi_conn, "prepare_threshold"):
             dbapi_conn.prepare_threshold = None
+
+    event.listen(Pool, "connect", unprepared)
+    return unprepared  # for `event.remove(Pool, "connect", ...)`
 
 
 def main() -> None:
