@@ -71,7 +71,7 @@ top-statements: deps
 # Ruff's lint rules everywhere and mypy --strict on core/ (pyproject.toml holds both configurations).
 # `ruff format --check` joins once the tree is formatted: today most files are not.
 lint: deps
-	$(BIN)/ruff check core tyrehero_app tests bench
+	$(BIN)/ruff check core tyrehero_app tests bench deploy
 	$(BIN)/mypy core
 
 bench: deps
