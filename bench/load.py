@@ -148,6 +148,7 @@ def _api(url: str, redis_url: str, prefix: str, workers: int, prod: bool = False
            "--timeout-keep-alive", "75"]
     if prod:  # the production shape (deploy/prod.py): nginx -> `workers` app processes -> PgBouncer -> PostgreSQL
         env.update(PORT=str(port), SEED_DEMO_DATA="false", DATA_DIR=tempfile.mkdtemp(prefix="th-load-prod-"))
+        os.chmod(env["DATA_DIR"], 0o755)  # PgBouncer runs as `postgres` when we are root
         cmd = [sys.executable, "-m", "deploy.prod", "--processes", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,8 +40,6 @@ READY_S = 120.0
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -118,9 +118,11 @@ class Shape:
     def start(self) -> Shape:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:  # PgBouncer and PostgreSQL run as `postgres` and write their logs here
-            import shutil
-
             shutil.chown(self.run_dir, "postgres", "postgres")
+            if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-w", str(self.run_dir)]).returncode:
+                raise RuntimeError(f"the `postgres` user cannot write to {self.run_dir}: PgBouncer and PostgreSQL run "
+                                   f"as `postgres` when started as root; make the folders above it traversable "
+                                   f"(chmod o+x) or choose another DATA_DIR")
         try:
             self._databases()
             if self.build:
@@ -204,14 +206,10 @@ class Shape:
         if os.geteuid() == 0:  # PgBouncer refuses to run as root
             argv = ["pgbouncer", "-u", "postgres", str(ini)]
             (self.run_dir / "pgbouncer.log").touch()
-            import shutil
-
             for name in ("pgbouncer.ini", "pgbouncer-users.txt", "pgbouncer.log"):
                 shutil.chown(self.run_dir / name, "postgres", "postgres")
         self.bouncer = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, start_new_session=True)
-        import socket
-
         deadline = time.monotonic() + 15
         while True:
             try:
