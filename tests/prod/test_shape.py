@@ -74,15 +74,24 @@ def test_websocket_upgrade_passes_through_nginx(shape: Shape) -> None:
 
 def test_psycopg_needs_prepared_statements_off_behind_pgbouncer(shape: Shape) -> None:
     """PgBouncer 1.18 in transaction pooling: a statement prepared on one server connection is unknown on another.
-    The app processes turn preparing off (deploy.worker); the same sequence then works."""
-    plain = psycopg.connect(shape.pooled_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
-    holder = psycopg.connect(shape.pooled_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=False)
+    The app processes turn preparing off (deploy.worker): a statement run in 12 transactions then never fails."""
+    dsn = shape.pooled_url.replace("postgresql+psycopg://", "postgresql://")
+    plain, holder = psycopg.connect(dsn), psycopg.connect(dsn)
     try:
-        plain.execute("SELECT count(*) FROM technician", prepare=True)  # prepared on server connection X
-        holder.execute("SELECT 1")  # X (most recently used) is now held by an open transaction
+        for attempt in range(20):  # until `holder` holds the very server connection the statement lives on
+            name = f"counted_{attempt}"  # what psycopg does after a query's 5th run, under a name of our own
+            with plain.transaction():  # a transaction keeps one server connection throughout
+                plain.execute(f"PREPARE {name} AS SELECT count(*) FROM technician")
+                prepared_on = plain.execute("SELECT pg_backend_pid()").fetchone()
+            held = holder.execute("SELECT pg_backend_pid()").fetchone()  # this open transaction now holds one
+            if held == prepared_on:
+                break
+            holder.rollback()
+        assert held == prepared_on, "the holder got the server connection the statement was prepared on"
         with pytest.raises(psycopg.errors.InvalidSqlStatementName):
-            plain.execute("SELECT count(*) FROM technician", prepare=True)  # runs on Y: "does not exist"
+            plain.execute(f"EXECUTE {name}")  # the next transaction runs on another server connection
     finally:
+        plain.rollback()
         holder.rollback()
         holder.close()
         plain.close()
@@ -91,8 +100,10 @@ def test_psycopg_needs_prepared_statements_off_behind_pgbouncer(shape: Shape) ->
     try:
         with engine.connect() as a, engine.connect() as b:
             b.execute(sa.text("SELECT 1"))  # keeps a server connection busy throughout
-            counts = [a.execute(sa.text("SELECT count(*) FROM technician")).scalar() for _ in range(12)]
-            a.commit()
+            counts = []
+            for _ in range(12):  # each in its own transaction, so PgBouncer may hand it any server connection
+                counts.append(a.execute(sa.text("SELECT count(*) FROM technician")).scalar())
+                a.commit()
             assert a.connection.driver_connection.prepare_threshold is None, "the app's switch turns preparing off"
         assert len(set(counts)) == 1, "a statement run 12 times through PgBouncer never fails once preparing is off"
     finally:
