@@ -139,20 +139,24 @@ def _points(n: int, seed: int = 5) -> list[list[float]]:
 
 
 @contextmanager
-def _api(url: str, redis_url: str, prefix: str, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+def _api(url: str, redis_url: str, prefix: str, workers: int,
+         prod: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, RATE_LIMITS_ENABLED="false",
                DEMO_MODE="false", LOG_JSON="true", SLOW_QUERY_MS="1000")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-         # Longer than any user's pause, as behind a load balancer: idle pooled connections are not cut mid-reuse.
-         "--timeout-keep-alive", "75"],
-        cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    cmd = [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1",
+           "--port", str(port),
+           "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+           # Longer than any user's pause, as behind a load balancer: idle pooled connections are not cut mid-reuse.
+           "--timeout-keep-alive", "75"]
+    if prod:  # the production shape (deploy/prod.py): nginx -> `workers` app processes -> PgBouncer -> PostgreSQL
+        env.update(PORT=str(port), SEED_DEMO_DATA="false", DATA_DIR=tempfile.mkdtemp(prefix="th-load-prod-"))
+        os.chmod(env["DATA_DIR"], 0o755)  # PgBouncer runs as `postgres` when we are root
+        cmd = [sys.executable, "-m", "deploy.prod", "--processes", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + (240 if prod else 60)  # the shape builds the pages first
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
@@ -372,7 +376,7 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                          geocoder=OfflineGeocoder())
         try:
             techs, disp_token = _sessions(core, args.technicians)
-            with _api(url, redis_url, prefix, args.workers) as (base, api):
+            with _api(url, redis_url, prefix, args.workers, args.prod) as (base, api):
                 _warm(base, techs, disp_token, args.workers)
                 plan = _plan(out, base, args, techs, disp_token)
                 (out / "plan.json").write_text(json.dumps(plan))
@@ -505,6 +509,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--track-ratio", type=float, default=0.5, help="tracking polls per new request (default 0.5)")
     ap.add_argument("--consoles", type=int, default=2, help="dispatcher consoles polling the map layers (default 2)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the API (default 2)")
+    ap.add_argument("--prod", action="store_true",
+                    help="through the production shape: nginx, --workers app processes, PgBouncer (deploy/prod.py)")
     ap.add_argument("--driver-processes", type=int, default=1, help="Locust processes (default 1)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds a call may take before it counts as an error")
     ap.add_argument("--py-spy", metavar="DIR", help="record the API workers with py-spy into DIR (folded stacks)")

@@ -61,7 +61,8 @@ def bootstrap(
     db_url, r_url = embedded.ensure_urls(
         database_url or settings.database_url, redis_url or settings.redis_url, settings.data_path
     )
-    engine = db.make_engine(db_url, pool_size=pool_size or settings.db_pool_size, options=db.timeout_options(settings))
+    engine = db.make_engine(db_url, pool_size=pool_size or settings.db_pool_size, options=db.timeout_options(settings),
+                            prepared=not db.behind_transaction_pooler(settings))
     db.check_timeouts(engine, settings)
     db.log_slow_queries(engine, settings.slow_query_ms)
     # One quick retry: a dead Redis must cost milliseconds, not redis-py's default back-off.

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # The two above go to PostgreSQL as libpq startup options. PgBouncer (1.18, transaction pooling) refuses or
     # drops those: set this false there and give the app's role the same defaults (docs/OPERATIONS.md, Timeouts).
     db_startup_options: bool = True
+    # "transaction" when DATABASE_URL points at PgBouncer in transaction pooling: no server-side prepared
+    # statements (a transaction may run on any server connection) and no startup options (refused there).
+    database_pooler: Literal["", "transaction"] = ""
     redis_socket_timeout_s: float = Field(0.5, gt=0, le=30)  # one command's answer
     redis_connect_timeout_s: float = Field(0.5, gt=0, le=30)
     geocoder_url: str = "https://api.postcodes.io"

@@ -40,14 +40,20 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: alembic.ini and al
 IDLE_PING_S = 2.0
 
 
-def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10, options: str | None = None) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10, options: str | None = None,
+                prepared: bool = True) -> Engine:
     """A pooled engine that picks up a restarted PostgreSQL again by itself (see `_check_on_checkout`).
 
     `options` are libpq startup options for every connection (`timeout_options` builds the app's).
+    `prepared=False` keeps psycopg from preparing statements on the server (it does after a query's 5th run
+    on a connection): behind PgBouncer's transaction pooling the next transaction may run on a server
+    connection where that statement does not exist.
     """
     connect_args: dict[str, Any] = {"connect_timeout": 5}
     if options:
         connect_args["options"] = options
+    if not prepared:
+        connect_args["prepare_threshold"] = None
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=5,
                            connect_args=connect_args)
     _check_on_checkout(engine)
@@ -66,15 +72,21 @@ def session_timeouts(settings: Settings) -> dict[str, int]:
 def timeout_options(settings: Settings) -> str | None:
     """The timeouts as startup options: set by PostgreSQL as each connection opens, no round trip per checkout.
     None when `db_startup_options` is off (behind PgBouncer, the role carries them: `role_timeouts_sql`)."""
-    if not settings.db_startup_options:
+    if not settings.db_startup_options or settings.database_pooler == "transaction":
         return None
     return " ".join(f"-c {name}={ms}" for name, ms in session_timeouts(settings).items())
 
 
-def role_timeouts_sql(settings: Settings, role: str = "CURRENT_USER") -> list[str]:
-    """ALTER ROLE statements giving `role` the app's timeouts as its defaults: what works through PgBouncer's
-    transaction pooling, where a session's SET or startup options do not follow the client."""
-    return [f"ALTER ROLE {role} SET {name} = {ms}" for name, ms in session_timeouts(settings).items()]
+def behind_transaction_pooler(settings: Settings | str | None) -> bool:
+    return isinstance(settings, Settings) and settings.database_pooler == "transaction"
+
+
+def role_timeouts_sql(settings: Settings, role: str = "CURRENT_USER", database: str | None = None) -> list[str]:
+    """ALTER ROLE statements giving `role` the app's timeouts as its defaults (in `database` only, when named):
+    what works through PgBouncer's transaction pooling, where a session's SET or startup options do not follow
+    the client."""
+    scope = f' IN DATABASE "{database.replace(chr(34), chr(34) * 2)}"' if database else ""
+    return [f"ALTER ROLE {role}{scope} SET {name} = {ms}" for name, ms in session_timeouts(settings).items()]
 
 
 def check_timeouts(engine: Engine, settings: Settings) -> None:
@@ -157,7 +169,8 @@ def make_read_engine(settings_or_url: Settings | str | None, pool_size: int = 10
         url = sqlalchemy_url(settings_or_url)
     if not url:
         return None
-    engine = make_engine(url, pool_size=pool_size, options=options)
+    engine = make_engine(url, pool_size=pool_size, options=options,
+                         prepared=not behind_transaction_pooler(settings_or_url))
 
     @event.listens_for(engine, "connect")
     def _read_only(dbapi_conn: psycopg.Connection[Any], _record: ConnectionPoolEntry) -> None:

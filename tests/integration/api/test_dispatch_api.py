@@ -56,6 +56,9 @@ def test_queue_reassign_and_audit(core: Core, api_server) -> None:
         f"{api_server.url}/api/v1/dispatch/live.geojson", headers={**h, "If-None-Match": live.headers["etag"]}
     )
     assert again.status_code == 304
+    weak = httpx.get(f"{api_server.url}/api/v1/dispatch/live.geojson",
+                     headers={**h, "If-None-Match": f'"other", W/{live.headers["etag"]}'})
+    assert weak.status_code == 304, "the tag a gzipping proxy weakened still matches (weak comparison)"
 
 
 def test_two_dispatchers_same_request_one_wins(core: Core, api_server) -> None:
