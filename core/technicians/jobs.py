@@ -222,7 +222,7 @@ def job_step(core: Core, who: Principal, request_id: int, action: str, data: dic
     """`job_action`, answered with the technician's job as it now stands (what the phone shows next)."""
     tech_id = acting_for(who, tech_id)
     status, row = _step(core, who, tech_id, request_id, action, data)
-    if status in ACTIVE:
+    if status in ACTIVE and row is not None:
         return _view(core, row)  # the job as the step's own statement returned it
     return _job_view(core, tech_id)  # completed or declined: whatever the technician holds now
 
@@ -235,6 +235,8 @@ def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str
     with autocommit(core.engine).connect() as c:  # one statement: atomic by itself
         row = _STEPS[action](c, {"rid": request_id, "tid": tech_id, "now": utcnow(), **who.actor_columns(),
                                  "data": {"technician_id": tech_id, **(data or {})}}).fetchone()
+    if row is not None and row.id is None and _already_done(action, row.r_status):
+        return row.r_status, None  # a replayed step (a phone retrying after losing the answer): done, not an error
     if row is None or row.r_status not in ACTIVE:
         raise NotFound("This job is not yours, or it is no longer active.")
     if row.id is None:  # refused: say which rule
@@ -252,6 +254,14 @@ def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str
         index_row(core, (row.t_id, new_tech.value if new_tech else row.t_status, row.t_active, row.tech_lat,
                          row.tech_lng, row.t_capabilities, row.t_position_at))
     return new_req.value, row
+
+
+def _already_done(action: str, status: str) -> bool:
+    """Whether the job already stands where `action` would take it (accepting counts as done once the job
+    is under way)."""
+    if action == "accept":
+        return status in ACTIVE
+    return action != "decline" and status == _ACTIONS[action][0]
 
 
 # The technician's active job and their own position, in one statement: phones ask for it all the time.
