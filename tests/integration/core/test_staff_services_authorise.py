@@ -23,8 +23,7 @@ from core.privacy import retention
 from core.requests.intake import submit_request
 from core.requests.tracking import cancel_by_token
 from core.schemas import RequestCreate
-from core.staff import admin
-from core.staff import price_preview
+from core.staff import admin, price_preview
 from core.staff import views as staff_views
 from core.states import TechStatus
 from core.technicians import jobs as tech

@@ -12,8 +12,7 @@ from core.dispatch import console, manual
 from core.errors import Forbidden
 from core.principal import ROLES, Principal, Role
 from core.privacy import retention
-from core.staff import admin
-from core.staff import price_preview
+from core.staff import admin, price_preview
 from core.staff import views as staff_views
 from core.technicians import jobs, views
 
