@@ -36,4 +36,5 @@ def connection_notice() -> rx.Component:
 
 def install(app: rx.App) -> None:
     """Replace Reflex's connection toast and pulser with `connection_notice` on every page."""
-    app.app_wraps[(5, "Overlay")] = lambda stateful: connection_notice() if stateful else None
+    # A wrap receives the rest of the app as its children: a fragment puts them beside the notice, not inside it.
+    app.app_wraps[(5, "Overlay")] = lambda stateful: rx.fragment(connection_notice()) if stateful else None
