@@ -375,7 +375,7 @@ def _legend() -> rx.Component:
             _legend_item("#22c55e", "vans available", "hex"), _legend_item("#f59e0b", "more requests than vans", "hex"),
             _legend_item("#dc2626", "no van within 90 min", "hex"),
             wrap="wrap", spacing="3", align="center"),
-        rx.text("Click a request on the map to open it. Use the layers button on the map to show or hide "
+        rx.text("Click a request on the map to open it. Use the layer switch on the map to show or hide "
                 "requests, vans and areas.", size="1"),
         aria_label="Map legend", id="map-legend", style={"width": "100%"},
     )
