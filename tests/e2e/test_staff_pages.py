@@ -12,6 +12,16 @@ from tests.factories import add_staff
 DUNDEE = (56.4620, -2.9707)
 
 
+_CLICK_MARKER = """(fid) => {
+  for (const k of Object.keys(window)) {
+    if (!k.startsWith('realtime_')) continue;
+    const layer = window[k].getLayer(fid);
+    if (layer) { layer.fire('click'); return true; }
+  }
+  return false;
+}"""
+
+
 def _admin(browser, app, username: str):  # type: ignore[no-untyped-def]
     add_staff(app.core, username, "admin")
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -158,15 +168,11 @@ def test_clicking_a_request_on_the_map_opens_its_drawer(app, browser) -> None:
         frame = page.frame_locator("iframe[title='Live map']")
         frame.locator(".leaflet-control-layers").get_by_text("Requests").wait_for(timeout=10000)
         frame.locator(".leaflet-control-layers").get_by_text("Vans").wait_for(timeout=5000)
-        marker = page.frame_locator("iframe[title='Live map']").locator("path.leaflet-interactive[stroke='#111827']")
-        marker.first.wait_for(timeout=10000)
-        opened = False
-        for i in range(min(marker.count(), 20)):
-            marker.nth(i).dispatch_event("click")
-            page.locator("#drawer-reference").wait_for(timeout=5000)
-            if page.locator("#drawer-reference").inner_text() == made["reference"]:
-                opened = True
-                break
+        # The request's own marker (leaflet-realtime's getLayer by feature id), clicked as a mouse would.
+        map_frame = next(f for f in page.frames if "/map/dispatch" in f.url)
+        map_frame.wait_for_function(_CLICK_MARKER, arg=f"r{made['id']}", timeout=15000)
+        page.locator("#drawer-reference", has_text=made["reference"]).wait_for(timeout=5000)
+        opened = page.locator("#drawer-reference").inner_text() == made["reference"]
         assert opened, "clicking the request's marker opened its drawer"
     finally:
         ctx.close()
