@@ -21,7 +21,7 @@ from core.schemas import RequestPublic, TechnicianPublic
 PUBLIC_COLUMNS = (
     ServiceRequest.id, ServiceRequest.public_id, ServiceRequest.reference, ServiceRequest.status,
     ServiceRequest.priority, ServiceRequest.quote_pence, ServiceRequest.eta_minutes, ServiceRequest.location_label,
-    ServiceRequest.location_approximate,
+    ServiceRequest.location_approximate, ServiceRequest.postcode,
 )
 _PUBLIC_VIEW = (
     sa.select(*(col(c) for c in PUBLIC_COLUMNS),
@@ -68,4 +68,5 @@ def public_answer(core: Core, req: Any, tech: Any, duplicate: bool) -> RequestPu
         duplicate=duplicate,
         location_label=req.location_label,
         location_approximate=req.location_approximate,
+        postcode=req.postcode,
     )
