@@ -159,6 +159,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
 class TechnicianPublic(BaseModel):
     first_name: str
     van: str
+    registration: str = ""  # the van's number plate: what the driver looks for at the roadside
 
 
 class RequestPublic(BaseModel):

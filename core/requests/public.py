@@ -62,7 +62,8 @@ def public_answer(core: Core, req: Any, tech: Any, duplicate: bool) -> RequestPu
         priority=req.priority,
         quote_pence=req.quote_pence,
         eta_minutes=req.eta_minutes,
-        technician=TechnicianPublic(first_name=first_name(tech.tech_name), van=tech.tech_van_label or tech.tech_van_reg)
+        technician=TechnicianPublic(first_name=first_name(tech.tech_name), van=tech.tech_van_label or tech.tech_van_reg,
+                                   registration=tech.tech_van_reg or "")
         if tech is not None and tech.tech_name is not None
         else None,
         duplicate=duplicate,

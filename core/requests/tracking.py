@@ -177,7 +177,8 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
         status_text=status_words(req.status),
         eta_minutes=eta,
         quote_pence=req.quote_pence,
-        technician=TechnicianPublic(first_name=first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg)
+        technician=TechnicianPublic(first_name=first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg,
+                                    registration=req.tech_van_reg or "")
         if show_tech
         else None,
         technician_position=pos,

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
-from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
+from tyrehero_app.api import admin, auth, customer_maps, dispatch, errors, health, maps, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
 
@@ -104,6 +104,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.include_router(dispatch.router)
     api.include_router(health.router)
     api.include_router(maps.router)
+    api.include_router(customer_maps.router)
     api.include_router(auth.router)
     api.include_router(admin.router)
     maps.mount_vendor(api)
