@@ -129,7 +129,7 @@ def test_the_map_page_runs_only_scripts_with_its_nonce(app, browser) -> None:
         page = ctx.new_page()
         fired = _watch_dialogs(page)
         page.goto(f"{app.url}/map/point?lat={PORTREE[0]}&lng={PORTREE[1]}")
-        page.locator("path.leaflet-interactive").first.wait_for(timeout=10000)  # folium's own scripts ran
+        page.locator(".leaflet-marker-icon").first.wait_for(timeout=10000)  # folium's scripts and ours ran
         policy = httpx.get(f"{app.url}/map/point?lat=57&lng=-6").headers["content-security-policy"]
         assert re.search(r"script-src 'self' 'nonce-[A-Za-z0-9_-]+'", policy)
         # Markup added to the page now (as a missed escape would) cannot run a handler.

@@ -12,6 +12,7 @@ from core.config import Settings, get_settings
 from tyrehero_app.api import admin, auth, customer_maps, dispatch, errors, health, maps, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
+from tyrehero_app.api.shell import ShellMiddleware
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -88,6 +89,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     errors.install(api)
     _document_errors(api)
     # Outermost last: headers and metrics, then CORS, then cross-site refusal, then the body limit.
+    api.add_middleware(ShellMiddleware)  # the customer pages' HTML: first paint without the big stylesheet
     api.add_middleware(BodyLimit)
     api.add_middleware(OriginGuard, settings=settings)
     # Reflex wraps this app in its own CORSMiddleware with the same list (rxconfig); this one serves the
