@@ -8,6 +8,7 @@ import re
 import httpx
 
 from tests.e2e.conftest import login, shot
+from tests.factories import random_mobile
 
 LERWICK_POSTCODE = "ZE1 0AA"  # Shetland: no van of the demo fleet within reach
 
@@ -52,7 +53,7 @@ def test_a_full_postcode_shows_its_postcode_and_approximate_everywhere(app, brow
     assert page.locator("#location-label").inner_text() == "SW1A 1AA area (approximate)", \
         "the label names the postcode, not the nearest village"
     assert page.locator("#location-approximate").is_visible(), "the form says the place is approximate"
-    _details(page, "Alex Driver", "07911 223344")
+    _details(page, "Alex Driver", random_mobile())
     token = _send(page)
     request_id, assigned = app.job_for(token)
     row = app.request_row(request_id)
@@ -91,7 +92,7 @@ def test_a_pin_dragged_on_the_form_map_makes_the_request_exact(app, phone_page) 
     frame.locator(".leaflet-marker-icon").wait_for(timeout=10000)
     frame.locator(".leaflet-container").click(position={"x": 60, "y": 60})  # a tap moves the pin there
     page.locator("#location-label", has_text="Pin near M1 1AE").wait_for(timeout=5000)
-    _details(page, "Pat Pin", "07911 334455")
+    _details(page, "Pat Pin", random_mobile())
     token = _send(page)
     row = app.request_row(app.job_for(token)[0])
     assert row["location_approximate"] is False, "a placed pin is the driver's exact spot"
@@ -109,7 +110,7 @@ def test_the_quote_shown_before_sending_is_the_stored_quote(app, phone_page) -> 
     before = page.locator("#quote").inner_text()
     page.wait_for_timeout(1000)  # each change re-prices: let the last answer arrive
     shown = page.locator("#quote").inner_text()
-    _details(page, "Quinn Quote", "07911 445566")
+    _details(page, "Quinn Quote", random_mobile())
     token = _send(page)
     stored = app.request_row(app.job_for(token)[0])["quote_pence"]
     expected = f"£{stored // 100}" if stored % 100 == 0 else f"£{stored / 100:.2f}"
@@ -127,7 +128,7 @@ def test_a_location_beyond_the_sla_is_warned_before_sending_with_a_call_back(app
     assert "90-minute promise" in warning.inner_text(), "the warning names the promise"
     assert page.locator("#call-back").get_attribute("href").startswith("tel:"), "the call-back offer is a tel: link"
     shot(page, "request-form-beyond-sla")
-    _details(page, "Lena Far", "07911 556677")
+    _details(page, "Lena Far", random_mobile())
     token = _send(page)
     page.locator("#no-van").wait_for(timeout=5000)
     assert app.request_row(app.job_for(token)[0])["status"] == "pending", "no van hours away is sent by itself"
@@ -139,7 +140,7 @@ def test_a_form_error_is_focused_tied_to_its_field_and_cleared_when_fixed(app, p
     page = phone_page
     _form(page, app.url)
     _postcode(page, "RG1 1AA")
-    page.fill("#phone", "07911 667788")
+    page.fill("#phone", random_mobile())
     page.fill("#vehicle", "Ford Focus")
     page.click("#submit")
     error = page.locator("#error-customer_name")
@@ -165,7 +166,7 @@ def test_tracking_gives_clock_time_call_buttons_labelled_map_and_a_receipt(app, 
 
     tech = app.make_technician("tomos", at=(51.48, -3.18), status="available")
     made = httpx.post(f"{app.url}/api/v1/requests", json={
-        "customer_name": "Cerys", "phone": "07911 778899", "location": {"lat": 51.4816, "lng": -3.1791},
+        "customer_name": "Cerys", "phone": random_mobile(), "location": {"lat": 51.4816, "lng": -3.1791},
         "vehicle": "Kia Ceed", "issue": "puncture"}).json()
     page = phone_page
     page.goto(f"{app.url}/track/{made['tracking_token']}")
@@ -193,7 +194,7 @@ def test_tracking_gives_clock_time_call_buttons_labelled_map_and_a_receipt(app, 
 
 def test_a_cancelled_request_ends_clearly(app, phone_page) -> None:
     made = httpx.post(f"{app.url}/api/v1/requests", json={
-        "customer_name": "Cai", "phone": "07911 889900", "location": {"lat": 53.48, "lng": -2.24},
+        "customer_name": "Cai", "phone": random_mobile(), "location": {"lat": 53.48, "lng": -2.24},
         "vehicle": "Kia Ceed", "issue": "puncture"}).json()
     page = phone_page
     page.goto(f"{app.url}/track/{made['tracking_token']}")

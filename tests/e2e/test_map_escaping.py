@@ -83,10 +83,10 @@ def test_markup_in_a_van_label_and_a_customers_words_runs_nowhere_and_reads_lite
         fired = _watch_dialogs(page)
         page.goto(f"{app.url}/track/{made['tracking_token']}")
         frame = _map_frame(page)
-        _open(frame, "van", "tooltip")
-        tooltip = frame.locator(".leaflet-tooltip").first
-        tooltip.wait_for(timeout=5000)
-        assert tooltip.inner_text() == f"<i>Eve</i> · {PAYLOAD}"
+        # The customer's map labels the van with the technician's first name and the van's plate, always shown.
+        tooltip = frame.locator(".th-label-van")
+        tooltip.wait_for(timeout=15000)
+        assert tooltip.inner_text() == "<i>Eve</i> · TT00 ABC"
         assert frame.locator(".leaflet-tooltip img, .leaflet-tooltip i").count() == 0
         page.wait_for_timeout(1000)  # an injected <img> would have failed to load and fired by now
         assert fired == []

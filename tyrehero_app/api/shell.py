@@ -18,6 +18,9 @@ from collections.abc import Callable
 
 # Styles for Radix Themes' pre-rendered class names, only until the real stylesheet is in (html.th-styled).
 SHELL_CSS = """
+html:not(.th-styled) *,html:not(.th-styled) *::before,html:not(.th-styled) *::after{box-sizing:border-box}
+html:not(.th-styled) .rt-r-weight-bold{font-weight:700}
+html:not(.th-styled) .rt-r-weight-medium{font-weight:500}
 html:not(.th-styled) body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1c2024;
  background:#fff;line-height:1.45;font-size:16px}
 html:not(.th-styled) .rt-Flex{display:flex}
@@ -101,7 +104,10 @@ class ShellMiddleware:
             if not message.get("more_body"):
                 await self._finish(start, b"".join(chunks), send)
 
-        await self.app(scope, receive, capture)
+        # Files are then sent as body messages, not by path (the server's zero-copy send), so they can be read.
+        extensions = {k: v for k, v in (scope.get("extensions") or {}).items()
+                      if k not in ("http.response.pathsend", "http.response.zerocopysend")}
+        await self.app({**scope, "extensions": extensions}, receive, capture)
 
     async def _finish(self, start: dict, body: bytes, send) -> None:  # type: ignore[no-untyped-def]
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"etag")]

@@ -254,7 +254,7 @@ def _receipt() -> rx.Component:
             rx.text("Your technician finished at ", TrackState.closed_at, ". Reference ",
                     rx.text.strong(TrackState.reference, id="reference"), "."),
             rx.cond(TrackState.fitted != "", rx.text("Fitted: ", rx.text.strong(TrackState.fitted, id="fitted"))),
-            rx.text("Price: ", rx.text.strong(TrackState.quote, id="price"), " — paid to the technician by card."),
+            rx.text("Price: ", rx.text.strong(TrackState.quote, id="price"), ", payable to the technician by card."),
             rx.badge(TrackState.status_text, color_scheme="green", size="3", id="status"),
             rx.text("Thank you for calling TyreHero. Drive safely.", color_scheme="gray"),
             rx.link(rx.button(rx.icon("phone"), "Questions? Call TyreHero", size="3", variant="soft",

@@ -26,7 +26,8 @@ NORTHAMPTON = (52.2405, -0.9027)  # ~88 km from Reading: beyond the 90-minute SL
 
 def _row(core: Core, request_id: int) -> dict:
     with core.engine.connect() as c:
-        return dict(c.execute(sa.text("SELECT * FROM service_request WHERE id = :i"), {"i": request_id}).mappings().one())
+        found = c.execute(sa.text("SELECT * FROM service_request WHERE id = :i"), {"i": request_id})
+        return dict(found.mappings().one())
 
 
 def _submit(core: Core, **over: object):  # type: ignore[no-untyped-def]

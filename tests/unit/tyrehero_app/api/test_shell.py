@@ -51,3 +51,39 @@ def test_the_middleware_rewrites_gzipped_customer_pages_only() -> None:
     assert home.headers["content-encoding"] == "gzip", "the rewritten page is sent gzipped still"
     assert b"th-styled" in home.content, "the request form is rewritten"
     assert b"th-styled" not in _get(gzip.compress(PAGE), "gzip", "/admin").content, "staff pages are not rewritten"
+
+
+def test_a_file_sent_by_path_is_read_and_rewritten(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from starlette.responses import FileResponse
+
+    page = tmp_path / "index.html"
+    page.write_bytes(PAGE)
+    inner = Starlette(routes=[Route("/", lambda _r: FileResponse(page, media_type="text/html"))])
+    app = ShellMiddleware(inner)
+    sent: list[dict] = []
+
+    async def run() -> None:
+        scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"",
+                 "extensions": {"http.response.pathsend": {}}, "http_version": "1.1", "scheme": "http",
+                 "server": ("test", 80), "root_path": ""}
+
+        done = asyncio.Event()
+        asked: list[int] = []
+
+        async def receive() -> dict:
+            asked.append(1)
+            if len(asked) == 1:
+                return {"type": "http.request", "body": b""}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert b"th-styled" in body, "a server's send-by-path is turned into a body the middleware can rewrite"
