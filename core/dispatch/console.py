@@ -113,7 +113,8 @@ def _queue_item(core: Core, r: ServiceRequest, tech_name: str | None, now: datet
         id=r.id, reference=r.reference, status=r.status, priority=r.priority,  # type: ignore[arg-type]
         effective_priority=round(effective_priority(r.priority, waited, core.settings.sla_minutes), 2),
         issue=ISSUE_LABELS[Issue(r.issue)], customer_name=r.customer_name, location_label=r.location_label,
-        approximate=r.location_approximate, postcode=r.postcode, capabilities=list(r.required_capabilities), lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
+        approximate=r.location_approximate, postcode=r.postcode, capabilities=list(r.required_capabilities),
+        lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
         waited_min=int(waited), sla_left_min=int(left), sla_state=_sla_state(left) if r.status != "on_site" else "ok",
         technician_id=r.technician_id, technician=tech_name,
     )
