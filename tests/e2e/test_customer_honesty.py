@@ -92,6 +92,11 @@ def test_a_pin_dragged_on_the_form_map_makes_the_request_exact(app, phone_page) 
     frame.locator(".leaflet-marker-icon").wait_for(timeout=10000)
     frame.locator(".leaflet-container").click(position={"x": 60, "y": 60})  # a tap moves the pin there
     page.locator("#location-label", has_text="Pin near M1 1AE").wait_for(timeout=5000)
+    page.wait_for_timeout(1500)  # a redrawn map would have put the pin back in the middle by now
+    box = page.locator("iframe[title='Your location']").bounding_box()
+    pin = frame.locator(".leaflet-marker-icon").bounding_box()
+    tip_x, tip_y = pin["x"] + pin["width"] / 2 - box["x"], pin["y"] + pin["height"] - box["y"]
+    assert abs(tip_x - 60) < 8 and abs(tip_y - 60) < 8, f"the pin stays where it was put: {tip_x:.0f},{tip_y:.0f}"
     _details(page, "Pat Pin", random_mobile())
     token = _send(page)
     row = app.request_row(app.job_for(token)[0])

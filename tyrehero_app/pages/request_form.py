@@ -83,6 +83,7 @@ class RequestFormState(Declared, rx.State):
     lng: float | None = None
     map_lat: float | None = None  # where the map was drawn (moving the pin does not redraw it)
     map_lng: float | None = None
+    map_approximate: bool = False
     source: str = ""  # gps | postcode | plus_code | pin
     typed: str = ""  # the postcode or Plus Code as typed
     postcode: str = ""  # the typed postcode, normalised ("SW1A 1AA"): sent with a pin
@@ -112,7 +113,7 @@ class RequestFormState(Declared, rx.State):
     def map_src(self) -> str:
         if self.map_lat is None:
             return ""
-        flag = "&approximate=true" if self.location_approximate else ""
+        flag = "&approximate=true" if self.map_approximate else ""
         return f"/map/point?lat={self.map_lat}&lng={self.map_lng}{flag}"
 
     @rx.var
@@ -140,7 +141,7 @@ class RequestFormState(Declared, rx.State):
             self.errors = {**self.errors, "location": _GEO_ERRORS["unavailable"]}
             return
         if await self._understand(loc, "gps"):
-            self.map_lat, self.map_lng = self.lat, self.lng
+            self._draw_map()
 
     @public
     async def postcode_entered(self, value: str) -> None:
@@ -154,7 +155,7 @@ class RequestFormState(Declared, rx.State):
             return
         if await self._understand(loc, "plus_code" if "+" in value else "postcode"):
             self.typed = value
-            self.map_lat, self.map_lng = self.lat, self.lng
+            self._draw_map()
 
     @public
     async def pin_moved(self, value: str) -> None:
@@ -165,6 +166,10 @@ class RequestFormState(Declared, rx.State):
         except (ValueError, ValidationError):
             return
         await self._understand(loc, "pin")
+
+    def _draw_map(self) -> None:
+        """Centre the form's map on the understood point (a pin moved later does not redraw it)."""
+        self.map_lat, self.map_lng, self.map_approximate = self.lat, self.lng, self.location_approximate
 
     async def _understand(self, loc: LocationIn, source: str) -> bool:
         try:
