@@ -59,7 +59,7 @@ def test_a_full_postcode_shows_its_postcode_and_approximate_everywhere(app, brow
     row = app.request_row(request_id)
     assert (row["location_approximate"], row["postcode"]) == (True, "SW1A 1AA"), "stored approximate, with postcode"
     assert assigned == tech, "the van at the postcode's point took the job"
-    page.locator("#track-postcode", has_text="SW1A 1AA").wait_for(timeout=5000)
+    page.locator("#track-location", has_text="SW1A 1AA").wait_for(timeout=5000)
     assert page.locator("#track-approximate").is_visible(), "tracking shows the approximate flag"
     shot(page, "tracking-approximate")
 

@@ -107,6 +107,8 @@ class RequestFormState(Declared, rx.State):
     async def start(self) -> None:
         if not self.form_key:
             self.form_key = uuid.uuid4().hex
+        # A reload empties the fields: errors about what they held would mislead (the place is kept).
+        self.errors, self.server_error, self.submitting = {}, "", False
         await self._reprice()
 
     @rx.var

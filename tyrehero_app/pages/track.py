@@ -88,7 +88,8 @@ class TrackState(Declared, rx.State):
         if v.technician and v.technician.van == v.technician.registration:
             self.van = v.technician.van
         self.location_label, self.approximate = v.location_label, v.location_approximate
-        self.postcode = v.postcode or ""
+        # The postcode once: a district fallback's label names it already ("SW1A 1AA area (approximate)").
+        self.postcode = v.postcode if v.postcode and v.postcode not in v.location_label else ""
         self.cancellable = v.cancellable
         self.queue_position = v.queue_position or 0
         self.phone, self.phone_tel = v.phone, _tel(v.phone)
@@ -212,7 +213,9 @@ def _where() -> rx.Component:
         rx.icon("map-pin"),
         rx.text(TrackState.location_label, id="track-location"),
         rx.cond(TrackState.postcode != "", rx.badge(TrackState.postcode, variant="outline", id="track-postcode")),
-        rx.cond(TrackState.approximate, rx.badge("approximate", color_scheme="orange", id="track-approximate")),
+        rx.cond(TrackState.approximate,
+                rx.text("Approximate: your technician will call you to find you.", size="2", color_scheme="orange",
+                        weight="medium", id="track-approximate")),
         align="center",
         wrap="wrap",
     )
@@ -222,7 +225,7 @@ def _summary() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.text("Reference ", rx.text.strong(TrackState.reference, id="reference")),
+                rx.text("Reference ", rx.text.strong(TrackState.reference, id="reference", white_space="nowrap")),
                 rx.spacer(),
                 rx.badge(TrackState.status_text, color_scheme=TrackState.color, size="3", id="status"),
                 width="100%",
