@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     dispatch_coalesce_s: float = Field(0.3, ge=0)
     offer_timeout_s: int = Field(120, gt=0)  # no answer from the technician -> declined, next one
     dispatch_candidates: int = Field(5, ge=1, le=50)
+    # Auto-dispatch offers a van only when its ETA is within the SLA plus this margin (90 + 60 = 150 min by
+    # default); beyond it the request waits for a dispatcher ("no van within reach"), who can assign anyone.
+    auto_dispatch_margin_min: int = Field(60, ge=0)
     # "batch": when 2+ requests wait, assign them all at once (core.dispatch.batch); "greedy": one by one, oldest first.
     # Batch is the default: 70.5% vs 41.1% of calls on site within the SLA in the simulated storm (docs/PERFORMANCE.md).
     dispatch_policy: Literal["batch", "greedy"] = "batch"

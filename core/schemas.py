@@ -56,7 +56,7 @@ def clean_text(value: Any) -> Any:
 
 
 class LocationIn(BaseModel):
-    """A GPS point, a UK postcode, or a Plus Code."""
+    """A GPS point, a UK postcode, or a Plus Code; or a point with the postcode it was placed near (a pin)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -127,14 +127,19 @@ class RequestCreate(BaseModel):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def required_capabilities(self) -> list[str]:
-        caps = []
-        if self.vehicle_type in CAPABILITY_FOR_VEHICLE:
-            caps.append(CAPABILITY_FOR_VEHICLE[self.vehicle_type])
-        if self.run_flat:
-            caps.append("run_flat")
-        if self.issue == Issue.LOCKING_NUT_LOST:
-            caps.append("locking_nut")
-        return caps
+        return required_capabilities(self.issue, self.vehicle_type, self.run_flat)
+
+
+def required_capabilities(issue: Issue, vehicle_type: VehicleType, run_flat: bool = False) -> list[str]:
+    """What a van must carry for a request: the vehicle's kind, run-flat tyres, a locking-nut kit."""
+    caps = []
+    if vehicle_type in CAPABILITY_FOR_VEHICLE:
+        caps.append(CAPABILITY_FOR_VEHICLE[vehicle_type])
+    if run_flat:
+        caps.append("run_flat")
+    if issue == Issue.LOCKING_NUT_LOST:
+        caps.append("locking_nut")
+    return caps
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
@@ -154,6 +159,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
 class TechnicianPublic(BaseModel):
     first_name: str
     van: str
+    registration: str = ""  # the van's number plate: what the driver looks for at the roadside
 
 
 class RequestPublic(BaseModel):
@@ -170,6 +176,7 @@ class RequestPublic(BaseModel):
     duplicate: bool = False  # a replay: the same Idempotency-Key and body as the submission that made it
     location_label: str = ""
     location_approximate: bool = False
+    postcode: str | None = None  # as the driver typed it, normalised ("SW1A 1AA"); None for a shared point
 
 
 class TimelineEntry(BaseModel):
@@ -196,10 +203,20 @@ class TrackingView(BaseModel):
     customer_position: Position
     location_label: str
     location_approximate: bool
+    postcode: str | None = None
     cancellable: bool
     queue_position: int | None = None
     created_at: str
     timeline: list[TimelineEntry]
+    # Honest promises (issue 20): when the van is due as a clock time, whether that breaks the promise and why;
+    # while waiting, whether any van could reach the driver within the promise plus the dispatch margin.
+    arrive_by: str | None = None  # ISO time (UTC) the van is due, while one is on its way
+    sla_minutes: int = 90
+    late_reason: str | None = None  # set when the van is due after the promise
+    no_van_in_reach: bool = False  # waiting, and no free van can be sent automatically
+    phone: str = ""  # TyreHero's number, for the call buttons
+    fitted: str | None = None  # what the technician fitted, once completed
+    cancel_reason: str | None = None
 
 
 class PositionReport(BaseModel):
@@ -243,6 +260,7 @@ class JobView(BaseModel):
     notes: str
     location_label: str
     location_approximate: bool
+    postcode: str | None = None
     lat: float
     lng: float
     distance_km: float | None

@@ -46,6 +46,17 @@ def dispatch_filter(core: Core, capabilities: Iterable[str], exclude: Iterable[i
                       exclude=frozenset(exclude))
 
 
+def reach_minutes(core: Core) -> float:
+    """The longest ETA auto-dispatch offers a van for: the SLA plus the margin (farther vans: a dispatcher's call)."""
+    return core.settings.sla_minutes + core.settings.auto_dispatch_margin_min
+
+
+def within_reach(core: Core, candidates: Iterable[Candidate]) -> list[Candidate]:
+    """The candidates auto-dispatch may offer the request to (`reach_minutes`)."""
+    reach = reach_minutes(core)
+    return [c for c in candidates if c.eta_minutes <= reach]
+
+
 def suggestions(core: Core, request_id: int, n: int = 5) -> list[Candidate]:
     """Available technicians ranked by ETA for a request."""
     with Session(core.engine) as s:
@@ -84,7 +95,7 @@ def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | Non
         return None
     _status, lat, lng, capabilities, not_again = row
     f = dispatch_filter(core, capabilities, exclude | frozenset(not_again or ()))
-    for cand in core.index.nearest(lat, lng, core.settings.dispatch_candidates, f):
+    for cand in within_reach(core, core.index.nearest(lat, lng, core.settings.dispatch_candidates, f)):
         if claim(core, request_id, cand.technician_id, round(cand.eta_minutes)):
             return cand.technician_id
     return None
@@ -334,7 +345,8 @@ def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
 
         def lookup(w: WaitingRequest, n: int, exclude: frozenset[int]) -> list[Option]:
             f = dispatch_filter(core, w.capabilities, exclude | frozenset(declined.get(w.id, ())))
-            return [Option(c.technician_id, c.eta_minutes) for c in core.index.nearest(w.lat, w.lng, n, f)]
+            found = within_reach(core, core.index.nearest(w.lat, w.lng, n, f))
+            return [Option(c.technician_id, c.eta_minutes) for c in found]
 
         pairs = batch_round(window(waiting, sla, limit), lookup, sla, k=BATCH_CANDIDATES)
         return sum(claim(core, a.request_id, a.technician_id, round(a.eta_minutes)) for a in pairs)

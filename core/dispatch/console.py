@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from core import labels
 from core.context import Core
-from core.dispatch.auto import suggestions
+from core.dispatch.auto import reach_minutes, suggestions
 from core.errors import NotFound
 from core.geo.places import nearest_place
 from core.infra.db import translates_outages
@@ -25,6 +25,7 @@ from core.models import RequestEvent, ServiceRequest, Technician, stored_id, utc
 from core.principal import Principal, Role
 from core.requests.pricing import LONDON
 from core.requests.priority import effective_priority
+from core.requests.promise import best_eta, in_reach
 from core.requests.rating import RatingSummary, rating_summary
 from core.requests.tracking import remaining_eta
 from core.schemas import ISSUE_LABELS, Issue
@@ -45,6 +46,8 @@ class QueueItem(BaseModel):
     customer_name: str
     location_label: str
     approximate: bool
+    postcode: str | None = None
+    capabilities: list[str] = []
     lat: float
     lng: float
     created_at: str
@@ -105,7 +108,7 @@ class RequestDetail(BaseModel):
 
 
 class Alert(BaseModel):
-    kind: str  # backlog | low_availability | sla_risk | silent_technician
+    kind: str  # backlog | low_availability | sla_risk | no_van_in_reach | silent_technician
     severity: str  # warning | critical
     text: str
     request_id: int | None = None
@@ -151,7 +154,8 @@ def _queue_item(core: Core, r: ServiceRequest, van: _Van | None, now: datetime) 
         id=stored_id(r.id), reference=r.reference, status=r.status, priority=r.priority,
         effective_priority=round(effective_priority(r.priority, waited, core.settings.sla_minutes), 2),
         issue=ISSUE_LABELS[Issue(r.issue)], customer_name=r.customer_name, location_label=r.location_label,
-        approximate=r.location_approximate, lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
+        approximate=r.location_approximate, postcode=r.postcode, capabilities=list(r.required_capabilities),
+        lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
         waited_min=int(waited), sla_left_min=int(left), sla_state=state,
         technician_id=r.technician_id, technician=van.name if van else None,
         eta_min=eta, projected_min=projected, will_breach=breach, sla_text=text,
@@ -256,6 +260,7 @@ def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: in
                         " promise, no van yet")
             out.append(Alert(kind="sla_risk", severity="critical" if i.will_breach else "warning", text=text,
                              request_id=i.id))
+    out.extend(_out_of_reach(core, pending))
     with Session(core.engine) as s:
         avail = s.exec(select(Technician.h3_parent, sa.func.count())
                        .where(Technician.status == TechStatus.AVAILABLE, col(Technician.active))
@@ -287,6 +292,23 @@ def system_alerts(core: Core, who: Principal) -> list[Alert]:
     """The alerts as the process itself reads them to page someone (core.dispatch.alerting): the system only."""
     who.require(Role.SYSTEM)
     return _alerts(core, _queue(core))
+
+
+# Waiting requests checked for a van within reach per console tick (one index lookup each), oldest first.
+REACH_CHECKS = 20
+
+
+def _out_of_reach(core: Core, pending: list[QueueItem]) -> list[Alert]:
+    """Waiting requests no free van can reach within the SLA plus the auto-dispatch margin: only a dispatcher
+    can help them now (assign a farther van by hand, or call the driver)."""
+    reach = reach_minutes(core)
+    out = []
+    for i in sorted(pending, key=lambda q: q.created_at)[:REACH_CHECKS]:
+        if not in_reach(core, best_eta(core, i.lat, i.lng, i.capabilities)):
+            out.append(Alert(kind="no_van_in_reach", severity="critical", request_id=i.id,
+                             text=f"{i.reference} ({i.location_label}): no van within reach ({reach:.0f} min) — "
+                                  "assign one by hand or call the driver"))
+    return out
 
 
 class HourFigure(BaseModel):

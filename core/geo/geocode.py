@@ -86,6 +86,12 @@ def normalise_postcode(text: str) -> str:
     raise InvalidPostcode(text)
 
 
+def approximate_label(postcode: str) -> str:
+    """How a point known only to a postcode's district or area is named: by the postcode the driver typed,
+    never by the village nearest to a centroid ("SW1A 1AA" is not "near Clapham Junction")."""
+    return f"{postcode} area (approximate)" if " " in postcode else f"near {postcode} (approximate)"
+
+
 class Geocoder(Protocol):
     def geocode_postcode(self, postcode: str) -> GeocodeResult: ...
 
@@ -110,7 +116,10 @@ def _centroids() -> dict[str, _Centroid]:
 
 
 class OfflineGeocoder:
-    """Shipped postcode centroids only: the most specific level held (areas today), so approximate."""
+    """Shipped postcode centroids only: the most specific level held (areas today), so approximate.
+
+    The label names the typed postcode ("SW1A 1AA area (approximate)"): an area's centroid can lie
+    tens of kilometres from the postcode, so the place nearest to it would mislead the technician."""
 
     def geocode_postcode(self, postcode: str) -> GeocodeResult:
         pc = normalise_postcode(postcode)
@@ -125,10 +134,7 @@ class OfflineGeocoder:
             raise PostcodeNotFound(pc)
         if hit.lat is None or hit.lng is None or not in_service_area(hit.lat, hit.lng):
             raise OutsideServiceArea(pc, hit.name)
-        label = (
-            f"{hit.name} ({outward}), approximate" if code == outward else f"{hit.name} area ({outward}), approximate"
-        )
-        return GeocodeResult(hit.lat, hit.lng, label, True, pc)
+        return GeocodeResult(hit.lat, hit.lng, approximate_label(pc), True, pc)
 
 
 class PostcodesIoGeocoder:
@@ -175,8 +181,10 @@ class PostcodesIoGeocoder:
         district = result.get("admin_district")
         if isinstance(district, list):  # outcodes list every district they touch
             district = ", ".join(district[:2])
+        if not full:
+            return GeocodeResult(lat, lng, approximate_label(pc), True, pc)
         label = f"{pc}, {district}" if district else pc
-        return GeocodeResult(lat, lng, label, not full, pc)
+        return GeocodeResult(lat, lng, label, False, pc)
 
 
 class FallbackGeocoder:

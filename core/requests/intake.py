@@ -18,12 +18,11 @@ from core.infra.ratelimit import Limit, rate_key_for_address
 from core.models import utcnow
 from core.requests.duplicates import IDEMPOTENCY_FIELD, body_fingerprint, check_key
 from core.requests.location import ResolvedLocation, resolve_location
-from core.requests.pricing import quote_pence
 from core.requests.priority import priority
+from core.requests.promise import quote
 from core.requests.public import public_answer, public_view
 from core.requests.store import NewRequest, Stored, store_request
 from core.schemas import RequestCreate, RequestPublic
-from core.staff.admin import price_table
 
 __all__ = ["IDEMPOTENCY_FIELD", "resolve_location", "submit_request"]
 
@@ -74,7 +73,7 @@ def _new_request(core: Core, data: RequestCreate, key: str | None, loc: Resolved
         data=data, key=key, fingerprint=body_fingerprint(core, data) if key is not None else None, loc=loc,
         phone=data.phone, phone_hash=core.vault.lookup_hash(data.phone), now=now,
         priority=priority(data.issue, data.on_motorway, data.vulnerable),
-        quote_pence=quote_pence(data.issue, data.vehicle_type.value, data.on_motorway, now, price_table(core)),
+        quote_pence=quote(core, data.issue, data.vehicle_type, data.on_motorway, now),  # the form's live quote too
         capabilities=data.required_capabilities(),
     )
 

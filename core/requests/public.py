@@ -21,7 +21,7 @@ from core.schemas import RequestPublic, TechnicianPublic
 PUBLIC_COLUMNS = (
     ServiceRequest.id, ServiceRequest.public_id, ServiceRequest.reference, ServiceRequest.status,
     ServiceRequest.priority, ServiceRequest.quote_pence, ServiceRequest.eta_minutes, ServiceRequest.location_label,
-    ServiceRequest.location_approximate,
+    ServiceRequest.location_approximate, ServiceRequest.postcode,
 )
 _PUBLIC_VIEW = (
     sa.select(*(col(c) for c in PUBLIC_COLUMNS),
@@ -62,10 +62,12 @@ def public_answer(core: Core, req: Any, tech: Any, duplicate: bool) -> RequestPu
         priority=req.priority,
         quote_pence=req.quote_pence,
         eta_minutes=req.eta_minutes,
-        technician=TechnicianPublic(first_name=first_name(tech.tech_name), van=tech.tech_van_label or tech.tech_van_reg)
+        technician=TechnicianPublic(first_name=first_name(tech.tech_name), van=tech.tech_van_label or tech.tech_van_reg,
+                                   registration=tech.tech_van_reg or "")
         if tech is not None and tech.tech_name is not None
         else None,
         duplicate=duplicate,
         location_label=req.location_label,
         location_approximate=req.location_approximate,
+        postcode=req.postcode,
     )

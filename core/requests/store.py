@@ -19,7 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from core.context import Core
-from core.dispatch.auto import ANYONE_FREE, AUTO_DISPATCH, claim_technician, dispatch_filter, resync_technician
+from core.dispatch.auto import (
+    ANYONE_FREE,
+    AUTO_DISPATCH,
+    claim_technician,
+    dispatch_filter,
+    resync_technician,
+    within_reach,
+)
 from core.errors import AlreadyOpen, Unavailable
 from core.geo.sphere import cell_of
 from core.infra.db import HotStatement
@@ -223,7 +230,7 @@ def _claim_nearest(core: Core, c: sa.Connection, new: NewRequest) -> tuple[Claim
     Returns (technician, ETA minutes, id claimed in Redis that the caller must resync if it rolls back).
     """
     f = dispatch_filter(core, new.capabilities)
-    for cand in core.index.nearest(new.loc.lat, new.loc.lng, core.settings.dispatch_candidates, f):
+    for cand in within_reach(core, core.index.nearest(new.loc.lat, new.loc.lng, core.settings.dispatch_candidates, f)):
         tid = cand.technician_id
         row = claim_technician(core, c, tid)
         if row is not None:

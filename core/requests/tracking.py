@@ -13,8 +13,10 @@ from sqlmodel import Session, col, select
 from core.context import Core
 from core.dispatch.auto import after_release
 from core.errors import IllegalTransition, LinkExpired, NotFound
+from core.geo.sphere import haversine_km
 from core.infra.db import HotStatement, autocommit, session_scope, translates_outages
 from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
+from core.requests.promise import best_eta, in_reach
 from core.requests.public import first_name
 from core.requests.store import CUSTOMER
 from core.schemas import (
@@ -99,7 +101,10 @@ class _TrackRow(NamedTuple):
     quote_pence: int
     location_label: str
     location_approximate: bool
+    postcode: str | None
     created_at: datetime
+    cancel_reason: str | None
+    required_capabilities: list[str]
     closed_at: datetime | None
     tech_name: str | None
     tech_van_label: str | None
@@ -107,6 +112,7 @@ class _TrackRow(NamedTuple):
     tech_lat: float | None
     tech_lng: float | None
     ahead: int | None  # waiting requests dispatch takes first, while this one waits
+    fitted: str | None  # what the technician fitted, once completed
     event_at: list[datetime] | None
     event_kind: list[str] | None
 
@@ -169,7 +175,8 @@ _Q = table_of(ServiceRequest).alias("q")
 _TRACK = HotStatement(
     sa.select(
         _R.c.reference, _R.c.status, _R.c.lat, _R.c.lng, _R.c.eta_minutes, _R.c.assigned_at, _R.c.quote_pence,
-        _R.c.location_label, _R.c.location_approximate, _R.c.created_at,
+        _R.c.location_label, _R.c.location_approximate, _R.c.postcode, _R.c.created_at, _R.c.cancel_reason,
+        _R.c.required_capabilities,
         sa.func.coalesce(_R.c.completed_at, _R.c.cancelled_at).label("closed_at"),
         _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
         _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
@@ -178,6 +185,8 @@ _TRACK = HotStatement(
             sa.or_(_Q.c.priority < _R.c.priority,
                    sa.and_(_Q.c.priority == _R.c.priority, _Q.c.created_at < _R.c.created_at)),
         ).scalar_subquery())).label("ahead"),
+        sa.select(_E.c.data["fitted"].astext).where(_E.c.request_id == _R.c.id, _E.c.kind == "completed")
+        .order_by(_E.c.id.desc()).limit(1).scalar_subquery().label("fitted"),
         *(sa.select(sa.func.array_agg(aggregate_order_by(col_, _E.c.at, _E.c.id)))
           .where(_E.c.request_id == _R.c.id).scalar_subquery().label(f"event_{col_.name}")
           for col_ in (_E.c.at, _E.c.kind)),
@@ -211,19 +220,33 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
     pos = None
     if tech_name is not None and req.tech_lat is not None and req.tech_lng is not None:
         pos = Position(lat=req.tech_lat, lng=req.tech_lng)
+    eta = remaining_eta(core, req, van, now) if live else None
+    arrive_by = now + timedelta(minutes=eta) if eta is not None else None
+    sla = core.settings.sla_minutes
+    late = arrive_by is not None and arrive_by > req.created_at + timedelta(minutes=sla)
+    waiting = req.status == RequestStatus.PENDING
     return TrackingView(
         reference=req.reference,
         status=req.status,
         status_text=status_words(req.status),
-        eta_minutes=remaining_eta(core, req, van, now) if live else None,
+        eta_minutes=eta,
         quote_pence=req.quote_pence,
-        technician=TechnicianPublic(first_name=first_name(tech_name), van=req.tech_van_label or req.tech_van_reg or "")
+        technician=TechnicianPublic(first_name=first_name(tech_name), van=req.tech_van_label or req.tech_van_reg or "",
+                                    registration=req.tech_van_reg or "")
         if tech_name is not None
         else None,
         technician_position=pos,
         customer_position=Position(lat=req.lat, lng=req.lng),
         location_label=req.location_label,
         location_approximate=req.location_approximate,
+        postcode=req.postcode,
+        arrive_by=arrive_by.isoformat() if arrive_by else None,
+        sla_minutes=sla,
+        late_reason=_late_reason(core, req, van) if late else None,
+        no_van_in_reach=waiting and not in_reach(core, best_eta(core, req.lat, req.lng, req.required_capabilities)),
+        phone=core.settings.support_phone,
+        fitted=(req.fitted or None) if req.status == RequestStatus.COMPLETED else None,
+        cancel_reason=req.cancel_reason if req.status == RequestStatus.CANCELLED else None,
         cancellable=req.status in CANCELLABLE,
         queue_position=None if req.ahead is None else int(req.ahead) + 1,
         created_at=req.created_at.isoformat(),
@@ -233,6 +256,17 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
             if kind in _EVENT_TEXT and kind != "note"
         ],
     )
+
+
+def _late_reason(core: Core, req: _TrackRow, van: _Van | None) -> str:
+    """Why the van is due after the promise, in the driver's words."""
+    waited = (req.assigned_at - req.created_at).total_seconds() / 60 if req.assigned_at is not None else 0.0
+    if waited >= 10:
+        return "every van near you was busy when you asked, so the first one free is coming to you"
+    if van is not None and van.lat is not None and van.lng is not None:
+        km = haversine_km(van.lat, van.lng, req.lat, req.lng)
+        return f"the nearest free van was {km:.0f} km away"
+    return "the nearest free van was further away than usual"
 
 
 def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer",

@@ -191,6 +191,7 @@ class _JobRow(NamedTuple):
     notes: str
     location_label: str
     location_approximate: bool
+    postcode: str | None
     lat: float
     lng: float
     tech_lat: float | None
@@ -396,7 +397,8 @@ def _view(core: Core, req: _JobRow) -> JobView:
         customer_phone=core.vault.decrypt(req.phone_enc), issue=ISSUE_LABELS[Issue(req.issue)], vehicle=req.vehicle,
         vehicle_reg=req.vehicle_reg, vehicle_type=req.vehicle_type, tyre_size=req.tyre_size,
         on_motorway=req.on_motorway, vulnerable=req.vulnerable, notes=req.notes, location_label=req.location_label,
-        location_approximate=req.location_approximate, lat=req.lat, lng=req.lng, distance_km=distance,
+        location_approximate=req.location_approximate, postcode=req.postcode, lat=req.lat, lng=req.lng,
+        distance_km=distance,
         eta_minutes=eta, navigate_url=f"https://www.google.com/maps/dir/?api=1&destination={req.lat:.6f},{req.lng:.6f}",
         offer_expires_at=expires,
     )

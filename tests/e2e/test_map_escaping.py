@@ -83,10 +83,10 @@ def test_markup_in_a_van_label_and_a_customers_words_runs_nowhere_and_reads_lite
         fired = _watch_dialogs(page)
         page.goto(f"{app.url}/track/{made['tracking_token']}")
         frame = _map_frame(page)
-        _open(frame, "van", "tooltip")
-        tooltip = frame.locator(".leaflet-tooltip").first
-        tooltip.wait_for(timeout=5000)
-        assert tooltip.inner_text() == f"<i>Eve</i> · {PAYLOAD}"
+        # The customer's map labels the van with the technician's first name and the van's plate, always shown.
+        tooltip = frame.locator(".th-label-van")
+        tooltip.wait_for(timeout=15000)
+        assert tooltip.inner_text() == "<i>Eve</i> · TT00 ABC"
         assert frame.locator(".leaflet-tooltip img, .leaflet-tooltip i").count() == 0
         page.wait_for_timeout(1000)  # an injected <img> would have failed to load and fired by now
         assert fired == []
@@ -129,7 +129,7 @@ def test_the_map_page_runs_only_scripts_with_its_nonce(app, browser) -> None:
         page = ctx.new_page()
         fired = _watch_dialogs(page)
         page.goto(f"{app.url}/map/point?lat={PORTREE[0]}&lng={PORTREE[1]}")
-        page.locator("path.leaflet-interactive").first.wait_for(timeout=10000)  # folium's own scripts ran
+        page.locator(".leaflet-marker-icon").first.wait_for(timeout=10000)  # folium's scripts and ours ran
         policy = httpx.get(f"{app.url}/map/point?lat=57&lng=-6").headers["content-security-policy"]
         assert re.search(r"script-src 'self' 'nonce-[A-Za-z0-9_-]+'", policy)
         # Markup added to the page now (as a missed escape would) cannot run a handler.

@@ -9,9 +9,21 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
-from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, ratings, requests, technicians
+from tyrehero_app.api import (
+    admin,
+    auth,
+    customer_maps,
+    dispatch,
+    errors,
+    health,
+    maps,
+    ratings,
+    requests,
+    technicians,
+)
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
+from tyrehero_app.api.shell import ShellMiddleware
 from tyrehero_app.api.slowlog import SlowRequestLog
 
 MAX_BODY_BYTES = 64 * 1024
@@ -91,6 +103,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     errors.install(api)
     _document_errors(api)
     # Outermost last: headers and metrics, the slow-request log, CORS, cross-site refusal, the body limit.
+    api.add_middleware(ShellMiddleware)  # the customer pages' HTML: first paint without the big stylesheet
     api.add_middleware(BodyLimit)
     api.add_middleware(OriginGuard, settings=settings)
     # Reflex wraps this app in its own CORSMiddleware with the same list (rxconfig); this one serves the
@@ -109,6 +122,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.include_router(dispatch.router)
     api.include_router(health.router)
     api.include_router(maps.router)
+    api.include_router(customer_maps.router)
     api.include_router(auth.router)
     api.include_router(admin.router)
     maps.mount_vendor(api)

@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
 
 import folium
-from fastapi import APIRouter, FastAPI, Query
-from fastapi import Path as PathParam
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from folium.plugins import Realtime
 from folium.utilities import JsCode
 
 from core.config import get_settings
-from core.geo.places import in_service_area, service_area_geojson
-from core.requests.tracking import track
+from core.geo.places import service_area_geojson
 from tyrehero_app.api.csp import map_csp
 from tyrehero_app.api.deps import CurrentDispatcher
-from tyrehero_app.runtime import get_core
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / ".tools" / "node_modules"
@@ -53,22 +49,6 @@ _TEXT_JS = """
         return box;
       };
 """
-
-# Customer = blue dot, van = amber dot; the style comes from each feature's properties.
-_POINT_TO_LAYER = JsCode(
-    """
-    function (feature, latlng) {
-      var p = feature.properties;"""
-    + _TEXT_JS
-    + """
-      var m = L.circleMarker(latlng, {radius: p.radius || 9, color: '#fff', weight: 3,
-        fillColor: p.color || '#2563eb', fillOpacity: 1});
-      if (p.label) m.bindTooltip(thText([[p.label, false]]));
-      return m;
-    }
-    """
-)
-
 
 def mount_vendor(app: FastAPI) -> None:
     """Serve Leaflet and leaflet-realtime from their npm packages."""
@@ -173,34 +153,4 @@ def dispatch_map(who: CurrentDispatcher) -> HTMLResponse:
         layer.layer_name = name  # Realtime names itself "Realtime"; the layer switch shows this
         layer.add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    return _html(m)
-
-
-@router.get("/map/point")
-def point_map(
-    lat: Annotated[float, Query(ge=-90, le=90)], lng: Annotated[float, Query(ge=-180, le=180)]
-) -> HTMLResponse:
-    """A small map showing where we understood the driver to be."""
-    m = base_map(lat, lng, 13 if in_service_area(lat, lng) else 5)
-    folium.CircleMarker([lat, lng], radius=10, color="#fff", weight=3, fill=True, fill_color="#2563eb",
-                        fill_opacity=1, tooltip="You are here").add_to(m)
-    return _html(m)
-
-
-@router.get("/map/track/{token}")
-def tracking_map(
-    token: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
-) -> HTMLResponse:
-    """The customer's live map: their point and the van, moved in place every 2 s."""
-    view = track(get_core(), token)
-    c = view.customer_position
-    m = base_map(c.lat, c.lng, 11)
-    Realtime(
-        {"url": f"/api/v1/requests/track/{token}/live.geojson", "credentials": "same-origin"},
-        interval=2000,
-        get_feature_id=JsCode("function (f) { return f.properties.id; }"),
-        point_to_layer=_POINT_TO_LAYER,
-        remove_missing=True,
-        start=True,
-    ).add_to(m)
     return _html(m)

@@ -54,14 +54,15 @@ def track_geojson(tracking_token: Token, request: Request) -> dict:
     v = tracking.track(get_core(), tracking_token)
     feats = [_point("customer", v.customer_position.lat, v.customer_position.lng, "#2563eb", "You")]
     if v.technician_position and v.technician:
-        feats.append(_point("van", v.technician_position.lat, v.technician_position.lng, "#f59e0b",
-                            f"{v.technician.first_name} · {v.technician.van}", radius=11))
+        van = " · ".join(x for x in (v.technician.first_name, v.technician.registration) if x)
+        feats.append(_point("van", v.technician_position.lat, v.technician_position.lng, "#d97706", van, radius=11,
+                            route=v.status == "en_route"))
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _point(fid: str, lat: float, lng: float, color: str, label: str, radius: int = 9) -> dict:
+def _point(fid: str, lat: float, lng: float, color: str, label: str, radius: int = 9, route: bool = False) -> dict:
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lng, lat]},
-            "properties": {"id": fid, "color": color, "label": label, "radius": radius}}
+            "properties": {"id": fid, "color": color, "label": label, "radius": radius, "route": route}}
 
 
 @router.post("/track/{tracking_token}/cancel", response_model=TrackingView, responses={404: {}, 409: {}})

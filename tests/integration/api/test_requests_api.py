@@ -107,6 +107,24 @@ def test_postcode_location_is_marked_approximate(core: Core, api_server) -> None
     r = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(location={"postcode": "rg1 1aa"}))
     assert r.status_code == 201, r.text
     assert r.json()["location_approximate"] is True
+    assert r.json()["postcode"] == "RG1 1AA", "the answer carries the typed postcode, normalised"
+    view = httpx.get(f"{api_server.url}/api/v1/requests/track/{r.json()['tracking_token']}").json()
+    assert (view["postcode"], view["location_approximate"]) == ("RG1 1AA", True), "so does the tracking link"
+    assert view["location_label"] == "RG1 1AA area (approximate)", "named by the postcode, not a village"
+
+
+def test_a_pin_with_its_postcode_is_exact_over_the_api(core: Core, api_server) -> None:
+    r = httpx.post(f"{api_server.url}/api/v1/requests",
+                   json=request_body(location={"lat": 51.4550, "lng": -0.9690, "postcode": "RG1 1AA"}))
+    assert r.status_code == 201, r.text
+    assert (r.json()["location_approximate"], r.json()["postcode"]) == (False, "RG1 1AA"), "a pin is exact"
+
+
+def test_a_bad_postcode_beside_a_pin_is_refused_on_that_field(core: Core, api_server) -> None:
+    r = httpx.post(f"{api_server.url}/api/v1/requests",
+                   json=request_body(location={"lat": 51.4550, "lng": -0.9690, "postcode": "XYZ"}))
+    assert r.status_code == 422, r.text
+    assert any(e["field"] == "location.postcode" for e in r.json()["detail"]), r.json()
 
 
 def test_unknown_token_is_404_and_cancel_rules(core: Core, api_server) -> None:
