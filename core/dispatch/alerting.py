@@ -34,10 +34,23 @@ MAX_POSTS_PER_TICK = 20  # a storm posts the rest on the next ticks; the lock ou
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
+def paged(alerts: list[Alert]) -> list[Alert]:
+    """What reaches the on-call person: the console's alerts, with the requests no van can reach folded into one
+    (the console lists each with its own button; a pager wants one message, not one per driver)."""
+    far = [a for a in alerts if a.kind == "no_van_in_reach"]
+    rest = [a for a in alerts if a.kind != "no_van_in_reach"]
+    if not far:
+        return rest
+    n = len(far)
+    text = (f"{n} waiting request{'s have' if n > 1 else ' has'} no van within reach: "
+            "assign by hand or call the driver (dispatch console)")
+    return [*rest, Alert(kind="no_van_in_reach", severity="critical", text=text)]
+
+
 def episode_key(a: Alert) -> str:
     """What names one episode: the kind and what it is about (not its text, whose figures change)."""
     about = {"backlog": "", "sla_risk": a.request_id, "low_availability": a.region,
-             "silent_technician": a.technician_id}.get(a.kind, a.text)
+             "silent_technician": a.technician_id, "no_van_in_reach": ""}.get(a.kind, a.text)
     return f"{a.kind}:{about}"
 
 
@@ -137,4 +150,4 @@ def episodes_for(core: Core, post: Callable[[str], None], key_prefix: str | None
 
 def check_alerts(core: Core, episodes: AlertEpisodes) -> Posted:
     """One tick: the console's alerts now, their episodes' starts and ends posted."""
-    return episodes.tick(system_alerts(core, PAGER))
+    return episodes.tick(paged(system_alerts(core, PAGER)))

@@ -58,6 +58,7 @@ class PublicRow(NamedTuple):
     eta_minutes: int | None
     location_label: str
     location_approximate: bool
+    postcode: str | None
 
 
 class ReplayRow(NamedTuple):
@@ -73,6 +74,7 @@ class ReplayRow(NamedTuple):
     eta_minutes: int | None
     location_label: str
     location_approximate: bool
+    postcode: str | None
     idempotency_key: str | None
     idempotency_fingerprint: str | None
 

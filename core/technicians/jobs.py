@@ -230,6 +230,7 @@ class _StepRow(NamedTuple):
     notes: str | None
     location_label: str | None
     location_approximate: bool | None
+    postcode: str | None
     lat: float | None
     lng: float | None
 

@@ -97,10 +97,12 @@ def test_a_backlog_is_posted_when_it_starts_and_when_it_ends_not_every_refresh(c
 
 
 def test_every_alert_kind_posted_is_one_episode_each(core: Core, hook: Hook, key_prefix: str) -> None:
-    _waiting(core, 2)  # two requests in one region with no vans: one low-availability episode
+    _waiting(core, 2)  # two requests in one region with no vans: one episode of each kind, not one per request
     done = check_alerts(core, _episodes(core, hook, key_prefix))
-    assert [k.split(":")[0] for k in done.started] == ["low_availability"], done
-    assert len(hook.posts) == 1 and "Only 0 technicians available around" in hook.posts[0]["text"], hook.posts
+    assert sorted(k.split(":")[0] for k in done.started) == ["low_availability", "no_van_in_reach"], done
+    assert len(hook.posts) == 2, f"one post per episode: {hook.posts}"
+    assert hook.texts("TyreHero alert (warning): Only 0 technicians available around") != [], hook.posts
+    assert hook.texts("TyreHero alert (critical): 2 waiting requests have no van within reach") != [], hook.posts
 
 
 def test_three_processes_ticking_together_post_each_episode_once(
@@ -129,7 +131,8 @@ def test_three_processes_ticking_together_post_each_episode_once(
         assert len(hook.texts("TyreHero alert (critical): 12 requests")) == 1, hook.posts
         assert len(hook.texts("TyreHero resolved: 12 requests")) == 1, hook.posts
         starts, ends = len(hook.texts("TyreHero alert")), len(hook.texts("TyreHero resolved"))
-        assert starts == ends == 2, f"backlog and low availability, each started and ended once: {hook.posts}"
+        assert starts == 3, f"backlog, low availability and no van in reach each start once: {hook.posts}"
+        assert ends == 3, f"and each ends once: {hook.posts}"
     finally:
         for c in cores[1:]:
             c.close()
