@@ -21,6 +21,7 @@ from core.geo.geocode import OfflineGeocoder
 from core.requests.intake import submit_request
 from core.schemas import RequestCreate
 from tests.factories import request_body
+from tests.support.aio import run_coroutine
 
 
 @dataclass
@@ -190,7 +191,7 @@ def test_the_app_processes_lifespan_task_posts_when_the_webhook_is_set(core: Cor
 
     set_core(core)
     try:
-        asyncio.run(run())
+        run_coroutine(run())
     finally:
         set_core(None)
     assert len(hook.texts("TyreHero alert (critical): 11 requests")) == 1, hook.posts

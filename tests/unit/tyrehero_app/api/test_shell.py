@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.support.aio import run_coroutine
 from tyrehero_app.api.shell import ShellMiddleware, rewrite
 
 PAGE = (b'<html><head><link href="/assets/__reflex_global_styles-AbC1.css" rel="stylesheet" type="text/css"/></head>'
@@ -43,7 +44,7 @@ def _get(body: bytes, encoding: str | None, path: str) -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
             return await c.get(path)
 
-    return asyncio.run(get())
+    return run_coroutine(get())
 
 
 def test_the_middleware_rewrites_gzipped_customer_pages_only() -> None:
@@ -84,6 +85,6 @@ def test_a_file_sent_by_path_is_read_and_rewritten(tmp_path) -> None:  # type: i
 
         await app(scope, receive, send)
 
-    asyncio.run(run())
+    run_coroutine(run())
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert b"th-styled" in body, "a server's send-by-path is turned into a body the middleware can rewrite"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -11,6 +10,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.errors import Unavailable
 from core.geo.geocode import GeocoderUnavailable
+from tests.support.aio import run_coroutine
 from tyrehero_app.api.errors import _handle
 
 
@@ -26,7 +26,7 @@ async def _answer(exc: Exception) -> tuple[int, dict, dict]:
     (PoolTimeout("QueuePool limit reached"), "database"),
 ])
 def test_an_outage_is_a_503_naming_the_service(exc: Exception, service: str) -> None:
-    status, body, headers = asyncio.run(_answer(exc))
+    status, body, headers = run_coroutine(_answer(exc))
     assert status == 503, "an outage is a 503"
     assert body["service"] == service, "the body names the failed service"
     assert "call us on" in body["detail"], "the detail gives the phone number"
@@ -34,5 +34,5 @@ def test_an_outage_is_a_503_naming_the_service(exc: Exception, service: str) -> 
 
 
 def test_an_unavailable_without_a_service_names_none() -> None:
-    _, body, _ = asyncio.run(_answer(Unavailable("Could not store the request, please try again.")))
+    _, body, _ = run_coroutine(_answer(Unavailable("Could not store the request, please try again.")))
     assert "service" not in body, "no service is named when none is known"
