@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
-from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, requests, technicians
+from core.notify.relay import STATUS_CALLBACK_PATH
+from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, notify, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
 
@@ -54,7 +55,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        form_route = path.startswith("/auth/")
+        form_route = path.startswith("/auth/") or path == STATUS_CALLBACK_PATH  # Twilio posts a form
         if body and not form_route and not headers.get("content-type", "").startswith("application/json"):
             await JSONResponse(status_code=415, content={"detail": "Send JSON with Content-Type: application/json."})(
                 scope, receive, send)
@@ -106,6 +107,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.include_router(maps.router)
     api.include_router(auth.router)
     api.include_router(admin.router)
+    api.include_router(notify.router)
     maps.mount_vendor(api)
     return api
 
