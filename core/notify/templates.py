@@ -96,7 +96,7 @@ def _who(f: Facts) -> str:
 
 
 def _van(f: Facts) -> str:
-    return f" in a {_cut(f.van, 24)}" if f.van else ""
+    return f" in a {_cut(f.van, 22)}" if f.van else ""
 
 
 def _eta(f: Facts) -> str:
