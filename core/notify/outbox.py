@@ -3,11 +3,10 @@ provider, and the staff's list of messages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from core.context import Core
 from core.infra.db import autocommit
@@ -58,20 +57,19 @@ def record_delivery_report(core: Core, message_id: int, provider: str, provider_
     return n == 1
 
 
-@dataclass(frozen=True)
-class MessageLine:
+class MessageLine(BaseModel):
     """One message as the staff's Messages list shows it (the text with its link's token masked)."""
 
     id: int
-    created_at: datetime
+    created_at: str  # ISO 8601, UTC
     reference: str
     recipient: str
     template: str
     status: str
     attempts: int
-    channel: str | None
-    preview: str | None
-    last_error: str | None
+    channel: str
+    preview: str
+    last_error: str
 
 
 _RECENT = sa.text(
@@ -87,4 +85,7 @@ def recent_messages(core: Core, who: Principal, limit: int = 50, request_id: int
     who.require(Role.ADMIN, Role.DISPATCHER)
     with autocommit(core.read_engine).connect() as c:
         rows = c.execute(_RECENT, {"n": max(1, min(limit, 500)), "request_id": request_id}).all()
-    return [MessageLine(*row) for row in rows]
+    return [MessageLine(id=r.id, created_at=r.created_at.isoformat(timespec="seconds"), reference=r.reference,
+                        recipient=r.recipient, template=r.template, status=r.status, attempts=r.attempts,
+                        channel=r.channel or "", preview=r.preview or "", last_error=r.last_error or "")
+            for r in rows]

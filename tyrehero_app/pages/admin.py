@@ -1,4 +1,4 @@
-"""`/admin`: technicians and vans, staff accounts, prices. Admin only."""
+"""`/admin`: technicians and vans, staff accounts, prices, the texts sent. Admin only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import reflex as rx
 from pydantic import ValidationError
 
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.notify.outbox import MessageLine, recent_messages
 from core.principal import Principal, Role
 from core.schemas import CAPABILITIES, field_errors
 from core.staff import admin
@@ -25,6 +26,7 @@ class AdminState(StaffPage, rx.State):
     technicians: list[TechnicianRow] = []
     staff: list[StaffRow] = []
     prices: dict[str, str] = {}
+    texts: list[MessageLine] = []  # the newest texts (read-only: what the relay sent, or is trying to)
     message: str = ""
     ok: bool = True
 
@@ -37,6 +39,11 @@ class AdminState(StaffPage, rx.State):
         view = await asyncio.to_thread(admin_overview, get_core(), who)
         self.technicians, self.staff = view.technicians, view.staff
         self.prices = {k: str(v) for k, v in view.prices.items()}
+        self.texts = await asyncio.to_thread(recent_messages, get_core(), who, 50)
+
+    @guarded(Role.ADMIN)
+    async def refresh_texts(self, who: Principal) -> None:
+        self.texts = await asyncio.to_thread(recent_messages, get_core(), who, 50)
 
     async def _do(self, who: Principal, fn: Callable[..., object], *args: object, done: str = "Saved.") -> None:
         try:
@@ -157,6 +164,19 @@ def _prices() -> rx.Component:
         rx.button("Save prices", type="submit")), on_submit=AdminState.save_prices, id="prices")
 
 
+def _texts() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(rx.text("The newest 50 texts, as sent (tracking tokens masked). With NOTIFY_PROVIDER=log they "
+                          "go nowhere else: this list and the app's log are where to read them.", size="2"),
+                  rx.button("Refresh", size="1", variant="soft", on_click=AdminState.refresh_texts), width="100%"),
+        _table(["When (UTC)", "Request", "To", "Text", "Status", "Tries"], AdminState.texts, lambda m: rx.table.row(
+            rx.table.cell(m.created_at), rx.table.cell(m.reference), rx.table.cell(m.recipient),
+            rx.table.cell(rx.cond(m.preview != "", m.preview, m.template)),
+            rx.table.cell(rx.cond(m.last_error != "", rx.text(m.status, " - ", m.last_error), m.status)),
+            rx.table.cell(m.attempts))),
+        id="texts", width="100%")
+
+
 def admin_page() -> rx.Component:
     return rx.box(
         rx.hstack(rx.heading("TyreHero admin", size="6"), rx.spacer(), rx.link("Dispatch", href="/dispatch"),
@@ -167,10 +187,11 @@ def admin_page() -> rx.Component:
                                width="100%", id="admin-message")),
             rx.tabs.root(
                 rx.tabs.list(rx.tabs.trigger("Technicians", value="t"), rx.tabs.trigger("Staff", value="s"),
-                             rx.tabs.trigger("Prices", value="p")),
+                             rx.tabs.trigger("Prices", value="p"), rx.tabs.trigger("Messages", value="m")),
                 rx.tabs.content(_technicians(), value="t", padding_top="1em"),
                 rx.tabs.content(_staff(), value="s", padding_top="1em"),
                 rx.tabs.content(_prices(), value="p", padding_top="1em"),
+                rx.tabs.content(_texts(), value="m", padding_top="1em"),
                 default_value="t", width="100%"),
             width="100%")),
         padding="1em", width="100%",
