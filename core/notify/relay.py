@@ -22,6 +22,7 @@ anything. What is left for a relay is small and lives here:
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
+from cryptography.fernet import InvalidToken
 
 from core.context import Core
 from core.infra.db import autocommit
@@ -46,6 +48,12 @@ from core.schemas import ISSUE_LABELS, Issue
 log = structlog.get_logger("tyrehero.notify")
 
 STATUS_CALLBACK_PATH = "/api/v1/notify/twilio/status"
+_LINK_TOKEN = re.compile(r"(/(?:track|rate)/[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+")
+
+
+def masked(body: str) -> str:
+    """The text as staff may read it: the tracking and rating links' tokens cut to their first 4 characters."""
+    return _LINK_TOKEN.sub(r"\1****", body)
 
 
 class OfferPush(Protocol):
@@ -197,10 +205,16 @@ class Relay:
             row = c.execute(_FACTS, {"event_id": msg.event_id}).first()
         if row is None:
             raise _Skip("the event is gone")
+        try:
+            return self._text(msg, row)
+        except InvalidToken:
+            raise _Skip("the number cannot be decrypted with PHONE_KEY") from None
+
+    def _text(self, msg: Claimed, row: Any) -> _Prepared:
         token = tracking_token(self.core, row.public_id)
         facts = self._facts(msg, row, token)
         body = render(msg.template, facts)
-        preview = body.replace(token, token[:4] + "****")
+        preview = masked(body)
         if msg.recipient == "technician":
             self._check_offer_open(row)
             to = self.core.vault.decrypt(row.tech_phone_enc) if row.tech_phone_enc else ""

@@ -31,3 +31,20 @@ def test_the_list_shows_sent_texts_newest_first_with_the_token_masked(core: Core
 def test_nobody_else_reads_the_list(core: Core, role: Role) -> None:
     with pytest.raises(Forbidden):
         recent_messages(core, Principal(2, "x", "X", role, None))
+
+
+def test_a_technicians_number_is_re_encrypted_when_the_phone_key_rotates(core: Core) -> None:
+    import sqlalchemy as sa
+
+    from core.phones import PhoneVault, rotate_key
+    from tests.factories import add_technicians
+
+    (tid,) = add_technicians(core, 1, seed=1)
+    old, new = core.vault, PhoneVault("a-new-phone-key-" + "x" * 32)
+    with core.engine.begin() as c:
+        c.execute(sa.text("UPDATE technician SET phone_enc = :p WHERE id = :t"),
+                  {"p": old.encrypt("+447911123456"), "t": tid})
+    rotate_key(core.engine, old, new)
+    with core.engine.connect() as c:
+        enc = c.execute(sa.text("SELECT phone_enc FROM technician WHERE id = :t"), {"t": tid}).scalar_one()
+    assert new.decrypt(enc) == "+447911123456", "the technician's number reads under the new key"

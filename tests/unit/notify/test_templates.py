@@ -73,3 +73,11 @@ def test_texts_hold_no_customer_personal_data() -> None:
     for template in TEMPLATES:
         text = render(template, facts)
         assert "07" not in text.replace("0800", ""), (template, text)  # no mobile number
+
+
+def test_staff_previews_mask_the_tracking_and_rating_tokens() -> None:
+    from core.notify.relay import masked
+
+    for template in ("received", "completed"):
+        preview = masked(render(template, LONGEST))
+        assert TOKEN not in preview and "QQQQ****" in preview, preview
