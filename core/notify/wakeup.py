@@ -44,5 +44,7 @@ class OutboxWakeup:
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self.wake()
             except psycopg.Error:
+                if self._stop.is_set():
+                    return
                 log.warning("outbox listener lost its connection; reconnecting")
                 self._stop.wait(1.0)
