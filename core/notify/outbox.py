@@ -34,12 +34,17 @@ RANK = {MessageStatus.PENDING: 0, MessageStatus.SENDING: 1, MessageStatus.QUEUED
 REPORTABLE = frozenset({MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.FAILED})
 
 _RANK_SQL = "CASE status " + " ".join(f"WHEN '{s.value}' THEN {r}" for s, r in RANK.items()) + " ELSE 9 END"
+# A report may come before the relay marked its send (Twilio calls back within a second), or instead of the
+# mark (the relay died after the call): then it is the report that records the send, and the lease that ran
+# out finds the message no longer `sending`.
 _REPORT = sa.text(
     "UPDATE outbound_message SET"
     f" status = CASE WHEN {_RANK_SQL} < :rank THEN :status ELSE status END,"
-    " provider_status = :raw, provider_id = COALESCE(provider_id, :sid), updated_at = :now,"
+    " provider_status = :raw, provider_id = COALESCE(provider_id, :sid), provider = :provider,"
+    " channel = COALESCE(channel, 'sms'), sent_at = COALESCE(sent_at, :now), in_doubt = false, updated_at = :now,"
     " last_error = COALESCE(:error, last_error)"
-    " WHERE id = :id AND (provider_id IS NULL OR provider_id = :sid) AND provider = :provider"
+    " WHERE id = :id AND (provider_id IS NULL OR provider_id = :sid)"
+    " AND (provider = :provider OR (provider IS NULL AND status = 'sending'))"
     " AND status NOT IN ('pending', 'dead', 'skipped')"
 )
 

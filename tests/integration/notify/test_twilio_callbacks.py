@@ -79,3 +79,25 @@ def test_a_signed_report_for_another_messages_sid_changes_nothing(twilio_core: C
     assert _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form)).status_code == 204
     (m,) = messages(twilio_core, rid)
     assert m.status == "queued", "a SID that is not this message's does not touch it"
+
+
+def test_a_report_records_a_send_whose_relay_died_before_marking_it(twilio_core: Core, twilio: TwilioStub,
+                                                                    clock: Clock, api_server) -> None:  # type: ignore[no-untyped-def]
+    from core.notify.relay import Relay
+    from tests.integration.notify.conftest import provider
+    from tests.integration.notify.test_relay import Crash, DiesAfterSending
+
+    rid, customer = submit(twilio_core)
+    try:
+        Relay(twilio_core, DiesAfterSending(provider(twilio_core)), clock=clock).run_once()
+    except Crash:
+        pass
+    (m,) = messages(twilio_core, rid)
+    mid, sid = str(m.id), twilio.messages[0].sid
+    form = {"MessageSid": sid, "MessageStatus": "sent"}
+    assert _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form)).status_code == 204
+    (m,) = messages(twilio_core, rid)
+    assert (m.status, m.provider_id) == ("sent", sid), m
+    clock.advance(twilio_core.settings.notify_lease_s + 1)
+    assert relay(twilio_core, clock).run_once() == 0, "the report took it out of the relay's hands"
+    assert len(twilio.bodies_to(customer)) == 1
