@@ -70,10 +70,20 @@ def submit_latency(core: Core, base: str, calls: int) -> dict[bool, list[float]]
 
 
 def _pending(core: Core, n: int) -> None:
-    """n pending texts: 'created' events of requests that already exist, round-robin (one per request at a time
-    would hold them back in order; enough requests keep every message claimable)."""
+    """n pending texts, one per request (a request's texts go one after the other): copies of a stored
+    request, each with its own reference and token, and a 'created' event each."""
     with core.engine.begin() as c:
         c.execute(sa.text("TRUNCATE outbound_message"))
+        have = c.execute(sa.text("SELECT count(*) FROM service_request")).scalar_one()
+        if have < n:
+            cols = [r[0] for r in c.execute(sa.text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'service_request'"
+                " AND column_name NOT IN ('id', 'public_id', 'reference', 'tracking_token_hash', 'idempotency_key')"))]
+            c.execute(sa.text(
+                f"INSERT INTO service_request (public_id, reference, tracking_token_hash, {', '.join(cols)})"
+                f" SELECT gen_random_uuid(), 'B-' || g, md5(g::text), {', '.join('r.' + x for x in cols)}"
+                " FROM generate_series(1, :k) g, (SELECT * FROM service_request ORDER BY id LIMIT 1) r"),
+                {"k": n - have})
         c.execute(sa.text(
             "INSERT INTO request_event (request_id, kind, actor, data)"
             " SELECT id, 'created', 'bench', '{}' FROM service_request ORDER BY id LIMIT :n"), {"n": n})
@@ -122,9 +132,7 @@ def main() -> None:
         for on in (True, False):
             xs = lat[on]
             print(f"| {'on' if on else 'off'} | {len(xs)} | {_pct(xs, 50):.1f} | {_pct(xs, 95):.1f} |")
-        with core.engine.connect() as c:
-            have = c.execute(sa.text("SELECT count(*) FROM service_request")).scalar_one()
-        n = min(args.messages, have)
+        n = args.messages
         stub, server = twilio_stub.start()
         core.settings = Settings(rate_limits_enabled=False, public_base_url="https://tyrehero.example")
         providers = {
