@@ -68,6 +68,7 @@ ATTACKS: dict[str, Callable[[Targets], dict[str, Any]]] = {
     "AdminState.toggle_staff": lambda t: {"user_id": t.admin_id, "active": False},
     "AdminState.reset_password": lambda t: {"form": {"user_id": str(t.admin_id), "password": "mallory-password-1"}},
     "AdminState.save_prices": lambda t: {"form": {"callout_pence": "1", "per_km_pence": "0"}},
+    "AdminState.refresh_texts": lambda t: {},
     "DispatchState.load": lambda t: {},
     "DispatchState.refresh": lambda t: {},
     "DispatchState.select": lambda t: {"request_id": t.request_id},
