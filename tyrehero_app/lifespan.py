@@ -79,8 +79,14 @@ async def dispatch_sweeper() -> None:
 async def notify_relay() -> None:
     """Send the outbox's texts (core.notify.relay): at once when a commit's NOTIFY wakes it, else every
     NOTIFY_POLL_S for retries that fall due. Every process runs one; they share the work row by row."""
-    core = await asyncio.to_thread(get_core)
-    relay = Relay(core, make_provider(core.settings))
+    while True:  # without a core there is nothing to send; a start-up outage must not end the task
+        try:
+            core = await asyncio.to_thread(get_core)
+            relay = Relay(core, make_provider(core.settings))
+            break
+        except Exception:
+            log.exception("notification relay could not start; retrying")
+            await asyncio.sleep(5)
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     wakeup = OutboxWakeup(core.engine, lambda: loop.call_soon_threadsafe(wake.set)).start()
