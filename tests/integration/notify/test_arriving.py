@@ -45,12 +45,12 @@ def test_arriving_is_written_once_even_when_pings_race(core: Core) -> None:
         t.start()
     for t in threads:
         t.join(10)
-    assert results.count(True) == 1, results
-    assert _arriving(core, rid) == 1
+    assert results.count(True) == 1, f"writers that won: {results}, wanted exactly one"
+    assert _arriving(core, rid) == 1, "one arriving entry on the timeline"
 
 
 def test_a_van_not_yet_en_route_is_never_arriving(core: Core) -> None:
     (tid,) = add_technicians(core, 1, seed=12)
     rid, _ = submit(core, location={"lat": 51.4545, "lng": -0.9781})
-    assert note_position(core, tid, rid, 51.4545, -0.9781, utcnow()) is False
-    assert _arriving(core, rid) == 0
+    assert note_position(core, tid, rid, 51.4545, -0.9781, utcnow()) is False, "an offered job is not en route"
+    assert _arriving(core, rid) == 0, "no arriving entry before en route"

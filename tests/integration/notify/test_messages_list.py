@@ -20,16 +20,18 @@ def test_the_list_shows_sent_texts_newest_first_with_the_token_masked(core: Core
     second, _ = submit(core)
     drain(Relay(core, LogProvider()))
     lines = recent_messages(core, ADMIN)
-    assert [line.template for line in lines] == ["received", "received"]
+    assert [line.template for line in lines] == ["received", "received"], "one received text per request"
     assert lines[0].id > lines[1].id, "newest first"
-    assert all(line.status == "delivered" for line in lines), lines
-    assert all("/track/" in line.preview and "****" in line.preview for line in lines), lines
-    assert [line.template for line in recent_messages(core, ADMIN, request_id=first)] == ["received"]
+    assert all(line.status == "delivered" for line in lines), f"statuses: {[line.status for line in lines]}"
+    assert all("/track/" in line.preview for line in lines), "the preview shows the link"
+    assert all("****" in line.preview for line in lines), "the preview masks the link's token"
+    only_first = recent_messages(core, ADMIN, request_id=first)
+    assert [line.template for line in only_first] == ["received"], "one request's list holds its texts only"
 
 
 @pytest.mark.parametrize("role", [Role.TECHNICIAN, Role.SYSTEM])
 def test_nobody_else_reads_the_list(core: Core, role: Role) -> None:
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden):  # technicians and the system see no one's texts
         recent_messages(core, Principal(2, "x", "X", role, None))
 
 

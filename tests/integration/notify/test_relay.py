@@ -52,13 +52,15 @@ def test_a_whole_request_life_texts_each_step_once_and_in_order(twilio_core: Cor
     drain(r)
     bodies = twilio.bodies_to(customer)
     expected = ["has your request", "is coming", "is on the way", "about 5 minutes away", "has arrived", "done. Price"]
-    assert len(bodies) == len(expected), bodies
+    assert len(bodies) == len(expected), f"the customer got {len(bodies)} texts: {bodies}"
     for body, words in zip(bodies, expected, strict=True):
         assert words in body, (words, body)
     assert "/rate/" in bodies[-1], "the completion text links to the rating page"
-    assert len(twilio.bodies_to(tech_number)) == 1 and "job offer" in twilio.bodies_to(tech_number)[0]
+    offers = twilio.bodies_to(tech_number)
+    assert len(offers) == 1, f"the technician got {offers}"
+    assert "job offer" in offers[0], offers[0]
     statuses = {m.status for m in messages(core, rid)}
-    assert statuses == {"queued"}, statuses
+    assert statuses == {"queued"}, f"statuses {statuses}: every text was taken by Twilio"
 
 
 def test_the_customer_number_and_links_reach_the_provider_but_not_the_outbox(twilio_core: Core, twilio: TwilioStub,
@@ -66,11 +68,11 @@ def test_the_customer_number_and_links_reach_the_provider_but_not_the_outbox(twi
     rid, customer = submit(twilio_core)
     drain(relay(twilio_core, clock))
     (body,) = twilio.bodies_to(customer)
-    assert "https://tyrehero.example/track/" in body, body
+    assert "https://tyrehero.example/track/" in body, f"no tracking link in {body!r}"
     (row,) = messages(twilio_core, rid)
     token = body.rsplit("/", 1)[1]
     assert token not in (row.preview or ""), "the preview masks the tracking token"
-    assert row.preview and "****" in row.preview, row.preview
+    assert "****" in (row.preview or ""), f"preview {row.preview!r} does not mark the masked token"
 
 
 def test_two_relays_racing_send_every_message_exactly_once(twilio_core: Core, twilio: TwilioStub, clock: Clock) -> None:
@@ -87,7 +89,7 @@ def test_two_relays_racing_send_every_message_exactly_once(twilio_core: Core, tw
     for t in threads:
         t.join(60)
     print(f"claimed per relay: {claimed}")
-    assert sum(claimed) == 30, claimed
+    assert sum(claimed) == 30, f"claimed per relay {claimed}: 30 messages, each claimed once"
     assert sorted(m.to for m in twilio.messages) == sorted(numbers), "each number got exactly one text"
 
 
@@ -96,20 +98,21 @@ def test_a_failing_provider_delays_with_backoff_then_sends_once(twilio_core: Cor
     rid, customer = submit(twilio_core)
     r = relay(twilio_core, clock)
     twilio.fail_next = 2
-    assert r.run_once() == 1
+    assert r.run_once() == 1, "the message was claimed"
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.attempts) == ("pending", 1), m
-    assert "500" in m.last_error, m.last_error
+    assert (m.status, m.attempts) == ("pending", 1), f"{m.status} after {m.attempts}: waiting to retry"
+    assert "500" in m.last_error, f"last error {m.last_error!r} names the 500"
     assert _delay(m) == 5.0, "first retry after NOTIFY_RETRY_BASE_S (jitter drawn at its top)"
     assert r.run_once() == 0, "nothing is due before the back-off ends"
     clock.advance(5)
-    assert r.run_once() == 1
+    assert r.run_once() == 1, "due again after the back-off"
     (m,) = messages(twilio_core, rid)
     assert _delay(m) == 10.0, "the back-off doubles"
     clock.advance(10)
     r.run_once()
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.attempts, m.in_doubt) == ("queued", 3, False), m
+    assert (m.status, m.attempts) == ("queued", 3), f"{m.status} after {m.attempts} attempts"
+    assert m.in_doubt is False, "the doubt from the 500s is settled"
     assert len(twilio.bodies_to(customer)) == 1, "sent once, after two failures"
 
 
@@ -122,12 +125,12 @@ def test_a_message_is_dead_after_the_last_attempt(twilio_core: Core, twilio: Twi
     r = relay(twilio_core, clock)
     twilio.fail_next = 100
     for _ in range(twilio_core.settings.notify_max_attempts):
-        assert r.run_once() == 1
+        assert r.run_once() == 1, "claimed while attempts remain"
         clock.advance(twilio_core.settings.notify_retry_max_s)
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.attempts) == ("dead", 4), m
+    assert (m.status, m.attempts) == ("dead", 4), f"{m.status} after {m.attempts}: dead at NOTIFY_MAX_ATTEMPTS"
     assert r.run_once() == 0, "a dead message is not tried again"
-    assert twilio.bodies_to(customer) == []
+    assert twilio.bodies_to(customer) == [], "nothing reached the customer"
 
 
 def test_a_refused_number_is_dead_at_once(twilio_core: Core, twilio: TwilioStub, clock: Clock) -> None:
@@ -136,8 +139,8 @@ def test_a_refused_number_is_dead_at_once(twilio_core: Core, twilio: TwilioStub,
     r = Relay(twilio_core, provider_with_wrong_token(twilio_core), clock=clock)
     r.run_once()
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.attempts) == ("dead", 1), m
-    assert "401" in m.last_error, m.last_error
+    assert (m.status, m.attempts) == ("dead", 1), f"{m.status} after {m.attempts}: a refusal is not retried"
+    assert "401" in m.last_error, f"last error {m.last_error!r} names the 401"
 
 
 def provider_with_wrong_token(core: Core):  # type: ignore[no-untyped-def]
@@ -179,9 +182,9 @@ def test_a_crash_between_send_and_mark_never_texts_twice(twilio_core: Core, twil
     restarted = relay(twilio_core, clock)
     assert restarted.run_once() == 0, "nobody takes it before the lease ends"
     clock.advance(twilio_core.settings.notify_lease_s + 1)
-    assert restarted.run_once() == 1
+    assert restarted.run_once() == 1, "taken over once the lease ran out"
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.attempts) == ("queued", 2), m
+    assert (m.status, m.attempts) == ("queued", 2), f"{m.status} after {m.attempts} attempts"
     assert m.provider_id == twilio.messages[0].sid, "the text found at Twilio is recorded as this message's"
     assert len(twilio.bodies_to(customer)) == 1, "found at the provider, not sent again"
 
@@ -193,11 +196,12 @@ def test_a_timeout_after_twilio_took_the_text_is_resolved_without_a_second_text(
     r = relay(twilio_core, clock, timeout_s=0.5)
     r.run_once()
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.in_doubt) == ("pending", True), m
+    assert m.status == "pending", f"{m.status}: a timeout is retried"
+    assert m.in_doubt is True, "a timeout leaves the outcome in doubt"
     clock.advance(10)
     r.run_once()
     (m,) = messages(twilio_core, rid)
-    assert m.status == "queued", m
+    assert m.status == "queued", f"{m.status}: the timed-out text is recorded as sent"
     assert len(twilio.bodies_to(customer)) == 1, "the timed-out text was found, not sent again"
 
 
@@ -222,4 +226,4 @@ def test_an_offer_no_longer_open_is_skipped_not_texted(twilio_core: Core, twilio
     drain(relay(twilio_core, clock))
     offer = [m for m in messages(twilio_core, rid) if m.template == "offer"][0]
     assert (offer.status, offer.last_error) == ("skipped", "the offer is no longer open"), offer
-    assert twilio.bodies_to(tech_number) == []
+    assert twilio.bodies_to(tech_number) == [], "no text for an offer already declined"

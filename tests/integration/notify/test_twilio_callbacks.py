@@ -35,7 +35,8 @@ def _sign(core: Core, message_id: str, form: dict[str, str], token: str | None =
 def test_the_callback_url_given_to_twilio_carries_our_message_id(twilio_core: Core, twilio: TwilioStub,
                                                                  clock: Clock) -> None:
     _rid, mid, _sid = _sent(twilio_core, clock)
-    assert twilio.messages[0].status_callback == f"https://tyrehero.example{STATUS_CALLBACK_PATH}?m={mid}"
+    wanted = f"https://tyrehero.example{STATUS_CALLBACK_PATH}?m={mid}"
+    assert twilio.messages[0].status_callback == wanted, twilio.messages[0].status_callback
 
 
 def test_a_signed_report_moves_the_message_forwards_only(twilio_core: Core, twilio: TwilioStub, clock: Clock,
@@ -44,18 +45,20 @@ def test_a_signed_report_moves_the_message_forwards_only(twilio_core: Core, twil
     for status in ("sent", "delivered", "sent"):  # the late "sent" must not undo "delivered"
         form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": twilio.account_sid}
         r = _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form))
-        assert r.status_code == 204, r.text
+        assert r.status_code == 204, f"{status}: {r.status_code} {r.text}"
     (m,) = messages(twilio_core, rid)
-    assert m.status == "delivered", m
+    assert m.status == "delivered", f"{m.status}: a late 'sent' must not undo 'delivered'"
 
 
 def test_a_failed_delivery_is_recorded_with_its_error_code(twilio_core: Core, twilio: TwilioStub, clock: Clock,
                                                            api_server) -> None:  # type: ignore[no-untyped-def]
     rid, mid, sid = _sent(twilio_core, clock)
     form = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
-    assert _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form)).status_code == 204
+    r = _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form))
+    assert r.status_code == 204, f"{r.status_code} {r.text}"
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.last_error) == ("failed", "twilio error 30003"), m
+    assert m.status == "failed", f"{m.status}: undelivered is failed"
+    assert m.last_error == "twilio error 30003", m.last_error
 
 
 @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "wrong-token"])
@@ -66,8 +69,8 @@ def test_an_unsigned_or_forged_report_is_refused(twilio_core: Core, twilio: Twil
     if signature == "wrong-token":
         signature = _sign(twilio_core, mid, form, token="not-our-auth-token")
     r = _post(api_server.url, twilio_core, mid, form, signature)
-    assert r.status_code == 403, r.text
-    assert "X-Twilio-Signature" in r.json()["detail"]
+    assert r.status_code == 403, f"{r.status_code} {r.text}"
+    assert "X-Twilio-Signature" in r.json()["detail"], r.json()
     (m,) = messages(twilio_core, rid)
     assert m.status == "queued", "a refused report changes nothing"
 
@@ -76,7 +79,8 @@ def test_a_signed_report_for_another_messages_sid_changes_nothing(twilio_core: C
                                                                    api_server) -> None:  # type: ignore[no-untyped-def]
     rid, mid, _sid = _sent(twilio_core, clock)
     form = {"MessageSid": "SM" + "f" * 32, "MessageStatus": "failed"}
-    assert _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form)).status_code == 204
+    r = _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form))
+    assert r.status_code == 204, f"{r.status_code} {r.text}"
     (m,) = messages(twilio_core, rid)
     assert m.status == "queued", "a SID that is not this message's does not touch it"
 
@@ -95,9 +99,11 @@ def test_a_report_records_a_send_whose_relay_died_before_marking_it(twilio_core:
     (m,) = messages(twilio_core, rid)
     mid, sid = str(m.id), twilio.messages[0].sid
     form = {"MessageSid": sid, "MessageStatus": "sent"}
-    assert _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form)).status_code == 204
+    r = _post(api_server.url, twilio_core, mid, form, _sign(twilio_core, mid, form))
+    assert r.status_code == 204, f"{r.status_code} {r.text}"
     (m,) = messages(twilio_core, rid)
-    assert (m.status, m.provider_id) == ("sent", sid), m
+    assert m.status == "sent", f"{m.status}: the report recorded the send"
+    assert m.provider_id == sid, "with Twilio's SID"
     clock.advance(twilio_core.settings.notify_lease_s + 1)
     assert relay(twilio_core, clock).run_once() == 0, "the report took it out of the relay's hands"
-    assert len(twilio.bodies_to(customer)) == 1
+    assert len(twilio.bodies_to(customer)) == 1, "texted once"

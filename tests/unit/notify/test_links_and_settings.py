@@ -30,15 +30,17 @@ def _problems(**values: object) -> list[str]:
 def test_a_rating_token_names_its_request_and_nothing_else_is_one() -> None:
     pid = uuid.uuid4()
     token = rating_token("k" * 32, pid)
-    assert public_id_of_rating_token("k" * 32, token) == pid
+    assert public_id_of_rating_token("k" * 32, token) == pid, "our token names its request"
     assert public_id_of_rating_token("other-key" * 4, token) is None, "another server's token is refused"
-    assert public_id_of_rating_token("k" * 32, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
-    assert public_id_of_rating_token("k" * 32, "not base64 !") is None
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert public_id_of_rating_token("k" * 32, tampered) is None, "a changed token is refused"
+    assert public_id_of_rating_token("k" * 32, "not base64 !") is None, "garbage is refused"
 
 
 def test_production_refuses_the_log_provider() -> None:
     lines = _problems(**SAFE)
-    assert len(lines) == 1 and lines[0].startswith("NOTIFY_PROVIDER must be twilio"), lines
+    assert len(lines) == 1, f"problems: {lines}"
+    assert lines[0].startswith("NOTIFY_PROVIDER must be twilio"), lines[0]
 
 
 def test_production_with_twilio_names_each_missing_twilio_setting() -> None:
@@ -48,7 +50,7 @@ def test_production_with_twilio_names_each_missing_twilio_setting() -> None:
 
 
 def test_production_accepts_twilio_fully_configured() -> None:
-    assert Settings(environment="production", **SAFE, **TWILIO).notify_provider == "twilio"
+    assert Settings(environment="production", **SAFE, **TWILIO).notify_provider == "twilio", "accepted"
 
 
 def test_a_public_base_url_that_is_no_url_is_refused() -> None:
@@ -57,8 +59,8 @@ def test_a_public_base_url_that_is_no_url_is_refused() -> None:
 
 
 def test_settings_choose_the_provider() -> None:
-    assert isinstance(make_provider(Settings()), LogProvider)
-    assert isinstance(make_provider(Settings(**TWILIO)), TwilioProvider)
+    assert isinstance(make_provider(Settings()), LogProvider), "log by default"
+    assert isinstance(make_provider(Settings(**TWILIO)), TwilioProvider), "twilio when chosen"
 
 
 @pytest.mark.parametrize(("attempt", "low", "high"), [(1, 2.5, 5), (2, 5, 10), (4, 20, 40), (20, 450, 900)])
