@@ -23,5 +23,8 @@ config = rx.Config(
     backend_port=int(os.environ.get("BACKEND_PORT", os.environ.get("PORT", "3000"))),
     state_manager_mode="redis" if os.environ.get("REFLEX_REDIS_URL") else "memory",
     redis_url=os.environ.get("REFLEX_REDIS_URL") or None,
-    plugins=[rx.plugins.SitemapPlugin(), rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="amber", radius="large"))],
+    plugins=[
+        rx.plugins.SitemapPlugin(),
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="amber", radius="large")),
+    ],
 )

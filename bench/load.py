@@ -87,7 +87,8 @@ class LoadResult:
     cpu: dict[str, float] = field(default_factory=dict)  # seconds of CPU per part, over the run
     statuses: dict[str, int] = field(default_factory=dict)  # stored requests by status after the run
     redis_commands: dict[str, tuple[int, int]] = field(default_factory=dict)  # command -> (calls, server µs) in the run
-    yardstick_s: tuple[float, float] = (0.0, 0.0)  # bench.machine.yardstick_s() before and after: how fast the machine was
+    # bench.machine.yardstick_s() before and after: how fast the machine was
+    yardstick_s: tuple[float, float] = (0.0, 0.0)
     post_windows: list[tuple[int, int, float]] = field(default_factory=list)  # new requests: (from s, calls, p95 ms)
 
     @property
@@ -138,20 +139,24 @@ def _points(n: int, seed: int = 5) -> list[list[float]]:
 
 
 @contextmanager
-def _api(url: str, redis_url: str, prefix: str, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+def _api(url: str, redis_url: str, prefix: str, workers: int,
+         prod: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, RATE_LIMITS_ENABLED="false",
                DEMO_MODE="false", LOG_JSON="true", SLOW_QUERY_MS="1000")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log",
-         # Longer than any user's pause, as behind a load balancer: idle pooled connections are not cut mid-reuse.
-         "--timeout-keep-alive", "75"],
-        cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    cmd = [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1",
+           "--port", str(port),
+           "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+           # Longer than any user's pause, as behind a load balancer: idle pooled connections are not cut mid-reuse.
+           "--timeout-keep-alive", "75"]
+    if prod:  # the production shape (deploy/prod.py): nginx -> `workers` app processes -> PgBouncer -> PostgreSQL
+        env.update(PORT=str(port), SEED_DEMO_DATA="false", DATA_DIR=tempfile.mkdtemp(prefix="th-load-prod-"))
+        os.chmod(env["DATA_DIR"], 0o755)  # PgBouncer runs as `postgres` when we are root
+        cmd = [sys.executable, "-m", "deploy.prod", "--processes", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + (240 if prod else 60)  # the shape builds the pages first
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
@@ -277,9 +282,30 @@ def _locust(out: Path, base: str, plan: dict, seconds: float, processes: int) ->
               "Technician": len(plan["technicians"]), "LiveLayer": plan["consoles"], "HexLayer": plan["consoles"]}
     classes = [k for k, n in counts.items() if n > 0]
     users = sum(counts.values())
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--host", base,
-           "-u", str(users), "-r", str(max(users, 1)), "--run-time", f"{seconds:g}s", "--stop-timeout", f"{int(plan['timeout_s']) + 5}s",
-           "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *classes]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "--host",
+        base,
+        "-u",
+        str(users),
+        "-r",
+        str(max(users, 1)),
+        "--run-time",
+        f"{seconds:g}s",
+        "--stop-timeout",
+        f"{int(plan['timeout_s']) + 5}s",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+        *classes,
+    ]
     if processes > 1:
         cmd[4:4] = ["--processes", str(processes)]
     log = open(out / "locust.log", "w")  # noqa: SIM115
@@ -320,8 +346,18 @@ def _read_calls(out: Path, seconds: float) -> tuple[list[Endpoint], list[str], l
     endpoints = []
     for name, xs in sorted(times.items()):
         xs.sort()
-        endpoints.append(Endpoint(name, len(xs), len(xs) / seconds, sum(n for (k, _e), n in errors.items() if k == name),
-                                  _pct(xs, 50), _pct(xs, 95), _pct(xs, 99), xs[-1]))
+        endpoints.append(
+            Endpoint(
+                name,
+                len(xs),
+                len(xs) / seconds,
+                sum(n for (k, _e), n in errors.items() if k == name),
+                _pct(xs, 50),
+                _pct(xs, 95),
+                _pct(xs, 99),
+                xs[-1],
+            )
+        )
     windows: dict[int, list[float]] = {}
     first = min((t for t, _ms in posts), default=0.0)
     for t, ms in posts:
@@ -340,14 +376,19 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                          geocoder=OfflineGeocoder())
         try:
             techs, disp_token = _sessions(core, args.technicians)
-            with _api(url, redis_url, prefix, args.workers) as (base, api):
+            with _api(url, redis_url, prefix, args.workers, args.prod) as (base, api):
                 _warm(base, techs, disp_token, args.workers)
                 plan = _plan(out, base, args, techs, disp_token)
                 (out / "plan.json").write_text(json.dumps(plan))
-                jobs = f", working jobs of {args.job_seconds.replace(',', '-')} s" if args.jobs else ", not working jobs"
-                log(f"running {args.seconds:g} s: {args.rate:g} requests/s, tracking {args.rate * args.track_ratio:g}/s,"
+                jobs = (
+                    f", working jobs of {args.job_seconds.replace(',', '-')} s" if args.jobs else ", not working jobs"
+                )
+                log(
+                    f"running {args.seconds:g} s: {args.rate:g} requests/s,"
+                    f" tracking {args.rate * args.track_ratio:g}/s,"
                     f" {len(techs)} technicians every {args.ping_every:g} s{jobs}, {args.consoles} consoles;"
-                    f" {args.workers} API workers, {args.driver_processes} driver process(es)")
+                    f" {args.workers} API workers, {args.driver_processes} driver process(es)"
+                )
                 before_redis = _redis_commands(core)
                 before_procs, before_busy = _procs(), _machine_busy()
                 before_children = os.times()
@@ -366,7 +407,9 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
                 after_redis = _redis_commands(core)
                 after_children = os.times()
                 if driver.returncode != 0:
-                    raise RuntimeError(f"locust failed ({driver.returncode}):\n{(out / 'locust.log').read_text()[-3000:]}")
+                    raise RuntimeError(
+                        f"locust failed ({driver.returncode}):\n{(out / 'locust.log').read_text()[-3000:]}"
+                    )
             endpoints, failures, post_windows = _read_calls(out, args.seconds)
             accepted: set[int] = set()
             for p in out.glob("accepted-*.txt"):
@@ -374,13 +417,21 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
             with core.engine.connect() as c:
                 stored = {r[0] for r in c.execute(sa.text("SELECT id FROM service_request WHERE customer_name LIKE :p"),
                                                   {"p": f"{NAME_PREFIX} %"})}
-                statuses = dict(c.execute(sa.text("SELECT status, count(*) FROM service_request"
-                                                  " WHERE customer_name LIKE :p GROUP BY status"), {"p": f"{NAME_PREFIX} %"}).all())
+                statuses = dict(
+                    c.execute(
+                        sa.text(
+                            "SELECT status, count(*) FROM service_request WHERE customer_name LIKE :p GROUP BY status"
+                        ),
+                        {"p": f"{NAME_PREFIX} %"},
+                    ).all()
+                )
             ticks = {
                 "machine (all cores, everything)": after_busy[0] - before_busy[0],
                 "API workers": _tree_ticks(after_procs, api.pid) - _tree_ticks(before_procs, api.pid),
-                "PostgreSQL (all its clients)": _servers_ticks(after_procs, "postgres") - _servers_ticks(before_procs, "postgres"),
-                "Redis (all its clients)": _servers_ticks(after_procs, "redis-server") - _servers_ticks(before_procs, "redis-server"),
+                "PostgreSQL (all its clients)": _servers_ticks(after_procs, "postgres")
+                - _servers_ticks(before_procs, "postgres"),
+                "Redis (all its clients)": _servers_ticks(after_procs, "redis-server")
+                - _servers_ticks(before_procs, "redis-server"),
             }
             cpu = {k: v / TICK for k, v in ticks.items()}
             cpu["load driver (Locust)"] = (after_children.children_user + after_children.children_system
@@ -400,15 +451,22 @@ def run(args: argparse.Namespace, log=print) -> LoadResult:  # type: ignore[no-u
 
 
 def report(r: LoadResult, args: argparse.Namespace, log=print) -> None:  # type: ignore[no-untyped-def]
-    log("\n| endpoint | calls | per s | errors | p50 ms | p95 ms | p99 ms | max ms |\n|---|--:|--:|--:|--:|--:|--:|--:|")
+    log(
+        "\n| endpoint | calls | per s | errors | p50 ms | p95 ms | p99 ms | max ms |\n|---|--:|--:|--:|--:|--:|--:|--:|"
+    )
     for e in r.endpoints:
-        log(f"| {e.name} | {e.calls:,} | {e.per_s:.1f} | {e.errors} | {e.p50:.1f} | {e.p95:.1f} | {e.p99:.1f} | {e.max:.0f} |")
+        log(
+            f"| {e.name} | {e.calls:,} | {e.per_s:.1f} | {e.errors} |"
+            f" {e.p50:.1f} | {e.p95:.1f} | {e.p99:.1f} | {e.max:.0f} |"
+        )
     total = sum(e.calls for e in r.endpoints)
     log(f"| all | {total:,} | {total / r.seconds:.1f} | {r.errors} | | | | |")
     for f in r.failures[:10]:
         log(f"  error: {f}")
-    log(f"\naccepted (201 seen by the driver) = {r.accepted:,}; stored = {r.stored:,};"
-        f" accepted but not stored = {r.accepted_not_stored}; stored but not acknowledged = {r.stored_not_acknowledged}")
+    log(
+        f"\naccepted (201 seen by the driver) = {r.accepted:,}; stored = {r.stored:,};"
+        f" accepted but not stored = {r.accepted_not_stored}; stored but not acknowledged = {r.stored_not_acknowledged}"
+    )
     log("stored requests by status after the run: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.statuses.items())))
     wall = r.cpu.get("wall", r.seconds)
     log(f"\nmachine yardstick before / after the run: {r.yardstick_s[0]} / {r.yardstick_s[1]} s"
@@ -424,8 +482,11 @@ def report(r: LoadResult, args: argparse.Namespace, log=print) -> None:  # type:
     post = r.endpoint(POST_REQUEST)
     offered = args.rate * args.seconds
     if post:
-        log(f"\nPOST /api/v1/requests: {post.calls:,} sent of {offered:,.0f} scheduled ({post.calls / r.seconds:.1f}/s);"
-            f" p95 {post.p95:.1f} ms (target <= 50: {'met' if post.p95 <= 50 else 'NOT met'})")
+        log(
+            f"\nPOST /api/v1/requests: {post.calls:,} sent of {offered:,.0f} scheduled"
+            f" ({post.calls / r.seconds:.1f}/s);"
+            f" p95 {post.p95:.1f} ms (target <= 50: {'met' if post.p95 <= 50 else 'NOT met'})"
+        )
     if r.post_windows:
         log(f"POST /api/v1/requests p95 by {WINDOW_S} s of the run: " + ", ".join(
             f"{t}-{t + WINDOW_S} s {p95:.1f} ms ({n:,})" for t, n, p95 in r.post_windows))
@@ -438,7 +499,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate", type=float, default=100.0, help="new requests per second (default 100)")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the run (default 60)")
     ap.add_argument("--technicians", type=int, default=2000, help="technicians on shift, all pinging (default 2000)")
-    ap.add_argument("--ping-every", type=float, default=10.0, help="seconds between a technician's positions (default 10)")
+    ap.add_argument(
+        "--ping-every", type=float, default=10.0, help="seconds between a technician's positions (default 10)"
+    )
     ap.add_argument("--jobs", action=argparse.BooleanOptionalAction, default=True,
                     help="technicians work the jobs they are given (default on)")
     ap.add_argument("--job-seconds", default="2400,5400", metavar="LO,HI",
@@ -446,6 +509,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--track-ratio", type=float, default=0.5, help="tracking polls per new request (default 0.5)")
     ap.add_argument("--consoles", type=int, default=2, help="dispatcher consoles polling the map layers (default 2)")
     ap.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of the API (default 2)")
+    ap.add_argument("--prod", action="store_true",
+                    help="through the production shape: nginx, --workers app processes, PgBouncer (deploy/prod.py)")
     ap.add_argument("--driver-processes", type=int, default=1, help="Locust processes (default 1)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds a call may take before it counts as an error")
     ap.add_argument("--py-spy", metavar="DIR", help="record the API workers with py-spy into DIR (folded stacks)")

@@ -72,8 +72,8 @@ def main() -> None:
             c.execute(
                 sa.text(
                     "INSERT INTO service_request (public_id, reference, tracking_token_hash, customer_name, phone_enc,"
-                    " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type, issue,"
-                    " on_motorway, vulnerable, notes, status, priority, quote_pence, version, created_at)"
+                    " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type,"
+                    " issue, on_motorway, vulnerable, notes, status, priority, quote_pence, version, created_at)"
                     " VALUES (cast(:pid as uuid), :ref, :tok, 'Bench', 'x', 'x', :lat, :lng, :cell, 'near town', false,"
                     " 'Car', 'car', 'puncture', false, false, '', :st, :pr, 10000, 0,"
                     " now() - random() * interval '80 minutes')"

@@ -35,7 +35,9 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
 
 
-def measure(calls: int, technicians: int, log=print, spy: str | None = None) -> list[tuple[str, int, float, float, float, float]]:  # type: ignore[no-untyped-def]
+def measure(  # type: ignore[no-untyped-def]
+    calls: int, technicians: int, log=print, spy: str | None = None
+) -> list[tuple[str, int, float, float, float, float]]:
     """[(endpoint, calls, API ms CPU/call, PostgreSQL ms/call, Redis ms/call, wall ms/call)]."""
     prefix = f"percall:{secrets.token_hex(3)}:"
     rows = []
@@ -77,7 +79,9 @@ def measure(calls: int, technicians: int, log=print, spy: str | None = None) -> 
                 http.get("/api/v1/technicians/me/job", headers={"Authorization": f"Bearer {tok}"}).raise_for_status()
 
             def live() -> None:
-                http.get("/api/v1/dispatch/live.geojson", headers={"Authorization": f"Bearer {disp_token}"}).raise_for_status()
+                http.get(
+                    "/api/v1/dispatch/live.geojson", headers={"Authorization": f"Bearer {disp_token}"}
+                ).raise_for_status()
 
             def step(action: str) -> Callable[[], None]:
                 def go() -> None:
@@ -121,9 +125,22 @@ def _time(name: str, fn: Callable[[], None], n: int, api_pid: int, spy: str | No
         Path(spy).mkdir(parents=True, exist_ok=True)
         worker = next((pid for pid, (ppid, _c, _t) in _procs().items() if ppid == api_pid), api_pid)
         slug = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
-        recorder = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(worker), "-r", "500",
-                                     "-f", "raw", "-o", f"{spy}/{slug}.txt"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        recorder = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "-p",
+                str(worker),
+                "-r",
+                "500",
+                "-f",
+                "raw",
+                "-o",
+                f"{spy}/{slug}.txt",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(1.0)
     p0, t0 = _procs(), time.perf_counter()
     for _ in range(n):
@@ -147,7 +164,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=400, help="calls per endpoint (default 400)")
     ap.add_argument("--technicians", type=int, default=2000, help="technicians on shift (default 2000)")
-    ap.add_argument("--py-spy", metavar="DIR", help="record the worker with py-spy per endpoint into DIR (folded stacks)")
+    ap.add_argument(
+        "--py-spy", metavar="DIR", help="record the worker with py-spy per endpoint into DIR (folded stacks)"
+    )
     args = ap.parse_args()
     print(f"machine yardstick: {yardstick_s()} s (bench.machine; lower is faster)\n")
     print("| endpoint | calls | API CPU ms/call | PostgreSQL ms/call | Redis ms/call | wall ms/call |")

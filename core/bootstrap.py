@@ -20,7 +20,7 @@ from core.index.cluster_index import RedisClusterTechnicianIndex
 from core.index.failover import FailoverTechnicianIndex
 from core.index.pg_index import PostgresTechnicianIndex
 from core.index.redis_index import RedisTechnicianIndex
-from core.infra import db, embedded
+from core.infra import db, embedded, timing
 from core.infra.events import RedisEventBus
 from core.infra.ratelimit import RateLimiter
 from core.models import Technician
@@ -61,13 +61,15 @@ def bootstrap(
     db_url, r_url = embedded.ensure_urls(
         database_url or settings.database_url, redis_url or settings.redis_url, settings.data_path
     )
-    engine = db.make_engine(db_url, pool_size=pool_size or settings.db_pool_size)
+    engine = db.make_engine(db_url, pool_size=pool_size or settings.db_pool_size, options=db.timeout_options(settings),
+                            prepared=not db.behind_transaction_pooler(settings))
+    db.check_timeouts(engine, settings)
     db.log_slow_queries(engine, settings.slow_query_ms)
     # One quick retry: a dead Redis must cost milliseconds, not redis-py's default back-off.
-    client = redis.Redis.from_url(
-        r_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=10,
-        retry=Retry(NoBackoff(), 1),
-    )
+    timeouts = {"socket_timeout": settings.redis_socket_timeout_s,
+                "socket_connect_timeout": settings.redis_connect_timeout_s}
+    client = redis.Redis.from_url(r_url, **timeouts, health_check_interval=10, retry=Retry(NoBackoff(), 1))
+    timing.time_redis(client)  # its replies' waits go into the slow-request log
     eta = StraightLineEta()  # one model: the services' ETAs and the indexes' ranking
     primary: RedisTechnicianIndex | RedisClusterTechnicianIndex
     if settings.redis_cluster_url:
@@ -75,8 +77,7 @@ def bootstrap(
         cluster_url = settings.redis_cluster_url
 
         def make_cluster() -> RedisCluster:
-            return RedisCluster.from_url(cluster_url, socket_timeout=0.5, socket_connect_timeout=0.5,
-                                         health_check_interval=10, retry=Retry(NoBackoff(), 1))
+            return RedisCluster.from_url(cluster_url, **timeouts, health_check_interval=10, retry=Retry(NoBackoff(), 1))
 
         primary = RedisClusterTechnicianIndex(make_cluster, f"{key_prefix}ix:", settings.h3_resolution,
                                               settings.h3_coarse_resolution, eta=eta)
@@ -87,7 +88,8 @@ def bootstrap(
     fallback = PostgresTechnicianIndex(engine, settings.h3_resolution, settings.h3_coarse_resolution, eta=eta)
     index = FailoverTechnicianIndex(primary, fallback, lambda: indexed_technicians(engine))
     if geocoder is None:
-        geocoder = CachedGeocoder(FallbackGeocoder(PostcodesIoGeocoder(), OfflineGeocoder()), client)
+        postcodes_io = PostcodesIoGeocoder(settings.geocoder_url, timeout=settings.geocoder_timeout_s)
+        geocoder = CachedGeocoder(FallbackGeocoder(postcodes_io, OfflineGeocoder()), client, prefix=f"{key_prefix}geo:")
     return Core(
         settings=settings,
         engine=engine,

@@ -97,6 +97,22 @@ class Settings(BaseSettings):
     rate_limit_tracking_per_ip: int = Field(120, ge=1)
     retention_days: int = Field(30, ge=1)  # closed requests are anonymised after this
     slow_query_ms: int = Field(100, ge=1)
+    # A request slower than this is logged as `slow_request` with its route and its database, Redis and total ms.
+    slow_request_ms: int = Field(500, ge=1)
+    # Bounds on every dependency, so a stuck one costs a clear 503 in bounded time, never a hung worker.
+    # PostgreSQL, per session: a statement (a lock wait included) and a transaction left idle by its client.
+    db_statement_timeout_ms: int = Field(5_000, ge=100, le=600_000)
+    db_idle_in_transaction_timeout_ms: int = Field(10_000, ge=100, le=3_600_000)
+    # The two above go to PostgreSQL as libpq startup options. PgBouncer (1.18, transaction pooling) refuses or
+    # drops those: set this false there and give the app's role the same defaults (docs/OPERATIONS.md, Timeouts).
+    db_startup_options: bool = True
+    # "transaction" when DATABASE_URL points at PgBouncer in transaction pooling: no server-side prepared
+    # statements (a transaction may run on any server connection) and no startup options (refused there).
+    database_pooler: Literal["", "transaction"] = ""
+    redis_socket_timeout_s: float = Field(0.5, gt=0, le=30)  # one command's answer
+    redis_connect_timeout_s: float = Field(0.5, gt=0, le=30)
+    geocoder_url: str = "https://api.postcodes.io"
+    geocoder_timeout_s: float = Field(2.0, gt=0, le=30)  # connect, and each read of the answer
     # Per app process: PostgreSQL connections kept open, and threads running the API's blocking
     # endpoints. Threads beyond the pool would wait for a connection, or open and close extra ones.
     db_pool_size: int = Field(20, ge=1, le=200)
@@ -114,6 +130,11 @@ class Settings(BaseSettings):
     # outside production, nobody in production (where one of the two must then be set).
     metrics_token: SecretStr | None = None
     metrics_allow_from: Annotated[tuple[IPNetwork, ...] | None, NoDecode] = None
+    # The console's alerts, posted as Slack-compatible JSON ({"text": ...}) when each starts and ends
+    # (core.dispatch.alerting). Unset: not posted. The URL is a secret (Slack's carry their token).
+    alert_webhook_url: SecretStr | None = None
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    alert_check_s: float = Field(15.0, ge=1)
 
     # Texts (core.notify). "log" writes them to the log and the admin page's Messages list (the default for
     # make run; production refuses it); "twilio" sends them through Twilio with the three TWILIO_ settings.
@@ -151,10 +172,17 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v or None
 
-    @field_validator("metrics_token", "twilio_auth_token", mode="before")
+    @field_validator("metrics_token", "twilio_auth_token", "alert_webhook_url", mode="before")
     @classmethod
     def _blank_token_is_none(cls, v: object) -> object:
         return v or None
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _http_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and urlsplit(v.get_secret_value()).scheme not in ("http", "https"):
+            raise ValueError("give an http:// or https:// URL")
+        return v
 
     @field_validator("trusted_proxies", "metrics_allow_from", mode="before")
     @classmethod

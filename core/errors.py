@@ -32,7 +32,12 @@ class Conflict(DomainError):
 
 
 class Unavailable(DomainError):
-    """A dependency the operation needs is down."""
+    """A dependency the operation needs is down or did not answer in time; `service` names it for operators
+    and clients ("database", "redis", "geocoder"), the message says what to do."""
+
+    def __init__(self, message: str, service: str = "") -> None:
+        super().__init__(message)
+        self.service = service
 
 
 class AlreadyOpen(Conflict):

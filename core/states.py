@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from core.errors import IllegalTransition
@@ -46,8 +47,18 @@ TECH_TRANSITIONS: dict[TechStatus, frozenset[TechStatus]] = {
     T.BREAK: frozenset({T.AVAILABLE, T.OFFLINE}),
 }
 
-OPEN_STATUSES = frozenset({R.PENDING, R.ASSIGNED, R.EN_ROUTE, R.ON_SITE})
+# In a fixed order, for SQL text built from them (the same text in every process).
+OPEN = (R.PENDING, R.ASSIGNED, R.EN_ROUTE, R.ON_SITE)
+ON_A_JOB = (R.ASSIGNED, R.EN_ROUTE, R.ON_SITE)  # a technician holds the request
+TECH_ON_A_JOB = (T.ASSIGNED, T.EN_ROUTE, T.ON_SITE)
+OPEN_STATUSES = frozenset(OPEN)
 CANCELLABLE = frozenset({R.PENDING, R.ASSIGNED, R.EN_ROUTE})
+
+
+def sql_list(statuses: Iterable[StrEnum]) -> str:
+    """Statuses as SQL string literals for an IN list: `'assigned','en_route'`. Constants, never input."""
+    return ",".join(f"'{s.value}'" for s in statuses)
+
 
 _WORDS = {
     R.PENDING: "finding a technician",

@@ -17,7 +17,17 @@ from core.geo.geocode import OfflineGeocoder
 from core.infra import db
 from tests.support.databases import scratch_database, servers
 
-TABLES = ("audit_event", "price_setting", "location_ping", "request_event", "service_request", "technician", "auth_session", "login_failure", "user_account")
+TABLES = (
+    "audit_event",
+    "price_setting",
+    "location_ping",
+    "request_event",
+    "service_request",
+    "technician",
+    "auth_session",
+    "login_failure",
+    "user_account",
+)
 
 
 @pytest.fixture(scope="session")
@@ -86,8 +96,14 @@ def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
 @pytest.fixture
 def core(clean_db: sa.Engine, database_url: str, server_urls: tuple[str, str], key_prefix: str) -> Iterator[Core]:
     """The real core on the test database and Redis, with an offline geocoder."""
-    c = bootstrap(Settings(rate_limits_enabled=False), database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
-                  geocoder=OfflineGeocoder(), pool_size=30)
+    c = bootstrap(
+        Settings(rate_limits_enabled=False),
+        database_url=database_url,
+        redis_url=server_urls[1],
+        key_prefix=key_prefix,
+        geocoder=OfflineGeocoder(),
+        pool_size=30,
+    )
     yield c
     c.close()
 

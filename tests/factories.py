@@ -49,18 +49,29 @@ def add_technicians(
     for i in range(n):
         lat, lng = around[0] + rng.uniform(-spread, spread), around[1] + rng.uniform(-spread, spread)
         cell = h3.latlng_to_cell(lat, lng, core.settings.h3_resolution)
-        rows.append(Technician(
-            name=name or f"Tech{i} Test", van_reg=f"TT{i:02d} ABC", van_label="Test van", capabilities=capabilities or [],
-            status=status, lat=lat, lng=lng, h3_cell=cell,
-            h3_parent=h3.cell_to_parent(cell, core.settings.h3_coarse_resolution), position_at=now,
-        ))
+        rows.append(
+            Technician(
+                name=name or f"Tech{i} Test",
+                van_reg=f"TT{i:02d} ABC",
+                van_label="Test van",
+                capabilities=capabilities or [],
+                status=status,
+                lat=lat,
+                lng=lng,
+                h3_cell=cell,
+                h3_parent=h3.cell_to_parent(cell, core.settings.h3_coarse_resolution),
+                position_at=now,
+            )
+        )
     with session_scope(core.engine) as s:
         s.add_all(rows)
     core.index.ensure_built(force=True)
     return [r.id for r in rows]  # type: ignore[misc]
 
 
-def add_staff(core: Core, username: str, role: str, password: str = "correct horse battery", tech_id: int | None = None) -> int:
+def add_staff(
+    core: Core, username: str, role: str, password: str = "correct horse battery", tech_id: int | None = None
+) -> int:
     """An account; a technician account is linked to `tech_id`."""
     from core.models import Technician
     from core.staff.auth import new_account

@@ -151,3 +151,25 @@ async def demo_fleet() -> None:
         except Exception:
             log.exception("demo fleet tick failed; retrying")
         await asyncio.sleep(sim.interval_s)
+
+
+async def alert_webhook() -> None:
+    """Every `ALERT_CHECK_S`, post the console's alerts that started or ended to `ALERT_WEBHOOK_URL` (when set);
+    one process posts each (core.dispatch.alerting)."""
+    core = await asyncio.to_thread(get_core)
+    url = core.settings.alert_webhook_url
+    if url is None:
+        return
+    from core.dispatch.alerting import WebhookPoster, check_alerts, episodes_for
+
+    poster = WebhookPoster(url.get_secret_value(), core.settings.alert_webhook_timeout_s)
+    episodes = episodes_for(core, poster)
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(check_alerts, core, episodes)
+            except Exception:  # PostgreSQL or Redis away: the next tick tries again
+                log.exception("alert check failed; retrying")
+            await asyncio.sleep(core.settings.alert_check_s)
+    finally:
+        poster.close()

@@ -9,6 +9,7 @@ from tyrehero_app.pages.account import AccountState, account
 from tyrehero_app.pages.admin import AdminState, admin_page
 from tyrehero_app.pages.dispatch import DispatchState, dispatch
 from tyrehero_app.pages.login import LoginState, login
+from tyrehero_app.pages.rate import RateState, rating_page
 from tyrehero_app.pages.request_form import request_form
 from tyrehero_app.pages.tech import TechState, tech
 from tyrehero_app.pages.track import TrackState, tracking
@@ -20,6 +21,7 @@ app = rx.App(
 )
 app.add_page(request_form, route=routes.HOME, title="TyreHero — 24/7 emergency mobile tyre fitting")
 app.add_page(tracking, route="/track/[token]", title="TyreHero — your request", on_load=TrackState.load)
+app.add_page(rating_page, route="/rate/[token]", title="TyreHero — rate your visit", on_load=RateState.load)
 app.add_page(login, route="/login", title="TyreHero — staff login", on_load=LoginState.load)
 app.add_page(dispatch, route="/dispatch", title="TyreHero — dispatch", on_load=DispatchState.load)
 app.add_page(admin_page, route="/admin", title="TyreHero — admin", on_load=AdminState.load)
@@ -34,3 +36,4 @@ app.register_lifespan_task(lifespan.maintenance)
 app.register_lifespan_task(lifespan.notify_relay)
 app.register_lifespan_task(lifespan.session_refresher)
 app.register_lifespan_task(lifespan.demo_fleet)
+app.register_lifespan_task(lifespan.alert_webhook)

@@ -1,25 +1,36 @@
-"""Auto-dispatch: nearest suitable technician by ETA, claimed without any chance of double assignment."""
+"""Auto-dispatch: nearest suitable technician by ETA, claimed without any chance of double assignment.
+
+(Over 300 lines: the search, the one claim and the sweep share the claim's statement and its retry rules.)"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.context import Core
-from core.dispatch.batch import BATCH_CANDIDATES, BATCH_WINDOW, MIN_ETA_MIN, Option, WaitingRequest, batch_round, window
+from core.dispatch.batch import (
+    BATCH_CANDIDATES,
+    BATCH_WINDOW,
+    MIN_ETA_MIN,
+    Option,
+    WaitingRequest,
+    batch_round,
+    window,
+)
 from core.index.base import Candidate, IndexedTech, TechFilter
 from core.infra.db import HotStatement, autocommit
 from core.infra.events import DomainEvent
 from core.infra.metrics import DISPATCH_LATENCY
-from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
 from core.principal import Principal
+from core.states import RequestStatus, TechStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +66,13 @@ _NOT_AGAIN = ("declined", "unassigned")
 
 
 # The request and whom it must not go to again, in one statement.
-_DISPATCH_READ = select(
-    ServiceRequest.status, ServiceRequest.lat, ServiceRequest.lng, ServiceRequest.required_capabilities,
-    select(sa.func.array_agg(RequestEvent.data["technician_id"].as_integer()))
+_DISPATCH_READ = sa.select(
+    col(ServiceRequest.status), col(ServiceRequest.lat), col(ServiceRequest.lng),
+    col(ServiceRequest.required_capabilities),
+    sa.select(sa.func.array_agg(RequestEvent.data["technician_id"].as_integer()))
     .where(col(RequestEvent.request_id) == ServiceRequest.id, col(RequestEvent.kind).in_(_NOT_AGAIN),
-           RequestEvent.data.has_key("technician_id"))  # type: ignore[attr-defined]
+           RequestEvent.data.has_key(  # type: ignore[attr-defined]  # JSONB's; SQLModel types the column a dict
+               "technician_id"))
     .scalar_subquery(),
 ).where(col(ServiceRequest.id) == sa.bindparam("request_id"))
 
@@ -67,7 +80,7 @@ _DISPATCH_READ = select(
 def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | None:
     with autocommit(core.engine).connect() as c:
         row = c.execute(_DISPATCH_READ, {"request_id": request_id}).first()
-    if row is None or row[0] != "pending":
+    if row is None or row[0] != RequestStatus.PENDING:
         return None
     _status, lat, lng, capabilities, not_again = row
     f = dispatch_filter(core, capabilities, exclude | frozenset(not_again or ()))
@@ -77,28 +90,38 @@ def _dispatch(core: Core, request_id: int, exclude: frozenset[int]) -> int | Non
     return None
 
 
+class ClaimedRow(NamedTuple):
+    """What a claim returns of the technician: what the submitter's answer shows."""
+
+    name: str
+    van_label: str
+    van_reg: str
+
+
 # A claim's statements, built once: a claim follows nearly every new request. The technician's row is
 # claimed only while available and active; it returns what the submitter's answer shows (core.requests.store).
 _CLAIM_TECH = HotStatement(
     sa.update(Technician)
-    .where(col(Technician.id) == sa.bindparam("tech_id"), col(Technician.status) == "available", col(Technician.active))
-    .values(status="assigned", version=Technician.version + 1)
-    .returning(Technician.name, Technician.van_label, Technician.van_reg)
+    .where(col(Technician.id) == sa.bindparam("tech_id"), col(Technician.status) == TechStatus.AVAILABLE,
+           col(Technician.active))
+    .values(status=TechStatus.ASSIGNED, version=Technician.version + 1)
+    .returning(col(Technician.name), col(Technician.van_label), col(Technician.van_reg)),
+    ClaimedRow,
 )
 _CLAIM_REQUEST = (
     sa.update(ServiceRequest)
-    .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == "pending")
-    .values(status="assigned", technician_id=sa.bindparam("tech_id"), assigned_at=sa.bindparam("now"),
+    .where(col(ServiceRequest.id) == sa.bindparam("request_id"), col(ServiceRequest.status) == RequestStatus.PENDING)
+    .values(status=RequestStatus.ASSIGNED, technician_id=sa.bindparam("tech_id"), assigned_at=sa.bindparam("now"),
             accepted_at=None, eta_minutes=sa.bindparam("eta"), version=ServiceRequest.version + 1)
 )
 _CLAIM_EVENT = sa.insert(RequestEvent).values(
     request_id=sa.bindparam("request_id"), at=sa.bindparam("at"), kind="assigned", actor=sa.bindparam("actor"),
     actor_id=sa.bindparam("actor_id"), actor_role=sa.bindparam("actor_role"),
-    data=sa.bindparam("data", type_=RequestEvent.__table__.c.data.type),
+    data=sa.bindparam("data", type_=table_of(RequestEvent).c.data.type),
 )
 
 
-def claim_technician(core: Core, c: sa.Connection, tech_id: int) -> Any:  # a named-tuple row from psycopg, or None
+def claim_technician(core: Core, c: sa.Connection, tech_id: int) -> ClaimedRow | None:
     """The claim of a technician, inside the caller's transaction: compare-and-set in Redis, then the row.
 
     The one claim of both paths that assign (`claim` below, and intake storing a request already
@@ -127,7 +150,7 @@ def claim(core: Core, request_id: int, tech_id: int, eta_minutes: int | None, wh
                 return False
             r = c.execute(_CLAIM_REQUEST, {"request_id": request_id, "tech_id": tech_id, "now": utcnow(),
                                            "eta": eta_minutes})
-            if r.rowcount != 1:  # type: ignore[attr-defined]
+            if r.rowcount != 1:
                 raise _Lost
             c.execute(_CLAIM_EVENT, {"request_id": request_id, "at": utcnow(), **who.actor_columns(),
                                      "data": {"technician_id": tech_id, "technician": tech.name,
@@ -147,12 +170,23 @@ class _Lost(Exception):
     """Someone else changed the request or the technician first."""
 
 
-# What the index holds of a technician, in the order `index_row` reads it.
-INDEXED_COLUMNS = (Technician.id, Technician.status, Technician.active, Technician.lat, Technician.lng,
-                   Technician.capabilities, Technician.position_at)
+class IndexedRow(NamedTuple):
+    """What the index holds of a technician (INDEXED_COLUMNS), as `index_row` reads it."""
+
+    id: int
+    status: str
+    active: bool
+    lat: float | None
+    lng: float | None
+    capabilities: list[str]
+    position_at: datetime | None
 
 
-_RESYNC_READ = select(*INDEXED_COLUMNS).where(col(Technician.id) == sa.bindparam("tech_id"))
+INDEXED_COLUMNS = (col(Technician.id), col(Technician.status), col(Technician.active), col(Technician.lat),
+                   col(Technician.lng), col(Technician.capabilities), col(Technician.position_at))
+
+
+_RESYNC_READ = sa.select(*INDEXED_COLUMNS).where(col(Technician.id) == sa.bindparam("tech_id"))
 
 
 def resync_technician(core: Core, tech_id: int) -> None:
@@ -160,13 +194,13 @@ def resync_technician(core: Core, tech_id: int) -> None:
     with autocommit(core.engine).connect() as c:
         row = c.execute(_RESYNC_READ, {"tech_id": tech_id}).first()
     if row is not None:
-        index_row(core, row)
+        index_row(core, IndexedRow._make(row))
 
 
-def index_row(core: Core, row: sa.Row) -> None:
+def index_row(core: Core, row: IndexedRow) -> None:
     """Put a technician's row (INDEXED_COLUMNS) into the index, or take it out when off shift."""
     tech_id, status, active, lat, lng, capabilities, position_at = row
-    if status == "offline" or lat is None or lng is None or not active:
+    if status == TechStatus.OFFLINE or lat is None or lng is None or not active:
         core.index.remove(tech_id)
     else:
         ts = position_at.timestamp() if position_at else 0.0
@@ -219,12 +253,12 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
             with Session(core.engine) as s:
                 ids = s.exec(
                     select(ServiceRequest.id)
-                    .where(ServiceRequest.status == "pending")
+                    .where(ServiceRequest.status == RequestStatus.PENDING)
                     .order_by(col(ServiceRequest.priority), col(ServiceRequest.created_at))
                     .limit(limit)
                 ).all()
             for rid in ids:
-                if dispatch_request(core, rid) is not None:  # type: ignore[arg-type]
+                if rid is not None and dispatch_request(core, rid) is not None:
                     assigned += 1
         finally:
             lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
@@ -237,18 +271,25 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
 
 # A claim needs the technician's row available and active (_CLAIM_TECH): without one, nothing can be
 # assigned, so neither a sweep nor a new request searches the index (core.requests.store reads it too).
-ANYONE_FREE = sa.exists().where(col(Technician.status) == "available", col(Technician.active))
-_ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE))
+ANYONE_FREE = sa.exists().where(col(Technician.status) == TechStatus.AVAILABLE, col(Technician.active))
+
+
+class _AnyoneFree(NamedTuple):
+    anyone_free: bool
+
+
+_ANYONE_FREE = HotStatement(sa.select(ANYONE_FREE.label("anyone_free")), _AnyoneFree)
 
 
 def _anyone_free(core: Core) -> bool:
     with autocommit(core.engine).connect() as c:
-        return bool(_ANYONE_FREE(c).fetchone()[0])
+        row = _ANYONE_FREE(c).fetchone()
+    return row is not None and row.anyone_free
 
 
 def _pending_at_least(core: Core, n: int) -> bool:
     with Session(core.engine) as s:
-        found = s.exec(select(ServiceRequest.id).where(ServiceRequest.status == "pending").limit(n)).all()
+        found = s.exec(select(ServiceRequest.id).where(ServiceRequest.status == RequestStatus.PENDING).limit(n)).all()
     return len(found) >= n
 
 
@@ -280,9 +321,9 @@ def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:
         late = sa.case((col(ServiceRequest.created_at) >= now - timedelta(minutes=sla - MIN_ETA_MIN), 0), else_=1)
         with Session(core.engine) as s:
             reqs = {r.id: r for r in s.exec(
-                select(ServiceRequest).where(ServiceRequest.status == "pending")
+                select(ServiceRequest).where(ServiceRequest.status == RequestStatus.PENDING)
                 .order_by(late, col(ServiceRequest.priority), col(ServiceRequest.created_at)).limit(limit)
-            ).all()}
+            ).all() if r.id is not None}
             declined: dict[int, set[int]] = {}
             for rid, data in s.exec(select(RequestEvent.request_id, RequestEvent.data).where(
                     col(RequestEvent.request_id).in_(list(reqs)), RequestEvent.kind == "declined")).all():

@@ -19,14 +19,16 @@ from core.dispatch.auto import suggestions
 from core.errors import NotFound
 from core.geo.places import nearest_place
 from core.infra.db import translates_outages
-from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.models import RequestEvent, ServiceRequest, Technician, stored_id, utcnow
 from core.principal import Principal, Role
 from core.requests.pricing import LONDON
 from core.requests.priority import effective_priority
+from core.requests.rating import RatingSummary, rating_summary
 from core.schemas import ISSUE_LABELS, Issue
+from core.states import ON_A_JOB, OPEN, TECH_ON_A_JOB, RequestStatus, TechStatus, sql_list
 
-OPEN = ("pending", "assigned", "en_route", "on_site")
 AMBER_MIN, RED_MIN = 30, 10
+NOT_YET_REACHED = (RequestStatus.PENDING, RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE)  # no van on site yet
 READERS = (Role.DISPATCHER, Role.ADMIN)
 
 
@@ -97,6 +99,7 @@ class Alert(BaseModel):
     text: str
     request_id: int | None = None
     technician_id: int | None = None
+    region: str | None = None  # low_availability: the coarse H3 cell, which names the episode for paging
 
 
 def _sla_state(left: float) -> str:
@@ -107,11 +110,12 @@ def _queue_item(core: Core, r: ServiceRequest, tech_name: str | None, now: datet
     waited = (now - r.created_at).total_seconds() / 60
     left = core.settings.sla_minutes - waited
     return QueueItem(
-        id=r.id, reference=r.reference, status=r.status, priority=r.priority,  # type: ignore[arg-type]
+        id=stored_id(r.id), reference=r.reference, status=r.status, priority=r.priority,
         effective_priority=round(effective_priority(r.priority, waited, core.settings.sla_minutes), 2),
         issue=ISSUE_LABELS[Issue(r.issue)], customer_name=r.customer_name, location_label=r.location_label,
         approximate=r.location_approximate, lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
-        waited_min=int(waited), sla_left_min=int(left), sla_state=_sla_state(left) if r.status != "on_site" else "ok",
+        waited_min=int(waited), sla_left_min=int(left),
+        sla_state=_sla_state(left) if r.status != RequestStatus.ON_SITE else "ok",
         technician_id=r.technician_id, technician=tech_name,
     )
 
@@ -132,7 +136,7 @@ def _queue(core: Core) -> list[QueueItem]:
         ).all()
     items = [_queue_item(core, r, name, now) for r, name in rows]
     # Waiting requests first, then by effective priority.
-    items.sort(key=lambda q: (q.status != "pending", q.effective_priority, q.created_at))
+    items.sort(key=lambda q: (q.status != RequestStatus.PENDING, q.effective_priority, q.created_at))
     return items
 
 
@@ -143,14 +147,14 @@ def fleet(core: Core, who: Principal) -> list[FleetItem]:
         rows = s.exec(
             select(Technician, ServiceRequest.reference)
             .join(ServiceRequest, sa.and_(col(ServiceRequest.technician_id) == Technician.id,
-                                          col(ServiceRequest.status).in_(("assigned", "en_route", "on_site"))),
+                                          col(ServiceRequest.status).in_(ON_A_JOB)),
                   isouter=True)
             .where(col(Technician.active))
             .order_by(col(Technician.name))
         ).all()
     return [
-        FleetItem(id=t.id, name=t.name, van=t.van_label or t.van_reg, status=t.status, capabilities=list(t.capabilities),  # type: ignore[arg-type]
-                  lat=t.lat, lng=t.lng, job_reference=ref,
+        FleetItem(id=stored_id(t.id), name=t.name, van=t.van_label or t.van_reg, status=t.status,
+                  capabilities=list(t.capabilities), lat=t.lat, lng=t.lng, job_reference=ref,
                   position_age_s=int((now - t.position_at).total_seconds()) if t.position_at else None)
         for t, ref in rows
     ]
@@ -171,7 +175,7 @@ def _request_detail(core: Core, request_id: int) -> RequestDetail:
         events = s.exec(select(RequestEvent).where(RequestEvent.request_id == request_id)
                         .order_by(col(RequestEvent.at), col(RequestEvent.id))).all()
     sugg: list[Suggestion] = []
-    if r.status in ("pending", "assigned", "en_route"):
+    if r.status in NOT_YET_REACHED:
         cands = [c for c in suggestions(core, request_id, n=6) if c.technician_id != r.technician_id][:5]
         with Session(core.engine) as s:
             names = {t.id: t for t in s.exec(select(Technician).where(
@@ -197,19 +201,20 @@ def alerts(core: Core, who: Principal, backlog: int = 10, min_available: int = 5
 def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: int = 5,
             silent_min: int = 5) -> list[Alert]:
     out: list[Alert] = []
-    pending = [i for i in q if i.status == "pending"]
+    pending = [i for i in q if i.status == RequestStatus.PENDING]
     if len(pending) > backlog:
         out.append(Alert(kind="backlog", severity="critical", text=f"{len(pending)} requests are waiting for a van"))
     for i in q:
-        if i.sla_state == "red" and i.status in ("pending", "assigned", "en_route"):
+        if i.sla_state == "red" and i.status in NOT_YET_REACHED:
             out.append(Alert(kind="sla_risk", severity="critical" if i.sla_left_min < 0 else "warning",
-                             text=f"{i.reference} ({i.location_label}): {i.sla_left_min} min left on the 90-minute promise",
-                             request_id=i.id))
+                             text=f"{i.reference} ({i.location_label}): {i.sla_left_min} min left"
+                             " on the 90-minute promise", request_id=i.id))
     with Session(core.engine) as s:
-        avail = s.exec(select(Technician.h3_parent, sa.func.count()).where(
-            Technician.status == "available", col(Technician.active)).group_by(col(Technician.h3_parent))).all()
+        avail = s.exec(select(Technician.h3_parent, sa.func.count())
+                       .where(Technician.status == TechStatus.AVAILABLE, col(Technician.active))
+                       .group_by(col(Technician.h3_parent))).all()
         cutoff = utcnow() - timedelta(minutes=silent_min)
-        silent = s.exec(select(Technician).where(col(Technician.status).in_(("assigned", "en_route", "on_site")),
+        silent = s.exec(select(Technician).where(col(Technician.status).in_(TECH_ON_A_JOB),
                                                  sa.or_(col(Technician.position_at).is_(None),
                                                         col(Technician.position_at) < cutoff))).all()
     by_region = dict(avail)
@@ -222,12 +227,19 @@ def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: in
             warned.add(region)
             place, _ = nearest_place(i.lat, i.lng)
             out.append(Alert(kind="low_availability", severity="warning",
-                             text=f"Only {near} technicians available around {place.name}", request_id=i.id))
+                             text=f"Only {near} technicians available around {place.name}", request_id=i.id,
+                             region=region))
     for t in silent:
         out.append(Alert(kind="silent_technician", severity="warning",
                          text=f"{t.name} has sent no position for over {silent_min} minutes while on a job",
                          technician_id=t.id))
     return out
+
+
+def system_alerts(core: Core, who: Principal) -> list[Alert]:
+    """The alerts as the process itself reads them to page someone (core.dispatch.alerting): the system only."""
+    who.require(Role.SYSTEM)
+    return _alerts(core, _queue(core))
 
 
 class HourFigure(BaseModel):
@@ -263,8 +275,9 @@ def _figures(core: Core) -> Figures:
     sla = core.settings.sla_minutes
     with core.read_engine.connect() as c:
         counts: dict[str, int] = dict(c.execute(sa.text(
-            "SELECT status, count(*) FROM service_request WHERE status IN ('pending','assigned','en_route','on_site')"
-            " OR created_at >= :m OR completed_at >= :m OR cancelled_at >= :m GROUP BY status"), {"m": local_midnight}).all())
+            f"SELECT status, count(*) FROM service_request WHERE status IN ({sql_list(OPEN)})"
+            " OR created_at >= :m OR completed_at >= :m OR cancelled_at >= :m GROUP BY status"),
+            {"m": local_midnight}).all())
         reached = c.execute(sa.text(
             "SELECT avg(extract(epoch FROM on_site_at - created_at)) / 60,"
             " avg(CASE WHEN on_site_at - created_at <= make_interval(mins => :sla) THEN 1.0 ELSE 0.0 END) * 100"
@@ -274,14 +287,16 @@ def _figures(core: Core) -> Figures:
             " avg(extract(epoch FROM on_site_at - created_at)) / 60"
             " FROM service_request WHERE created_at >= :m GROUP BY h ORDER BY h"), {"m": local_midnight}).all()
         shift: dict[str, int] = dict(c.execute(sa.text(
-            "SELECT status, count(*) FROM technician WHERE active AND status <> 'offline' GROUP BY status")).all())
+            f"SELECT status, count(*) FROM technician WHERE active AND status <> '{TechStatus.OFFLINE.value}'"
+            " GROUP BY status")).all())
     on_shift = sum(shift.values())
-    busy = sum(v for k, v in shift.items() if k in ("assigned", "en_route", "on_site"))
+    busy = sum(v for k, v in shift.items() if k in TECH_ON_A_JOB)
     by_hour = {int(h): (n, avg) for h, n, avg in hours}
     return Figures(
-        pending=counts.get("pending", 0), assigned=counts.get("assigned", 0),
-        in_progress=counts.get("en_route", 0) + counts.get("on_site", 0),
-        completed_today=counts.get("completed", 0), cancelled_today=counts.get("cancelled", 0),
+        pending=counts.get(RequestStatus.PENDING, 0), assigned=counts.get(RequestStatus.ASSIGNED, 0),
+        in_progress=counts.get(RequestStatus.EN_ROUTE, 0) + counts.get(RequestStatus.ON_SITE, 0),
+        completed_today=counts.get(RequestStatus.COMPLETED, 0),
+        cancelled_today=counts.get(RequestStatus.CANCELLED, 0),
         avg_response_min=round(float(reached[0]), 1) if reached[0] is not None else None,
         sla_compliance_pct=round(float(reached[1]), 1) if reached[1] is not None else None,
         on_shift=on_shift, busy=busy, utilisation_pct=round(100 * busy / on_shift, 1) if on_shift else None,
@@ -299,6 +314,7 @@ class ConsoleSnapshot(BaseModel):
     alerts: list[Alert]
     figures: Figures | None = None  # only when asked: the figures' queries cost more than the rest together
     detail: RequestDetail | None = None  # the selected request; None when none is selected or it is gone
+    ratings: RatingSummary | None = None  # with the figures: drivers' average rating and the lowest recent ones
 
 
 @translates_outages
@@ -314,4 +330,4 @@ def snapshot(core: Core, who: Principal, selected_id: int | None = None, with_fi
         except NotFound:
             detail = None
     return ConsoleSnapshot(queue=q, alerts=_alerts(core, q), figures=_figures(core) if with_figures else None,
-                           detail=detail)
+                           detail=detail, ratings=rating_summary(core) if with_figures else None)

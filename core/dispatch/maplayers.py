@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import string
 import threading
 import time
 from collections.abc import Callable
@@ -20,13 +21,14 @@ from core.context import Core
 from core.geo.places import area_type, uk_places
 from core.geo.sphere import EARTH_RADIUS_KM
 from core.principal import Principal, Role
+from core.states import OPEN, TechStatus, sql_list
 
 DISPLAY_RES = 5  # ~8.5 km cells: readable at country zoom
 MAP_READERS = (Role.DISPATCHER, Role.ADMIN)
 
 # Built as text by PostgreSQL in one statement (format + string_agg is several times faster than
 # json_build_object, and no Python objects are made for thousands of markers).
-_LIVE_SQL = sa.text(
+_LIVE_SQL = sa.text(string.Template(
     """
     SELECT coalesce((
       SELECT string_agg(format(
@@ -34,16 +36,17 @@ _LIVE_SQL = sa.text(
         '"properties":{"id":"t%s","kind":"technician","status":"%s","name":%s,"van":%s,"stale":%s}}',
         round(lng::numeric, 5), round(lat::numeric, 5), id, status, to_json(name), to_json(van_label),
         coalesce(position_at < now() - interval '5 minutes', true)::text), ',')
-      FROM technician WHERE active AND status <> 'offline' AND lat IS NOT NULL), '')
+      FROM technician WHERE active AND status <> '$offline' AND lat IS NOT NULL), '')
     || coalesce(',' || (
       SELECT string_agg(format(
         '{"type":"Feature","geometry":{"type":"Point","coordinates":[%s,%s]},'
-        '"properties":{"id":"r%s","kind":"request","reference":"%s","status":"%s","priority":%s,"label":%s,"waited_min":%s}}',
+        '"properties":{"id":"r%s","kind":"request","reference":"%s","status":"%s","priority":%s,'
+        '"label":%s,"waited_min":%s}}',
         round(lng::numeric, 5), round(lat::numeric, 5), id, reference, status, priority, to_json(location_label),
         floor(extract(epoch FROM now() - created_at) / 60)::int), ',')
-      FROM service_request WHERE status IN ('pending', 'assigned', 'en_route', 'on_site')), '')
+      FROM service_request WHERE status IN ($open)), '')
     """
-)
+).substitute(offline=TechStatus.OFFLINE.value, open=sql_list(OPEN)))
 
 
 def live_geojson(core: Core) -> tuple[str, str]:
@@ -78,10 +81,11 @@ def hexes(core: Core) -> dict[str, Any]:
     """Per display cell: available technicians, open requests, best ETA and whether the SLA is at risk."""
     with core.read_engine.connect() as c:
         techs = c.execute(sa.text(
-            "SELECT h3_cell, lat, lng FROM technician WHERE active AND status = 'available' AND lat IS NOT NULL"
-            " AND position_at >= now() - make_interval(secs => :age)"), {"age": core.settings.position_max_age_s}).all()
+            f"SELECT h3_cell, lat, lng FROM technician WHERE active AND status = '{TechStatus.AVAILABLE.value}'"
+            " AND lat IS NOT NULL AND position_at >= now() - make_interval(secs => :age)"),
+            {"age": core.settings.position_max_age_s}).all()
         reqs = c.execute(sa.text(
-            "SELECT h3_cell, count(*) FROM service_request WHERE status IN ('pending','assigned','en_route','on_site')"
+            f"SELECT h3_cell, count(*) FROM service_request WHERE status IN ({sql_list(OPEN)})"
             " GROUP BY h3_cell")).all()
     supply: dict[str, int] = {}
     for cell, _lat, _lng in techs:

@@ -68,7 +68,10 @@ class OutsideServiceArea(PostcodeNotFound):
 
 
 class GeocoderUnavailable(Unavailable):
-    """The geocoding service could not be reached or answered badly."""
+    """The geocoding service could not be reached, did not answer in time, or answered badly."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, service="geocoder")
 
 
 def normalise_postcode(text: str) -> str:
@@ -112,7 +115,10 @@ class OfflineGeocoder:
     def geocode_postcode(self, postcode: str) -> GeocodeResult:
         pc = normalise_postcode(postcode)
         outward = pc.split(" ")[0]
-        area = AREA_RE.match(outward).group()  # type: ignore[union-attr]  # the regex guarantees letters first
+        m = AREA_RE.match(outward)
+        if m is None:  # normalise_postcode admits only postcodes that start with their area's letters
+            raise PostcodeNotFound(pc)
+        area = m.group()
         data = _centroids()
         hit, code = (data[outward], outward) if outward in data else (data.get(area), area)
         if hit is None:
@@ -129,6 +135,7 @@ class PostcodesIoGeocoder:
     """postcodes.io over HTTP: exact for full postcodes, the district centroid for outward codes."""
 
     def __init__(self, base_url: str = "https://api.postcodes.io", timeout: float = 2.0) -> None:
+        """`timeout` bounds the connection and each read of the answer (settings: GEOCODER_TIMEOUT_S)."""
         if urllib.parse.urlsplit(base_url).scheme not in ("http", "https"):
             raise ValueError("base_url must be http(s)")
         self.base_url = base_url.rstrip("/")
@@ -146,6 +153,8 @@ class PostcodesIoGeocoder:
                 raise PostcodeNotFound(pc) from None
             raise GeocoderUnavailable(f"postcodes.io answered HTTP {e.code}") from e
         except (OSError, ValueError) as e:  # URLError, timeouts, refused connections, bad JSON
+            if isinstance(getattr(e, "reason", e), TimeoutError):  # urllib wraps a connect timeout in URLError
+                raise GeocoderUnavailable(f"postcodes.io did not answer within {self.timeout:g} s") from e
             raise GeocoderUnavailable(f"postcodes.io unreachable: {e}") from e
         result = body.get("result") if isinstance(body, dict) else None
         if not isinstance(result, dict):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from core.states import TechStatus
+
 
 @dataclass(frozen=True)
 class TechFilter:
     """Which technicians may be offered."""
 
-    statuses: frozenset[str] = frozenset({"available"})
+    statuses: frozenset[str] = frozenset({TechStatus.AVAILABLE.value})
     capabilities: frozenset[str] = frozenset()
     max_age_s: float = 120.0
     exclude: frozenset[int] = frozenset()

@@ -69,22 +69,23 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import h3
 import redis
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import NoScriptError, RedisClusterException
 
 from core.geo.eta import EtaModel, StraightLineEta
 from core.index.base import Candidate, IndexedTech, Snapshot, TechFilter
 from core.index.cluster_scripts import ADD, COMMIT, DROP, REMOVE, SET_STATUS
-from core.index.redis_hash import FIELDS, chunks, snapshot
+from core.index.redis_hash import FIELD_LIST, chunks, reply, snapshot
 from core.index.search import SearchStats, search_nearest
 
 _KEY_RE = re.compile(r"\{([^}]*)\}:(c|p|m)(?::(.*))?$")
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class _Script:
@@ -119,17 +120,17 @@ class _Entry:
 _Call = tuple[_Script, list[str], list[Any]]
 
 
-def _cluster_errors_as_redis_errors(fn: _F) -> _F:
+def _cluster_errors_as_redis_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """RedisClusterException is not a RedisError; callers (the failover) catch RedisError."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except RedisClusterException as e:
             raise redis.exceptions.ConnectionError(f"Redis Cluster: {e}") from e
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _glob_escape(s: str) -> str:
@@ -174,6 +175,16 @@ class RedisClusterTechnicianIndex:
                     self._client = self._factory()
         return self._client
 
+    def _command(self, *args: Any) -> Any:
+        """One command, routed by its first key."""
+        return self.r.execute_command(*args)  # type: ignore[no-untyped-call]  # RedisCluster leaves it bare
+
+    def _pipeline(self) -> ClusterPipeline:
+        """A pipeline without MULTI (redis-py splits it by node)."""
+        pipe: ClusterPipeline = self.r.pipeline(  # type: ignore[no-untyped-call]  # RedisCluster leaves it bare
+            transaction=False)
+        return pipe
+
     def close(self) -> None:
         """Close the cluster client's connections (if it was ever made)."""
         if self._client is not None:
@@ -214,10 +225,10 @@ class RedisClusterTechnicianIndex:
     def _eval(self, call: _Call) -> Any:
         script, keys, args = call
         try:
-            return self.r.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._command("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
             self._load_scripts()
-            return self.r.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self._command("EVALSHA", script.sha, len(keys), *keys, *args)
 
     def _eval_many(self, calls: list[_Call]) -> list[Any]:
         """Scripts pipelined; redis-py routes each (single-slot) call to its node."""
@@ -235,10 +246,11 @@ class RedisClusterTechnicianIndex:
         return out
 
     def _pipelined(self, calls: list[_Call]) -> list[Any]:
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self._pipeline()
         for script, keys, args in calls:
             # pipe.evalsha is blocked in cluster pipelines; the raw command is routed by its first key.
-            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            pipe.execute_command(  # type: ignore[no-untyped-call]  # ClusterPipeline leaves it bare
+                "EVALSHA", script.sha, len(keys), *keys, *args)
         return pipe.execute(raise_on_error=False)
 
     # the three steps of a write (private; tests call them to simulate crashes)
@@ -256,21 +268,22 @@ class RedisClusterTechnicianIndex:
         return self.scripts["add"], keys, [w.id, w.lng, w.lat, w.ts, w.owner, repr(time.time()), w.cell]
 
     def _commit_call(self, w: _Write) -> _Call:
-        return self.scripts["commit"], [self._h(w.id)], [w.lat, w.lng, w.cell, w.parent, w.status, w.caps, w.ts, w.owner]
+        return (self.scripts["commit"], [self._h(w.id)],
+                [w.lat, w.lng, w.cell, w.parent, w.status, w.caps, w.ts, w.owner])
 
     def _drop_call(self, tech_id: int, cell: str, parent: str, owner: str) -> _Call:
         keys = [self._fine_key(cell, parent), self._parent_key(parent), self._records_key(parent)]
         return self.scripts["drop"], keys, [tech_id, cell, owner]
 
     def _step_add(self, w: _Write) -> bool:
-        return self._eval(self._add_call(w)) == 1
+        return bool(self._eval(self._add_call(w)) == 1)
 
     def _step_commit(self, w: _Write) -> tuple[str, str, str] | None:
         """None when refused (older ts); else the previous (cell, parent, owner), '' when new."""
         return _commit_result(self._eval(self._commit_call(w)))
 
     def _step_drop(self, tech_id: int, cell: str, parent: str, owner: str) -> bool:
-        return self._eval(self._drop_call(tech_id, cell, parent, owner)) == 1
+        return bool(self._eval(self._drop_call(tech_id, cell, parent, owner)) == 1)
 
     def _apply(self, writes: list[_Write]) -> int:
         added = self._eval_many([self._add_call(w) for w in writes])
@@ -304,7 +317,7 @@ class RedisClusterTechnicianIndex:
     @_cluster_errors_as_redis_errors
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool:
         """Set the status; with `expected`, only if the current status is that (compare-and-set)."""
-        return self._eval((self.scripts["set_status"], [self._h(tech_id)], [status, expected or ""])) == 1
+        return bool(self._eval((self.scripts["set_status"], [self._h(tech_id)], [status, expected or ""])) == 1)
 
     @_cluster_errors_as_redis_errors
     def remove(self, tech_id: int) -> None:
@@ -335,19 +348,20 @@ class RedisClusterTechnicianIndex:
 
     def _marker_keys(self) -> list[str]:
         """One key per master, so that any master losing its data unsets `is_built`."""
-        primaries = {n.name for n in self.r.get_primaries()}
+        primaries = {n.name for n in self.r.get_primaries()}  # type: ignore[no-untyped-call]  # redis-py: bare
         keys: dict[str, str] = {}
         i = 0
         while primaries - keys.keys() and i < 100_000:
             key = f"{self.prefix}built:{{b{i}}}"
-            keys.setdefault(self.r.get_node_from_key(key).name, key)
+            node = self.r.get_node_from_key(key)  # type: ignore[no-untyped-call]  # redis-py leaves it bare
+            keys.setdefault(node.name, key)
             i += 1
         return sorted(keys.values())
 
     @_cluster_errors_as_redis_errors
     def is_built(self) -> bool:
         """False after any master lost its data (restart without persistence, flush)."""
-        markers = self.r.get(f"{self.prefix}built")
+        markers = reply(self.r.get(f"{self.prefix}built"))
         if markers is None:
             return False
         keys = markers.decode().split()
@@ -362,28 +376,28 @@ class RedisClusterTechnicianIndex:
         keyed = sorted(((self._cell_key(c), c) for c in cells), key=lambda kc: _tag(kc[0]))
         args = ("FROMLONLAT", lng, lat, "BYRADIUS", 20000, "km", "ASC", "COUNT", count, "WITHDIST")
         if len(keyed) == 1:
-            results = [self.r.execute_command("GEOSEARCH", keyed[0][0], *args)]
+            results = [self._command("GEOSEARCH", keyed[0][0], *args)]
         else:
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self._pipeline()
             for key, _c in keyed:
-                pipe.execute_command("GEOSEARCH", key, *args)
+                pipe.execute_command("GEOSEARCH", key, *args)  # type: ignore[no-untyped-call]  # as above
             results = pipe.execute()
         return {c: [(int(m), float(d)) for m, d in rows] for (_k, c), rows in zip(keyed, results, strict=True)}
 
     @_cluster_errors_as_redis_errors
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:
         if len(ids) == 1:
-            rows = [self.r.hmget(self._h(ids[0]), FIELDS)]
+            rows = [reply(self.r.hmget(self._h(ids[0]), FIELD_LIST))]
         else:
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self._pipeline()
             for i in ids:
-                pipe.hmget(self._h(i), FIELDS)
+                pipe.hmget(self._h(i), FIELD_LIST)
             rows = pipe.execute()
         return {i: snapshot(i, vals) for i, vals in zip(ids, rows, strict=True) if vals[0] is not None}
 
     @_cluster_errors_as_redis_errors
     def get(self, tech_id: int) -> Snapshot | None:
-        vals = self.r.hmget(self._h(tech_id), FIELDS)
+        vals = reply(self.r.hmget(self._h(tech_id), FIELD_LIST))
         return None if vals[0] is None else snapshot(tech_id, vals)
 
     @_cluster_errors_as_redis_errors
@@ -408,7 +422,7 @@ class RedisClusterTechnicianIndex:
     def cell_memberships(self, tech_id: int) -> list[str]:
         """Every fine cell set holding the id."""
         keys = self._scan("c")
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self._pipeline()
         for key, _p, _c in keys:
             pipe.zscore(key, tech_id)
         return sorted(c for (_k, _p, c), s in zip(keys, pipe.execute(), strict=True) if s is not None)
@@ -417,7 +431,7 @@ class RedisClusterTechnicianIndex:
     def parent_memberships(self, tech_id: int) -> list[str]:
         """Every coarse parent set holding the id."""
         keys = self._scan("p")
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self._pipeline()
         for key, _p, _c in keys:
             pipe.zscore(key, tech_id)
         return sorted(p for (_k, p, _c), s in zip(keys, pipe.execute(), strict=True) if s is not None)
@@ -497,7 +511,7 @@ class RedisClusterTechnicianIndex:
     def _pipe(self, queue: Callable[[Any, Any], Any], items: list[Any]) -> list[Any]:
         out: list[Any] = []
         for chunk in chunks(items, 2000):
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self._pipeline()
             for item in chunk:
                 queue(pipe, item)
             out.extend(pipe.execute())
@@ -549,17 +563,19 @@ class _CheckedCells:
 
 @functools.lru_cache(maxsize=262_144)
 def _parent(cell: str, res: int) -> str:
-    return h3.cell_to_parent(cell, res)
+    parent: str = h3.cell_to_parent(cell, res)
+    return parent
 
 
 def _tag(key: str) -> str:
     return key[key.index("{") + 1 : key.index("}")]
 
 
-def _commit_result(res: list) -> tuple[str, str, str] | None:
+def _commit_result(res: list[Any]) -> tuple[str, str, str] | None:
     if int(res[0]) != 1:
         return None
-    return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in res[1:4])  # type: ignore[return-value]
+    cell, parent, owner = (v.decode() if isinstance(v, bytes) else str(v) for v in res[1:4])
+    return cell, parent, owner
 
 
 def _parse_records(raw: str) -> dict[str, _Entry]:

@@ -1,8 +1,12 @@
-"""Redis first, PostgreSQL when Redis is unreachable or lost its data; rebuilt when it returns."""
+"""Redis first, PostgreSQL when Redis is unreachable or lost its data; rebuilt when it returns.
+
+After a failure Redis is left alone for `RETRY_AFTER_S` seconds of the injected monotonic `clock`, so a dead
+Redis costs one timeout per pause rather than one per call."""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,11 +31,14 @@ class FailoverTechnicianIndex:
         primary: RedisTechnicianIndex | RedisClusterTechnicianIndex,
         fallback: PostgresTechnicianIndex,
         load_all: Callable[[], Iterable[IndexedTech]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.primary = primary
         self.fallback = fallback
         self.load_all = load_all
-        self._down_until = 0.0
+        self.clock = clock
+        self._down_until = -math.inf
         self._needs_rebuild = True
         self._need_since = time.time()  # when the current need for a rebuild arose
         self._lock = threading.Lock()
@@ -40,18 +47,27 @@ class FailoverTechnicianIndex:
 
     @property
     def redis_ok(self) -> bool:
-        return time.monotonic() >= self._down_until and not self._needs_rebuild
+        return self.clock() >= self._down_until and not self._needs_rebuild
 
-    def _failed(self, e: Exception) -> None:
-        log.warning("technician index: Redis unavailable (%s); using PostgreSQL", e.__class__.__name__)
-        self._down_until = time.monotonic() + self.RETRY_AFTER_S
+    def mark_down(self, seconds: float | None = None) -> None:
+        """Count Redis as out for `seconds` (default `RETRY_AFTER_S`): PostgreSQL answers meanwhile, and the
+        index is rebuilt from PostgreSQL when Redis is next tried."""
+        self._down_until = self.clock() + (self.RETRY_AFTER_S if seconds is None else seconds)
         if not self._needs_rebuild:
             self._need_since = time.time()
         self._needs_rebuild = True
 
+    def retry_now(self) -> None:
+        """End the pause after a failure: the next call tries Redis again (for when it is known to be back)."""
+        self._down_until = -math.inf
+
+    def _failed(self, e: Exception) -> None:
+        log.warning("technician index: Redis unavailable (%s); using PostgreSQL", e.__class__.__name__)
+        self.mark_down()
+
     def ensure_built(self, force: bool = False) -> bool:
         """Rebuild from PostgreSQL when needed (start, after an outage, after data loss)."""
-        if time.monotonic() < self._down_until:
+        if self.clock() < self._down_until:
             return False
         with self._lock:
             try:

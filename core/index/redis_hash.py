@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar, cast
 
 from core.index.base import Snapshot
 
 FIELDS = ("lat", "lng", "cell", "parent", "status", "caps", "ts")
+FIELD_LIST = list(FIELDS)  # as HMGET takes them
+
+_T = TypeVar("_T")
+
+
+def reply(value: Awaitable[_T] | _T) -> _T:
+    """A synchronous client's reply. redis-py types each command for its sync and asyncio clients alike
+    (`Awaitable[T] | T`); `redis.Redis` and `RedisCluster` never answer with an awaitable."""
+    return cast(_T, value)
 
 
 def snapshot(tech_id: int, vals: list[bytes | None]) -> Snapshot:

@@ -5,8 +5,9 @@ Levels are the fine resolution and three coarser ones (7, 5, 4 and 3 by default)
 sits in exactly one cell of each level, and one Lua script moves all of them with the hash. The
 fine set holds the exact position; a coarser level holds the centre of the technician's cell two
 resolutions finer, so a ping writes one set unless the van crossed into another such cell.
-Because a member's name carries its status and capabilities, a lookup filters without reading hashes; it reads the hash only of the few nearest candidates, to check freshness,
-exact position and that the cell agrees with the authority.
+Because a member's name carries its status and capabilities, a lookup filters without reading hashes;
+it reads the hash only of the few nearest candidates, to check freshness, exact position and that
+the cell agrees with the authority.
 
 A lookup is one script call (a second one only beyond ~30 km). The client plans disks of cells,
 fine first, with the distance each disk surely covers around the query point and a lower bound of
@@ -42,7 +43,7 @@ from core.index.redis_cells import (
     lower_bounds_km,
     snap_res,
 )
-from core.index.redis_hash import FIELDS, chunks, snapshot
+from core.index.redis_hash import FIELD_LIST, chunks, reply, snapshot
 from core.index.redis_scripts import NEAREST, REMOVE, SET_STATUS, UPSERT_MANY
 from core.index.search import SearchStats
 
@@ -112,7 +113,8 @@ class RedisTechnicianIndex:
         technician then ages out of the freshness filter."""
         if not geo_holds(tech.lat, tech.lng):
             return False
-        return bool(self._upsert_many(keys=[self._h(tech.id)], args=[self.prefix, self._line(tech, keep_status, keep_caps)]))
+        line = self._line(tech, keep_status, keep_caps)
+        return bool(self._upsert_many(keys=[self._h(tech.id)], args=[self.prefix, line]))
 
     def upsert_many(self, techs: Iterable[IndexedTech], keep_status: bool = False, batch: int = 500) -> int:
         """Many upserts, one script call per batch, each atomic as in `upsert`. Batches are pipelined
@@ -126,31 +128,33 @@ class RedisTechnicianIndex:
                 if not lines:
                     continue
                 sent.append("\n".join(lines))
-                conn.send_command("EVALSHA", self._upsert_many.sha, 0, self.prefix, sent[-1])
+                conn.send_command(  # type: ignore[no-untyped-call]  # redis-py leaves Connection.send_command bare
+                    "EVALSHA", self._upsert_many.sha, 0, self.prefix, sent[-1])
                 if len(sent) > 1:
                     done += self._answer(conn, sent)
             while sent:
                 done += self._answer(conn, sent)
         except BaseException:
-            conn.disconnect()  # replies may be left unread: never hand this connection out as is
+            # Replies may be left unread: never hand this connection out as is.
+            conn.disconnect()  # type: ignore[no-untyped-call]  # redis-py leaves Connection.disconnect bare
             raise
         finally:
             self.r.connection_pool.release(conn)
         return done
 
-    def _answer(self, conn, sent: list[str]) -> int:  # type: ignore[no-untyped-def]
+    def _answer(self, conn: redis.connection.ConnectionInterface, sent: list[str]) -> int:
         """The reply to the oldest batch; one Redis does not know the script for is run as a plain EVAL."""
         lines = sent.pop(0)
         try:
-            return int(conn.read_response())
+            return int(conn.read_response())  # type: ignore[no-untyped-call]  # redis-py leaves it bare
         except redis.exceptions.NoScriptError:
-            return int(self.r.eval(UPSERT_MANY, 0, self.prefix, lines))
+            return int(reply(self.r.eval(UPSERT_MANY, 0, self.prefix, lines)))
 
     def set_status(self, tech_id: int, status: str, expected: str | None = None) -> bool:
         """Set the status; with `expected`, only if the current status is that (compare-and-set)."""
         if not _NAME_OK.match(status):
             raise ValueError(f"status must be a plain word: {status!r}")
-        return self._set_status(keys=[self._h(tech_id)], args=[status, expected or "", tech_id, self.prefix]) == 1
+        return bool(self._set_status(keys=[self._h(tech_id)], args=[status, expected or "", tech_id, self.prefix]) == 1)
 
     def remove(self, tech_id: int) -> None:
         self._remove(keys=[self._h(tech_id)], args=[self.prefix, tech_id])
@@ -172,7 +176,7 @@ class RedisTechnicianIndex:
         lock = self.r.lock(f"{self.prefix.rstrip(':')}-rebuild", timeout=60, blocking_timeout=300)
         with lock:
             if unless_built_after is not None:
-                done = self.r.get(f"{self.prefix}{_BUILT}")
+                done = reply(self.r.get(f"{self.prefix}{_BUILT}"))
                 if done is not None and float(done) >= unless_built_after:
                     return 0
             self.clear()
@@ -188,14 +192,15 @@ class RedisTechnicianIndex:
         return bool(self.r.exists(f"{self.prefix}{_BUILT}"))
 
     # reads
-    def _plan(self, lat: float, lng: float, max_km: float, steps: tuple) -> tuple[list[str], float]:
+    def _plan(self, lat: float, lng: float, max_km: float,
+              steps: tuple[tuple[int, int], ...]) -> tuple[list[str], float]:
         """One string per search step: the distance its disk surely covers around the point (m),
         the key prefix, and each cell with a lower bound of its distance (m), nearest first."""
         fine = h3.latlng_to_cell(lat, lng, self.fine_res)
         disks = [(li, disk(fine if li == 0 else h3.cell_to_parent(fine, self.levels[li]), k, li == 0))
                  for li, k in steps]
-        gaps = lower_bounds_km(lat, lng, np.concatenate([d[1] for _, d in disks]), np.concatenate([d[2] for _, d in disks]),
-                     np.concatenate([d[3] for _, d in disks]))
+        gaps = lower_bounds_km(lat, lng, np.concatenate([d[1] for _, d in disks]),
+                               np.concatenate([d[2] for _, d in disks]), np.concatenate([d[3] for _, d in disks]))
         out: list[str] = []
         best = -1.0
         at = 0
@@ -210,8 +215,8 @@ class RedisTechnicianIndex:
             order = np.argsort(lbs, kind="stable")
             metres = np.floor(lbs * 1000.0).astype(np.int64).tolist()
             slack = "0" if li == 0 else repr(centre_slack_km(snap_res(self.levels[li], self.fine_res)))
-            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", slack, "4" if li == 3 else "2",
-                     "1" if li >= 2 else "0"]
+            parts = [str(int(cover * 1000.0)), f"{self.prefix}g{self.levels[li]}:", slack,
+                     "4" if li == 3 else "2", "1" if li >= 2 else "0"]
             for i in order[:int(np.searchsorted(lbs[order], cover, side="right"))].tolist():
                 parts += (cells[i], str(metres[i]))  # farther than the cover: the step never reads it
             out.append(" ".join(parts))
@@ -227,8 +232,9 @@ class RedisTechnicianIndex:
         if n <= 0:
             return []
         now = time.time() if now is None else now
-        common = "\t".join([repr(lng), repr(lat), str(n), ",".join(sorted(f.statuses)), ",".join(sorted(f.capabilities)),
-                            ",".join(str(i) for i in f.exclude), repr(now), repr(f.max_age_s), repr(f.max_km), self.prefix])
+        common = "\t".join([repr(lng), repr(lat), str(n), ",".join(sorted(f.statuses)),
+                            ",".join(sorted(f.capabilities)), ",".join(str(i) for i in f.exclude), repr(now),
+                            repr(f.max_age_s), repr(f.max_km), self.prefix])
         rows = b""
         start = 0.0
         for steps, last in ((_STEPS[:_FIRST_CALL], False), (_STEPS[_FIRST_CALL:], True)):
@@ -249,8 +255,8 @@ class RedisTechnicianIndex:
         out = []
         text = rows.decode() if isinstance(rows, bytes) else rows
         for row in text.split(";") if text else ():
-            tid, la, lo, status, caps, _ts, km = row.split(" ")
-            la, lo = float(la), float(lo)
+            tid, la_text, lo_text, status, caps, _ts, km = row.split(" ")
+            la, lo = float(la_text), float(lo_text)
             out.append(Candidate(int(tid), la, lo, float(km), self.eta.eta_minutes(la, lo, lat, lng),
                                  status, frozenset(c for c in caps.split(",") if c)))
         out.sort(key=lambda c: (c.eta_minutes, c.distance_km, c.technician_id))
@@ -259,7 +265,7 @@ class RedisTechnicianIndex:
     def snapshots(self, ids: list[int]) -> dict[int, Snapshot]:
         pipe = self.r.pipeline(transaction=False)
         for i in ids:
-            pipe.hmget(self._h(i), FIELDS)
+            pipe.hmget(self._h(i), FIELD_LIST)
         out = {}
         for i, vals in zip(ids, pipe.execute(), strict=True):
             if vals[0] is None:
@@ -268,7 +274,7 @@ class RedisTechnicianIndex:
         return out
 
     def get(self, tech_id: int) -> Snapshot | None:
-        vals = self.r.hmget(self._h(tech_id), FIELDS)
+        vals = reply(self.r.hmget(self._h(tech_id), FIELD_LIST))
         return None if vals[0] is None else snapshot(tech_id, vals)
 
     def memberships(self, tech_id: int) -> list[tuple[int, str, str]]:

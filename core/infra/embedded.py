@@ -50,8 +50,8 @@ def start_postgres(data_dir: Path) -> str:
     import pgserver  # imported lazily: only the embedded mode needs it
 
     with _folder_lock(data_dir):
-        # pgserver ships no type hints for its exports
-        server = pgserver.get_server(_pg_dir(data_dir), cleanup_mode=None)  # type: ignore[attr-defined]
+        server = pgserver.get_server(  # type: ignore[attr-defined]  # pgserver's exports carry no type hints
+            _pg_dir(data_dir), cleanup_mode=None)
         with server._lock:
             # A handle cached in this process may point at a server stopped since: start it again.
             server.ensure_postgres_running()
@@ -168,8 +168,8 @@ def stop_embedded(data_dir: Path) -> None:
                 pass  # shutdown closes the connection by design
         pg = _pg_dir(data_dir)
         if (pg / "postmaster.pid").exists():
-            # imported lazily, as in start_postgres; pgserver ships no type hints for it
-            from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+            # imported lazily, as in start_postgres
+            from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # pgserver: no type hints
 
             user = "pgserver" if os.geteuid() == 0 else None
             try:

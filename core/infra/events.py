@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import redis
 
+from core.infra.breaker import Breaker
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "tyrehero:events"
@@ -48,12 +50,15 @@ class EventBus(Protocol):
 class RedisEventBus:
     """Best effort: the timeline in PostgreSQL is the record, pub/sub only wakes listeners."""
 
-    def __init__(self, client: redis.Redis, channel: str = CHANNEL) -> None:
+    def __init__(self, client: redis.Redis, channel: str = CHANNEL, breaker: Breaker | None = None) -> None:
         self.client = client
         self.channel = channel
+        self.breaker = breaker or Breaker()  # Redis failed: events are dropped for a while, pages still poll
 
     def publish(self, event: DomainEvent, *more: DomainEvent) -> None:
         """One event, or several in order in one round trip."""
+        if not self.breaker.closed:
+            return
         try:
             if not more:
                 self.client.publish(self._channel(event), event.to_json())
@@ -63,7 +68,9 @@ class RedisEventBus:
                 pipe.publish(self._channel(e), e.to_json())
             pipe.execute()
         except redis.RedisError as e:
-            log.warning("event not published (%s): %s", e.__class__.__name__, event.kind)
+            log.warning("events not published for %.0f s (%s): %s", self.breaker.retry_s, e.__class__.__name__,
+                        event.kind)
+            self.breaker.trip()
 
     def _channel(self, event: DomainEvent) -> str:
         return self.channel + HIGH_RATE.get(event.kind, "")

@@ -54,7 +54,8 @@ class EventListener:
         while not self._stop.is_set():
             pubsub = None
             try:
-                pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py: unannotated
+                pubsub = self.client.pubsub(  # type: ignore[no-untyped-call]  # redis-py: unannotated
+                    ignore_subscribe_messages=True)
                 pubsub.subscribe(self.channel)
                 self._subscribed()
                 if pubsub.connection is not None:  # redis-py reconnects and resubscribes by itself: hear that too

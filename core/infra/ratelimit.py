@@ -22,6 +22,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from core.errors import DomainError
+from core.infra.breaker import Breaker
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,11 @@ class Limit:
 class RateLimiter:
     """Hits counted under `prefix` on the client's Redis; `enabled=False` lets everything through."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "th:rl:", enabled: bool = True) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "th:rl:", enabled: bool = True,
+                 breaker: Breaker | None = None) -> None:
         self.prefix = prefix
         self.enabled = enabled
+        self.breaker = breaker or Breaker()  # Redis failed: limits are not enforced for a while (fail open)
         # `limits` joins its prefix and key with ":"; the pool is the client's, so no second set of connections.
         storage = RedisStorage("redis://", connection_pool=client.connection_pool,
                                key_prefix=prefix.removesuffix(":"), wrap_exceptions=True)
@@ -69,7 +72,7 @@ class RateLimiter:
 
     def hit(self, key: str, limit: Limit, message: str) -> None:
         """Count one hit for `key`; raise RateLimited when the window's allowance is used up."""
-        if not self.enabled:
+        if not self.enabled or not self.breaker.closed:
             return
         item = RateLimitItemPerSecond(limit.count, limit.window_s)
         try:
@@ -77,6 +80,7 @@ class RateLimiter:
                 return
             reset_at = self._windows.get_window_stats(item, key).reset_time
         except StorageError as e:
-            log.warning("rate limit not checked (%r)", e.storage_error)
+            log.warning("rate limits not checked for %.0f s (%r)", self.breaker.retry_s, e.storage_error)
+            self.breaker.trip()
             return
         raise RateLimited(message, max(1, math.ceil(reset_at - time.time())))

@@ -7,39 +7,42 @@ no-op, whichever process hears the ping."""
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from core.context import Core
-from core.infra.db import HotStatement, autocommit
-from core.models import RequestEvent
-from core.requests.tracking import remaining_eta
+from core.infra.db import autocommit
+from core.infra.rows import rowcount
 
 # The job, if it is en route with this technician and has no `arriving` entry for them yet.
-_JOB = HotStatement(sa.text(
-    "SELECT r.lat, r.lng, r.eta_minutes, r.assigned_at FROM service_request r"
+_JOB = sa.text(
+    "SELECT r.lat, r.lng FROM service_request r"
     " WHERE r.id = :rid AND r.technician_id = :tid AND r.status = 'en_route'"
     " AND NOT EXISTS (SELECT 1 FROM request_event e WHERE e.request_id = r.id AND e.kind = 'arriving'"
-    " AND e.data->>'technician_id' = CAST(:tid AS text))"))
-_ARRIVING = HotStatement(sa.text(
+    " AND e.data->>'technician_id' = CAST(:tid AS text))")
+_ARRIVING = sa.text(
     "INSERT INTO request_event (request_id, at, kind, actor, actor_role, data)"
     " VALUES (:rid, :at, 'arriving', 'system', 'system', :data) ON CONFLICT DO NOTHING"
-).bindparams(sa.bindparam("data", type_=RequestEvent.__table__.c.data.type)))  # type: ignore[attr-defined]
+).bindparams(sa.bindparam("data", type_=JSONB))
+
+
+def en_route_minutes(core: Core, van_lat: float, van_lng: float, lat: float, lng: float) -> int:
+    """Minutes until a van already on its way arrives, as the tracking page counts them
+    (core.requests.tracking.remaining_eta): the ETA model less its mobilisation time, at least 1."""
+    minutes = core.eta.eta_minutes(van_lat, van_lng, lat, lng) - getattr(core.eta, "mobilisation_min", 0.0)
+    return max(1, round(minutes))
 
 
 def note_position(core: Core, tech_id: int, job_id: int, lat: float, lng: float, at: datetime) -> bool:
     """After an en-route technician's position report: write `arriving` if the van is now close enough.
     True when this call wrote it."""
     with autocommit(core.engine).connect() as c:
-        job = _JOB(c, {"rid": job_id, "tid": tech_id}).fetchone()
+        job = c.execute(_JOB, {"rid": job_id, "tid": tech_id}).first()
         if job is None:
             return False
-        job_lat, job_lng, eta_minutes, assigned_at = job
-        req = SimpleNamespace(status="en_route", lat=job_lat, lng=job_lng, eta_minutes=eta_minutes,
-                              assigned_at=assigned_at)
-        eta = remaining_eta(core, req, SimpleNamespace(lat=lat, lng=lng), at)
-        if eta is None or eta > core.settings.arriving_minutes:
+        eta = en_route_minutes(core, lat, lng, job.lat, job.lng)
+        if eta > core.settings.arriving_minutes:
             return False
-        done = _ARRIVING(c, {"rid": job_id, "at": at, "data": {"technician_id": tech_id, "eta_minutes": eta}})
-        return bool(done.rowcount)
+        done = c.execute(_ARRIVING, {"rid": job_id, "at": at, "data": {"technician_id": tech_id, "eta_minutes": eta}})
+        return rowcount(done) == 1

@@ -26,7 +26,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -38,11 +37,11 @@ from core.infra.db import autocommit
 from core.infra.rows import rowcount
 from core.models import utcnow
 from core.notify import links
+from core.notify.arriving import en_route_minutes
 from core.notify.outbox import MessageStatus
 from core.notify.providers.base import OutgoingText, SendFailed, SendResult, SmsProvider
 from core.notify.templates import Facts, render
 from core.requests.public import first_name, tracking_token
-from core.requests.tracking import remaining_eta
 from core.schemas import ISSUE_LABELS, Issue
 
 log = structlog.get_logger("tyrehero.notify")
@@ -241,17 +240,15 @@ class Relay:
         eta: int | None = None
         if msg.template == "assigned":
             eta = data.get("eta_minutes") or row.eta_minutes
-        elif msg.template == "en_route" and row.tech_lat is not None:
-            req = SimpleNamespace(status="en_route", lat=row.lat, lng=row.lng, eta_minutes=row.eta_minutes,
-                                  assigned_at=row.assigned_at)
-            eta = remaining_eta(self.core, req, SimpleNamespace(lat=row.tech_lat, lng=row.tech_lng), self.clock())
+        elif msg.template == "en_route" and row.tech_lat is not None and row.tech_lng is not None:
+            eta = en_route_minutes(self.core, row.tech_lat, row.tech_lng, row.lat, row.lng)
         return Facts(
             reference=row.reference, tracking_url=links.tracking_url(s, token), home_url=s.public_base_url,
             support_phone=s.support_phone,
             technician=first_name(row.tech_name) if tech else None,
             van=(row.van_label or row.van_reg) if tech else None,
             eta_minutes=eta, price_pence=row.quote_pence,
-            rating_url=links.rating_url(s, row.public_id) if msg.template == "completed" else None,
+            rating_url=links.rating_url(self.core, row.public_id) if msg.template == "completed" else None,
             by_customer=row.actor_role == "customer", issue=ISSUE_LABELS.get(Issue(row.issue)) if row.issue else None,
             place=row.location_label or None, offer_minutes=max(1, round(s.offer_timeout_s / 60)),
             tech_url=f"{s.public_base_url}{links.TECH_PATH}",

@@ -13,7 +13,7 @@ from core.context import Core
 from core.errors import Conflict, NotFound
 from core.infra.db import session_scope
 from core.infra.rows import rowcount
-from core.models import AuditEvent, LoginFailure, RequestEvent, ServiceRequest, utcnow
+from core.models import AuditEvent, LoginFailure, Rating, RequestEvent, ServiceRequest, utcnow
 from core.phones import normalise_uk_mobile
 from core.principal import Principal, Role
 from core.states import RequestStatus
@@ -46,6 +46,8 @@ def _anonymise(s: Session, where: sa.ColumnElement[bool]) -> int:
     ).scalars().all()
     if ids:
         _scrub_timeline(s, list(ids))
+        # A rating's comment is free text that may name the driver; its stars stay for the figures.
+        s.execute(sa.update(Rating).where(col(Rating.request_id).in_(list(ids))).values(comment=""))
     return len(ids)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from core.context import Core
 from core.dispatch.auto import AUTO_DISPATCH, dispatch_request
 from core.errors import Unavailable
+from core.infra.db import translates_outages
 from core.infra.events import DomainEvent
 from core.infra.metrics import REQUESTS_ACCEPTED
 from core.infra.ratelimit import Limit, rate_key_for_address
@@ -27,6 +28,7 @@ from core.staff.admin import price_table
 __all__ = ["IDEMPOTENCY_FIELD", "resolve_location", "submit_request"]
 
 
+@translates_outages
 def submit_request(
     core: Core, data: RequestCreate, idempotency_key: str | None = None, client: str | None = None
 ) -> RequestPublic:
@@ -36,6 +38,7 @@ def submit_request(
     Anyone else submitting for a phone with a request open in the duplicate window gets AlreadyOpen,
     never that request's tracking link: only the client that made a request learns its token.
     A used key with another body is refused (ValidationFailed on idempotency_key), as Stripe does.
+    A database outage comes out as `Unavailable`.
     """
     _limit(core, data.phone, client)
     check_key(idempotency_key)
@@ -43,7 +46,7 @@ def submit_request(
     try:
         stored = store_request(core, _new_request(core, data, idempotency_key, loc))
     except OperationalError as e:
-        raise Unavailable("We cannot take requests online right now.") from e
+        raise Unavailable("We cannot take requests online right now.", service="database") from e
     if stored.duplicate:
         try:
             return public_view(core, stored.row.id, duplicate=True)

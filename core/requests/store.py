@@ -12,11 +12,11 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from core.context import Core
 from core.dispatch.auto import ANYONE_FREE, AUTO_DISPATCH, claim_technician, dispatch_filter, resync_technician
@@ -24,7 +24,7 @@ from core.errors import AlreadyOpen, Unavailable
 from core.geo.sphere import cell_of
 from core.infra.db import HotStatement
 from core.infra.metrics import DISPATCH_LATENCY
-from core.models import RequestEvent, ServiceRequest, utcnow
+from core.models import RequestEvent, ServiceRequest, table_of, utcnow
 from core.requests.duplicates import already_open_message, check_replay
 from core.requests.location import ResolvedLocation
 from core.requests.public import PUBLIC_COLUMNS, tracking_token
@@ -37,20 +37,61 @@ CUSTOMER = "customer"
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _ATTEMPTS = 3
 
-# What tells the client that made a request (same Idempotency-Key, same body) from anyone else.
-_REPLAY_COLUMNS = (*PUBLIC_COLUMNS, ServiceRequest.idempotency_key, ServiceRequest.idempotency_fingerprint)
+
+
+class PublicRow(NamedTuple):
+    """A stored request's PUBLIC_COLUMNS (core.requests.public), as the insert returns them."""
+
+    id: int
+    public_id: uuid.UUID
+    reference: str
+    status: str
+    priority: int
+    quote_pence: int
+    eta_minutes: int | None
+    location_label: str
+    location_approximate: bool
+
+
+class ReplayRow(NamedTuple):
+    """PUBLIC_COLUMNS and what tells the client that made a request (same Idempotency-Key, same body)
+    from anyone else."""
+
+    id: int
+    public_id: uuid.UUID
+    reference: str
+    status: str
+    priority: int
+    quote_pence: int
+    eta_minutes: int | None
+    location_label: str
+    location_approximate: bool
+    idempotency_key: str | None
+    idempotency_fingerprint: str | None
+
+
+_REPLAY_COLUMNS = (*(col(c) for c in PUBLIC_COLUMNS), col(ServiceRequest.idempotency_key),
+                   col(ServiceRequest.idempotency_fingerprint))
 _BY_IDEMPOTENCY_KEY = HotStatement(
-    select(*_REPLAY_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")))
+    sa.select(*_REPLAY_COLUMNS).where(col(ServiceRequest.idempotency_key) == sa.bindparam("key")), ReplayRow)
+
+
+class _PhoneLocked(NamedTuple):
+    locked: object  # pg_advisory_xact_lock returns void
+    anyone_free: bool
+
+
 # The phone's lock, and whether any van could take the request at all (core.dispatch.auto.ANYONE_FREE): in a
 # surge with every van busy, the request is stored pending without searching the index.
 _PHONE_LOCK = HotStatement(sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("k")).label("locked"),
-                                     ANYONE_FREE.label("anyone_free")))
+                                     ANYONE_FREE.label("anyone_free")), _PhoneLocked)
 _RECENT_OPEN = HotStatement(
-    select(*_REPLAY_COLUMNS)
-    .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"), col(ServiceRequest.status).in_(OPEN_STATUSES),
-           col(ServiceRequest.created_at) >= sa.bindparam("since"))
+    sa.select(*_REPLAY_COLUMNS)
+    .where(col(ServiceRequest.phone_hash) == sa.bindparam("phone_hash"),
+           col(ServiceRequest.status).in_(OPEN_STATUSES), col(ServiceRequest.created_at) >= sa.bindparam("since"))
     .order_by(col(ServiceRequest.created_at).desc())
-    .limit(1)
+    .limit(1),
+    ReplayRow,
 )
 
 # Every column a new request is stored with, as bind parameters of one statement built once.
@@ -60,14 +101,14 @@ _NEW_REQUEST_FIELDS = (
     "vehicle_reg", "vehicle_type", "tyre_size", "issue", "on_motorway", "vulnerable", "notes", "required_capabilities",
     "priority", "quote_pence", "status", "technician_id", "assigned_at", "eta_minutes", "version", "created_at",
 )
-_EVENT_DATA = RequestEvent.__table__.c.data.type  # type: ignore[attr-defined]
+_EVENT_DATA = table_of(RequestEvent).c.data.type
 # The request and its first timeline entries in one statement: "created", and "assigned" when a technician
 # was claimed in the same transaction (entries in this order, so the timeline reads created -> assigned).
 _INSERT_REQUEST_WITH_EVENTS = HotStatement(sa.text(
     "WITH r AS (INSERT INTO service_request (" + ", ".join(_NEW_REQUEST_FIELDS) + ") VALUES ("
     + ", ".join("CAST(:required_capabilities AS varchar[])" if f == "required_capabilities" else f":{f}"
                 for f in _NEW_REQUEST_FIELDS)
-    + ") RETURNING " + ", ".join(c.name for c in PUBLIC_COLUMNS) + "),"  # type: ignore[attr-defined]
+    + ") RETURNING " + ", ".join(PublicRow._fields) + "),"
     " e AS (INSERT INTO request_event (request_id, at, kind, actor, actor_role, data)"
     " SELECT r.id, v.at, v.kind, v.actor, v.role, v.data FROM r CROSS JOIN (VALUES"
     f" (1, CAST(:event_at AS timestamptz), 'created', '{CUSTOMER}', '{CUSTOMER}', :created_data),"
@@ -75,7 +116,8 @@ _INSERT_REQUEST_WITH_EVENTS = HotStatement(sa.text(
     " AS v(n, at, kind, actor, role, data)"
     " WHERE v.n = 1 OR :assigned ORDER BY v.n)"
     " SELECT * FROM r"
-).bindparams(sa.bindparam("created_data", type_=_EVENT_DATA), sa.bindparam("assigned_data", type_=_EVENT_DATA)))
+).bindparams(sa.bindparam("created_data", type_=_EVENT_DATA), sa.bindparam("assigned_data", type_=_EVENT_DATA)),
+    PublicRow)
 
 
 @dataclass(frozen=True)
@@ -106,7 +148,7 @@ class ClaimedTech:
 
 @dataclass(frozen=True)
 class Stored:
-    row: Any  # PUBLIC_COLUMNS, by name
+    row: PublicRow | ReplayRow
     duplicate: bool
     tech: ClaimedTech | None = None
     dispatch_after: bool = False  # stored pending without trying dispatch: do it the usual way
@@ -153,7 +195,8 @@ def _store_once(core: Core, c: sa.Connection, new: NewRequest, attempt: _Attempt
             return Stored(found, True)
     # Same phone submitting twice at once: one waits for the other, then sees it below
     # (each statement at READ COMMITTED sees what committed before it began).
-    anyone_free = _PHONE_LOCK(c, {"k": zlib.crc32(new.phone_hash.encode())}).fetchone().anyone_free
+    locked = _PHONE_LOCK(c, {"k": zlib.crc32(new.phone_hash.encode())}).fetchone()
+    anyone_free = locked is not None and locked.anyone_free
     recent = _RECENT_OPEN(c, {
         "phone_hash": new.phone_hash, "since": new.now - timedelta(seconds=core.settings.duplicate_window_s),
     }).fetchone()
@@ -168,7 +211,10 @@ def _store_once(core: Core, c: sa.Connection, new: NewRequest, attempt: _Attempt
         with DISPATCH_LATENCY.time():
             tech, eta, attempt.won = _claim_nearest(core, c, new)
     row = _INSERT_REQUEST_WITH_EVENTS(c, {**_request_columns(core, new), **_assignment_columns(new, tech, eta)})
-    return Stored(row.fetchone(), False, tech, dispatch_after=not attempt.dispatch_now)
+    stored = row.fetchone()
+    if stored is None:  # an INSERT ... RETURNING returns its row
+        raise RuntimeError("the request insert returned no row")
+    return Stored(stored, False, tech, dispatch_after=not attempt.dispatch_now)
 
 
 def _claim_nearest(core: Core, c: sa.Connection, new: NewRequest) -> tuple[ClaimedTech | None, int | None, int | None]:

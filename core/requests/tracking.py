@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -12,8 +13,8 @@ from sqlmodel import Session, col, select
 from core.context import Core
 from core.dispatch.auto import after_release
 from core.errors import IllegalTransition, LinkExpired, NotFound
-from core.infra.db import HotStatement, autocommit, session_scope
-from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.infra.db import HotStatement, autocommit, session_scope, translates_outages
+from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
 from core.requests.public import first_name
 from core.requests.store import CUSTOMER
 from core.schemas import (
@@ -22,7 +23,7 @@ from core.schemas import (
     TimelineEntry,
     TrackingView,
 )
-from core.states import CANCELLABLE, OPEN_STATUSES, RequestStatus, request_transition, status_words
+from core.states import CANCELLABLE, OPEN_STATUSES, RequestStatus, TechStatus, request_transition, status_words
 from core.tokens import token_hash
 
 
@@ -86,21 +87,28 @@ _EVENT_TEXT = {
 }
 
 
-def remaining_eta(core: Core, req, tech, now: datetime) -> int | None:  # type: ignore[no-untyped-def]
-    """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed.
+class _TrackRow(NamedTuple):
+    """What a tracking page shows, read in one statement (`_TRACK`)."""
 
-    `req` has status, lat, lng, eta_minutes and assigned_at; `tech` lat and lng, or is None.
-    """
-    if req.status not in ("assigned", "en_route") or tech is None:
-        return None
-    if tech.lat is not None and tech.lng is not None:
-        minutes = core.eta.eta_minutes(tech.lat, tech.lng, req.lat, req.lng)
-        if req.status == "en_route":
-            minutes -= getattr(core.eta, "mobilisation_min", 0.0)
-        return max(1, round(minutes))
-    if req.eta_minutes is not None and req.assigned_at is not None:
-        return max(1, req.eta_minutes - int((now - req.assigned_at).total_seconds() // 60))
-    return None
+    reference: str
+    status: str
+    lat: float
+    lng: float
+    eta_minutes: int | None
+    assigned_at: datetime | None
+    quote_pence: int
+    location_label: str
+    location_approximate: bool
+    created_at: datetime
+    closed_at: datetime | None
+    tech_name: str | None
+    tech_van_label: str | None
+    tech_van_reg: str | None
+    tech_lat: float | None
+    tech_lng: float | None
+    ahead: int | None  # waiting requests dispatch takes first, while this one waits
+    event_at: list[datetime] | None
+    event_kind: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -109,14 +117,28 @@ class _Van:
     lng: float | None
 
 
+def remaining_eta(core: Core, req: _TrackRow, tech: _Van | None, now: datetime) -> int | None:
+    """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed."""
+    if req.status not in (RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE) or tech is None:
+        return None
+    if tech.lat is not None and tech.lng is not None:
+        minutes = core.eta.eta_minutes(tech.lat, tech.lng, req.lat, req.lng)
+        if req.status == RequestStatus.EN_ROUTE:
+            minutes -= getattr(core.eta, "mobilisation_min", 0.0)
+        return max(1, round(minutes))
+    if req.eta_minutes is not None and req.assigned_at is not None:
+        return max(1, req.eta_minutes - int((now - req.assigned_at).total_seconds() // 60))
+    return None
+
+
 # The statuses in which a tracking view shows the van, where it is and when it arrives: while a
 # technician is on the job, and never once the request is closed.
 _VAN_SHOWN = frozenset({RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE, RequestStatus.ON_SITE})
 
-_R = ServiceRequest.__table__.alias("r")  # type: ignore[attr-defined]
-_T = Technician.__table__.alias("t")  # type: ignore[attr-defined]
-_E = RequestEvent.__table__.alias("e")  # type: ignore[attr-defined]
-_Q = ServiceRequest.__table__.alias("q")  # type: ignore[attr-defined]
+_R = table_of(ServiceRequest).alias("r")
+_T = table_of(Technician).alias("t")
+_E = table_of(RequestEvent).alias("e")
+_Q = table_of(ServiceRequest).alias("q")
 # What a tracking page shows, in one statement (tracking pages poll every few seconds): the request,
 # its technician, its timeline and, while it waits, how many waiting requests go before it
 # (more urgent, or as urgent and older: the order dispatch takes them in).
@@ -127,25 +149,29 @@ _TRACK = HotStatement(
         sa.func.coalesce(_R.c.completed_at, _R.c.cancelled_at).label("closed_at"),
         _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
         _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
-        sa.case((_R.c.status == "pending", sa.select(sa.func.count()).select_from(_Q).where(
-            _Q.c.status == "pending",
+        sa.case((_R.c.status == RequestStatus.PENDING, sa.select(sa.func.count()).select_from(_Q).where(
+            _Q.c.status == RequestStatus.PENDING,
             sa.or_(_Q.c.priority < _R.c.priority,
                    sa.and_(_Q.c.priority == _R.c.priority, _Q.c.created_at < _R.c.created_at)),
         ).scalar_subquery())).label("ahead"),
-        *(sa.select(sa.func.array_agg(aggregate_order_by(col_, _E.c.at, _E.c.id))).where(_E.c.request_id == _R.c.id)
-          .scalar_subquery().label(f"event_{col_.name}") for col_ in (_E.c.at, _E.c.kind)),
+        *(sa.select(sa.func.array_agg(aggregate_order_by(col_, _E.c.at, _E.c.id)))
+          .where(_E.c.request_id == _R.c.id).scalar_subquery().label(f"event_{col_.name}")
+          for col_ in (_E.c.at, _E.c.kind)),
     )
     .select_from(_R.outerjoin(_T, _T.c.id == _R.c.technician_id))
-    .where(_R.c.tracking_token_hash == sa.bindparam("token_hash"))
+    .where(_R.c.tracking_token_hash == sa.bindparam("token_hash")),
+    _TrackRow,
 )
 
 
+@translates_outages
 def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
     """The customer's view of their request: every reader of a tracking link (the API, the tracking
     page, the map and its GeoJSON) goes through here, so the rules below hold for all of them.
 
     Once the request is closed the view holds no van, no van position and no ETA; a day after
     closing the link is expired (LinkExpired, a NotFound). `now` is for tests; default the clock.
+    A database outage comes out as `Unavailable`.
     """
     h = _stored_token_hash(token)
     now = now if now is not None else utcnow()
@@ -156,10 +182,10 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
     if link_expired(req.status, req.closed_at, now):
         raise _expired(core)
     live = req.status in _VAN_SHOWN
-    show_tech = live and req.tech_name is not None
-    van = _Van(req.tech_lat, req.tech_lng) if show_tech else None
+    tech_name = req.tech_name if live else None  # the van is shown only while live
+    van = _Van(req.tech_lat, req.tech_lng) if tech_name is not None else None
     pos = None
-    if show_tech and req.tech_lat is not None and req.tech_lng is not None:
+    if tech_name is not None and req.tech_lat is not None and req.tech_lng is not None:
         pos = Position(lat=req.tech_lat, lng=req.tech_lng)
     return TrackingView(
         reference=req.reference,
@@ -167,8 +193,8 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
         status_text=status_words(req.status),
         eta_minutes=remaining_eta(core, req, van, now) if live else None,
         quote_pence=req.quote_pence,
-        technician=TechnicianPublic(first_name=first_name(req.tech_name), van=req.tech_van_label or req.tech_van_reg)
-        if show_tech
+        technician=TechnicianPublic(first_name=first_name(tech_name), van=req.tech_van_label or req.tech_van_reg or "")
+        if tech_name is not None
         else None,
         technician_position=pos,
         customer_position=Position(lat=req.lat, lng=req.lng),
@@ -194,7 +220,7 @@ def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer
         if req.status not in CANCELLABLE:
             raise IllegalTransition(
                 "This request can no longer be cancelled: the technician is already with you."
-                if req.status == "on_site"
+                if req.status == RequestStatus.ON_SITE
                 else f"This request is already {status_words(req.status)}."
             )
         request_id = cancel_in_session(s, req, reason, actor=CUSTOMER, actor_id=None, actor_role=CUSTOMER)
@@ -205,6 +231,9 @@ def cancel_by_token(core: Core, token: str, reason: str = "cancelled by customer
 def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str, actor_id: int | None,
                       actor_role: str) -> int:
     """Cancel a request locked in `s`, freeing its technician; the timeline says who (name, account id, role)."""
+    request_id = req.id
+    if request_id is None:
+        raise ValueError("only a stored request can be cancelled")
     request_transition(req.status, RequestStatus.CANCELLED)
     tech_id = req.technician_id
     req.status = RequestStatus.CANCELLED.value
@@ -212,13 +241,14 @@ def cancel_in_session(s: Session, req: ServiceRequest, reason: str, actor: str, 
     req.cancel_reason = reason[:200]
     req.version += 1
     s.add(req)
-    s.add(RequestEvent(request_id=req.id, kind="cancelled", actor=actor, actor_id=actor_id, actor_role=actor_role,
+    s.add(RequestEvent(request_id=request_id, kind="cancelled", actor=actor, actor_id=actor_id, actor_role=actor_role,
                        data={"reason": reason[:200]}))
     if tech_id is not None:
         s.execute(
             sa.update(Technician)
-            .where(col(Technician.id) == tech_id, col(Technician.status).in_(("assigned", "en_route")))
-            .values(status="available", version=Technician.version + 1)
+            .where(col(Technician.id) == tech_id,
+                   col(Technician.status).in_((TechStatus.ASSIGNED, TechStatus.EN_ROUTE)))
+            .values(status=TechStatus.AVAILABLE, version=Technician.version + 1)
         )
-    return req.id  # type: ignore[return-value]
+    return request_id
 

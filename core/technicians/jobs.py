@@ -4,40 +4,41 @@ Shift and job steps name who acts: a technician acts for themselves only; the sy
 the demo simulator) acts for any technician it names. The check compares fields of the principal and
 costs no statement: these are the phones' hot paths.
 
-Kept as one module (~330 lines): the app's technician page and API use it as one service (`jobs as svc`);
+Kept as one module (over 300 lines): the app's technician page and API use it as one service (`jobs as svc`);
 splitting shift and job steps is left for when those callers move with it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import h3
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from core.context import Core
-from core.dispatch.auto import after_release, index_row, resync_technician
+from core.dispatch.auto import IndexedRow, after_release, index_row, resync_technician
 from core.errors import Forbidden, IllegalTransition, NotFound
 from core.geo.sphere import haversine_km
 from core.infra.db import HotStatement, autocommit, session_scope
 from core.infra.events import DomainEvent
-from core.models import RequestEvent, ServiceRequest, Technician, utcnow
+from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
 from core.notify.arriving import note_position
 from core.principal import Principal, Role
 from core.schemas import ISSUE_LABELS, Issue, JobView
 from core.states import (
+    ON_A_JOB,
     REQUEST_TRANSITIONS,
     TECH_TRANSITIONS,
     RequestStatus,
     TechStatus,
     request_transition,
+    sql_list,
     tech_transition,
 )
 
-ACTIVE = ("assigned", "en_route", "on_site")
+ACTIVE = ON_A_JOB
 OFFER_TIMEOUT = Principal.system("no answer in time")
 
 
@@ -88,6 +89,20 @@ def set_shift_status(core: Core, who: Principal, status: TechStatus, tech_id: in
 # unnested), so there is no transaction round trip and the SQL is prepared once per connection. The
 # same statement says which job the technician holds, so a phone learns of an offer from the answer
 # to its position report instead of asking for its job after every one.
+class _PositionsRow(NamedTuple):
+    """The technician's INDEXED_COLUMNS after the move (all None when a newer position was stored), and
+    their active job."""
+
+    id: int | None
+    status: str | None
+    active: bool | None
+    lat: float | None
+    lng: float | None
+    capabilities: list[str] | None
+    position_at: datetime | None
+    job_id: int | None
+
+
 _RECORD_POSITIONS = HotStatement(sa.text(
     "WITH history AS ("
     " INSERT INTO location_ping (technician_id, lat, lng, accuracy_m, recorded_at)"
@@ -98,13 +113,13 @@ _RECORD_POSITIONS = HotStatement(sa.text(
     " WHERE id = :tech_id AND (position_at IS NULL OR position_at < :at)"
     " RETURNING id, status, active, lat, lng, capabilities, position_at)"  # INDEXED_COLUMNS
     " SELECT moved.*, (SELECT r.id FROM service_request r WHERE r.technician_id = :tech_id"
-    " AND r.status IN ('assigned', 'en_route', 'on_site')) AS job_id"
+    f" AND r.status IN ({sql_list(ACTIVE)})) AS job_id"
     # A position is committed without waiting for its WAL flush (this transaction only): a database
     # crash may lose the last fraction of a second of positions, which the next ping, 10 s later,
     # replaces; requests, jobs and their timelines still wait for the flush. Saves ~200 fsyncs a
     # second under load, which every other commit queued behind.
     " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS one LEFT JOIN moved ON true"
-))
+), _PositionsRow)
 
 
 @dataclass(frozen=True)
@@ -128,8 +143,10 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> P
             "accuracies": [p.accuracy_m for p in positions], "times": [p.recorded_at for p in positions],
             "lat": newest.lat, "lng": newest.lng, "cell": cell, "parent": parent, "at": newest.recorded_at,
         }).fetchone()
+    if row is None:  # the statement always returns its one row
+        raise RuntimeError("recording positions returned no row")
     if row.id is not None:
-        index_row(core, row[:7])
+        index_row(core, IndexedRow._make(row[:7]))
         core.bus.publish(DomainEvent("technician_moved", technician_id=tech_id,
                                      data={"lat": newest.lat, "lng": newest.lng}))
         if row.status == TechStatus.EN_ROUTE and row.job_id is not None:  # "about 5 minutes away", once
@@ -140,7 +157,8 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> P
 def _current_job(core: Core, tech_id: int) -> ServiceRequest | None:
     with Session(core.engine) as s:
         return s.exec(
-            select(ServiceRequest).where(ServiceRequest.technician_id == tech_id, col(ServiceRequest.status).in_(ACTIVE))
+            select(ServiceRequest)
+            .where(ServiceRequest.technician_id == tech_id, col(ServiceRequest.status).in_(ACTIVE))
         ).first()
 
 
@@ -151,21 +169,74 @@ _ACTIONS: dict[str, tuple[RequestStatus, TechStatus | None, str]] = {
     "complete": (RequestStatus.COMPLETED, TechStatus.AVAILABLE, "completed"),
     "decline": (RequestStatus.PENDING, TechStatus.AVAILABLE, "declined"),
 }
-_STAMP = {"accepted": "accepted_at", "en_route": "en_route_at", "on_site": "on_site_at", "completed": "completed_at"}
+_STAMP = {"accepted": "accepted_at", "en_route": "en_route_at", "on_site": "on_site_at",  # event kind -> column
+          "completed": "completed_at"}
 
 
-# What the job view shows of a request (with the technician's position, as tech_lat / tech_lng): read
-# by job_view and returned by each job step.
-_VIEW_FIELDS = (
-    "id", "reference", "status", "accepted_at", "assigned_at", "customer_name", "phone_enc", "issue", "vehicle",
-    "vehicle_reg", "vehicle_type", "tyre_size", "on_motorway", "vulnerable", "notes", "location_label",
-    "location_approximate", "lat", "lng",
-)
-_EVENT_DATA = RequestEvent.__table__.c.data.type  # type: ignore[attr-defined]
+class _JobRow(NamedTuple):
+    """What the job view shows of a request, then the technician's position: read by job_view and
+    returned by each job step."""
+
+    id: int
+    reference: str
+    status: str
+    accepted_at: datetime | None
+    assigned_at: datetime | None
+    customer_name: str
+    phone_enc: str
+    issue: str
+    vehicle: str
+    vehicle_reg: str | None
+    vehicle_type: str
+    tyre_size: str | None
+    on_motorway: bool
+    vulnerable: bool
+    notes: str
+    location_label: str
+    location_approximate: bool
+    lat: float
+    lng: float
+    tech_lat: float | None
+    tech_lng: float | None
 
 
-def _literals(values: Iterable[str]) -> str:
-    return ", ".join(f"'{v}'" for v in values)  # statuses from core.states: constants, not input
+_VIEW_FIELDS = _JobRow._fields[:-2]  # the request's columns
+
+
+class _StepRow(NamedTuple):
+    """A job step's answer: the statuses found and the technician as locked, then the request as the
+    step left it (`_VIEW_FIELDS`, all None when the step was refused)."""
+
+    r_status: str
+    t_status: str
+    t_id: int
+    t_active: bool
+    tech_lat: float | None
+    tech_lng: float | None
+    t_capabilities: list[str]
+    t_position_at: datetime | None
+    id: int | None
+    reference: str | None
+    status: str | None
+    accepted_at: datetime | None
+    assigned_at: datetime | None
+    customer_name: str | None
+    phone_enc: str | None
+    issue: str | None
+    vehicle: str | None
+    vehicle_reg: str | None
+    vehicle_type: str | None
+    tyre_size: str | None
+    on_motorway: bool | None
+    vulnerable: bool | None
+    notes: str | None
+    location_label: str | None
+    location_approximate: bool | None
+    lat: float | None
+    lng: float | None
+
+
+_EVENT_DATA = table_of(RequestEvent).c.data.type
 
 
 def _step_statement(action: str) -> sa.TextClause:
@@ -175,7 +246,8 @@ def _step_statement(action: str) -> sa.TextClause:
     not the technician's): the statuses found, the indexed columns of the technician (as locked), and
     the request as the step left it (NULLs when the step was refused)."""
     new_req, new_tech, kind = _ACTIONS[action]
-    req_from = ["assigned"] if action == "accept" else [s for s in ACTIVE if new_req in REQUEST_TRANSITIONS[RequestStatus(s)]]
+    req_from = [RequestStatus.ASSIGNED] if action == "accept" else [
+        s for s in ACTIVE if new_req in REQUEST_TRANSITIONS[s]]
     sets = [f"status = '{new_req.value}'", "version = r.version + 1"]
     if kind in _STAMP:
         sets.append(f"{_STAMP[kind]} = :now")
@@ -183,11 +255,11 @@ def _step_statement(action: str) -> sa.TextClause:
         sets.append("accepted_at = COALESCE(r.accepted_at, :now)")  # going en route accepts the job
     if action == "decline":
         sets += ["technician_id = NULL", "assigned_at = NULL", "accepted_at = NULL", "eta_minutes = NULL"]
-    allowed = f"j.r_status IN ({_literals(req_from)})"
+    allowed = f"j.r_status IN ({sql_list(req_from)})"
     tech_update = ""
     if new_tech is not None:
-        tech_from = [t.value for t in TechStatus if new_tech in TECH_TRANSITIONS[t]]
-        allowed += f" AND j.t_status IN ({_literals(tech_from)})"
+        tech_from = [t for t in TechStatus if new_tech in TECH_TRANSITIONS[t]]
+        allowed += f" AND j.t_status IN ({sql_list(tech_from)})"
         tech_update = (f" tu AS (UPDATE technician AS t SET status = '{new_tech.value}', version = t.version + 1"
                        " FROM ok WHERE t.id = :tid),")
     return sa.text(
@@ -208,10 +280,10 @@ def _step_statement(action: str) -> sa.TextClause:
     ).bindparams(sa.bindparam("data", type_=_EVENT_DATA))
 
 
-_STEPS = {action: HotStatement(_step_statement(action)) for action in _ACTIONS}
+_STEPS = {action: HotStatement(_step_statement(action), _StepRow) for action in _ACTIONS}
 
 
-def job_action(core: Core, who: Principal, request_id: int, action: str, data: dict | None = None, *,
+def job_action(core: Core, who: Principal, request_id: int, action: str, data: dict[str, Any] | None = None, *,
                tech_id: int | None = None) -> str:
     """One step of the job: accept, en-route, arrived, complete, decline. Only on the technician's own job
     (`who`'s, or for the system the technician `tech_id`).
@@ -220,7 +292,7 @@ def job_action(core: Core, who: Principal, request_id: int, action: str, data: d
     return _step(core, who, acting_for(who, tech_id), request_id, action, data)[0]
 
 
-def job_step(core: Core, who: Principal, request_id: int, action: str, data: dict | None = None, *,
+def job_step(core: Core, who: Principal, request_id: int, action: str, data: dict[str, Any] | None = None, *,
              tech_id: int | None = None) -> JobView | None:
     """`job_action`, answered with the technician's job as it now stands (what the phone shows next)."""
     tech_id = acting_for(who, tech_id)
@@ -231,7 +303,7 @@ def job_step(core: Core, who: Principal, request_id: int, action: str, data: dic
 
 
 def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str,
-          data: dict | None) -> tuple[str, Any]:
+          data: dict[str, Any] | None) -> tuple[str, _JobRow]:
     if action not in _ACTIONS:
         raise NotFound(f"unknown action '{action}'")
     new_req, new_tech, _kind = _ACTIONS[action]
@@ -241,7 +313,7 @@ def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str
     if row is None or row.r_status not in ACTIVE:
         raise NotFound("This job is not yours, or it is no longer active.")
     if row.id is None:  # refused: say which rule
-        if action == "accept" and row.r_status != "assigned":
+        if action == "accept" and row.r_status != RequestStatus.ASSIGNED:
             raise IllegalTransition("this job was already accepted")
         request_transition(row.r_status, new_req)
         if new_tech is not None:
@@ -252,21 +324,23 @@ def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str
     if action in ("complete", "decline"):
         after_release(core, request_id if action == "decline" else None, tech_id)
     else:  # the technician's row as the statement left it (locked, so nobody else changed it)
-        index_row(core, (row.t_id, new_tech.value if new_tech else row.t_status, row.t_active, row.tech_lat,
-                         row.tech_lng, row.t_capabilities, row.t_position_at))
-    return new_req.value, row
+        index_row(core, IndexedRow(row.t_id, new_tech.value if new_tech else row.t_status, row.t_active,
+                                   row.tech_lat, row.tech_lng, row.t_capabilities, row.t_position_at))
+    # The request as the step left it (not None: the step was not refused), as job_view reads it.
+    return new_req.value, _JobRow._make((*row[8:], row.tech_lat, row.tech_lng))
 
 
 # The technician's active job and their own position, in one statement: phones ask for it all the time.
 _JOB_COLUMNS = (
-    *(getattr(ServiceRequest, f) for f in _VIEW_FIELDS),
-    Technician.lat.label("tech_lat"), Technician.lng.label("tech_lng"),  # type: ignore[union-attr]
+    *(table_of(ServiceRequest).c[f] for f in _VIEW_FIELDS),
+    col(Technician.lat).label("tech_lat"), col(Technician.lng).label("tech_lng"),
 )
 _JOB_VIEW = HotStatement(
-    select(*_JOB_COLUMNS)
+    sa.select(*_JOB_COLUMNS)
     .outerjoin(Technician, col(Technician.id) == ServiceRequest.technician_id)
     .where(col(ServiceRequest.technician_id) == sa.bindparam("tech_id"), col(ServiceRequest.status).in_(ACTIVE))
-    .limit(1)
+    .limit(1),
+    _JobRow,
 )
 
 
@@ -282,7 +356,8 @@ def shift_view(core: Core, who: Principal, *, tech_id: int | None = None) -> Shi
     """The technician's own shift status and when their last position arrived."""
     tid = acting_for(who, tech_id)
     with autocommit(core.engine).connect() as c:
-        row = c.execute(sa.select(Technician.status, Technician.position_at).where(col(Technician.id) == tid)).first()
+        row = c.execute(sa.select(col(Technician.status), col(Technician.position_at))
+                        .where(col(Technician.id) == tid)).first()
     if row is None:
         raise NotFound("no such technician")
     return ShiftView(row.status, row.position_at)
@@ -299,13 +374,13 @@ def _job_view(core: Core, tech_id: int) -> JobView | None:
     return None if req is None else _view(core, req)
 
 
-def _view(core: Core, req) -> JobView:  # type: ignore[no-untyped-def]
+def _view(core: Core, req: _JobRow) -> JobView:
     distance = eta = None
     if req.tech_lat is not None and req.tech_lng is not None:
         distance = round(haversine_km(req.tech_lat, req.tech_lng, req.lat, req.lng), 1)
         eta = round(core.eta.eta_minutes(req.tech_lat, req.tech_lng, req.lat, req.lng))
     expires = None
-    if req.status == "assigned" and req.accepted_at is None and req.assigned_at is not None:
+    if req.status == RequestStatus.ASSIGNED and req.accepted_at is None and req.assigned_at is not None:
         expires = (req.assigned_at + timedelta(seconds=core.settings.offer_timeout_s)).isoformat()
     return JobView(
         id=req.id, reference=req.reference, status=req.status, accepted=req.accepted_at is not None,
@@ -325,12 +400,12 @@ def expire_unanswered_offers(core: Core) -> int:
     with Session(core.engine) as s:
         stale = s.exec(
             select(ServiceRequest.id, ServiceRequest.technician_id).where(
-                ServiceRequest.status == "assigned", col(ServiceRequest.accepted_at).is_(None),
+                ServiceRequest.status == RequestStatus.ASSIGNED, col(ServiceRequest.accepted_at).is_(None),
                 col(ServiceRequest.assigned_at) < cutoff)
         ).all()
     n = 0
     for rid, tid in stale:
-        if tid is None:
+        if rid is None or tid is None:
             continue
         try:
             job_action(core, OFFER_TIMEOUT, rid, "decline", tech_id=tid)

@@ -43,6 +43,11 @@ class App:
             self._core = bootstrap(Settings(data_dir=self.data_dir, database_url=None, redis_url=None))
         return self._core
 
+    def close(self) -> None:
+        """Close the direct core, if a test opened it."""
+        if self._core is not None:
+            self._core.close()
+
     def job_for(self, token: str) -> tuple[int, int]:
         from sqlmodel import Session, select
 
@@ -72,7 +77,9 @@ class App:
         import sqlalchemy as sa
 
         with self.core.engine.connect() as c:
-            return dict(c.execute(sa.text("SELECT * FROM service_request WHERE id = :i"), {"i": request_id}).mappings().one())
+            return dict(
+                c.execute(sa.text("SELECT * FROM service_request WHERE id = :i"), {"i": request_id}).mappings().one()
+            )
 
     def technician_row(self, tech_id: int) -> dict:
         import sqlalchemy as sa
@@ -96,8 +103,15 @@ def app() -> Iterator[App]:
     log = data_dir / "app.log"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     # The demo simulator stays off: the tests move the vans themselves.
-    env.update(DATA_DIR=str(data_dir), PORT=str(port), DEMO_FLEET_SIZE="60", DISPATCH_SWEEP_S="1", DEMO_MODE="false", OFFER_TIMEOUT_S="15",
-               POSITION_MAX_AGE_S="86400")
+    env.update(
+        DATA_DIR=str(data_dir),
+        PORT=str(port),
+        DEMO_FLEET_SIZE="60",
+        DISPATCH_SWEEP_S="1",
+        DEMO_MODE="false",
+        OFFER_TIMEOUT_S="15",
+        POSITION_MAX_AGE_S="86400",
+    )
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "python"), "-m", "tyrehero_app.serve"],
@@ -111,7 +125,10 @@ def app() -> Iterator[App]:
             if proc.poll() is not None:
                 pytest.fail(f"the app exited early:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200 and httpx.get(url, timeout=5).status_code == 200:
+                if (
+                    httpx.get(f"{url}/health", timeout=2).status_code == 200
+                    and httpx.get(url, timeout=5).status_code == 200
+                ):
                     break
             except httpx.HTTPError:
                 pass
@@ -120,8 +137,7 @@ def app() -> Iterator[App]:
             time.sleep(1)
         yield running
     finally:
-        if running._core is not None:
-            running._core.close()
+        running.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in `make run`
             try:
@@ -149,7 +165,9 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def phone_page(browser) -> Iterator[object]:
     """A phone-sized page (390 x 844)."""
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = ctx.new_page()
     yield page
     ctx.close()

@@ -11,7 +11,8 @@ from tests.e2e.conftest import login
 # Every CSP violation in any frame, collected before the page's own scripts run.
 _RECORD_VIOLATIONS = """
 window.__csp = [];
-document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+document.addEventListener('securitypolicyviolation',
+                          (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
 """
 HOME = (51.4545, -0.9781)
 

@@ -50,7 +50,9 @@ def test_request_by_postcode_then_follow_each_step(app, phone_page) -> None:
         app.job_action(tid, rid, action)
         page.locator("#status", has_text=words).wait_for(timeout=STEP_TIMEOUT_MS + 500)
     texts = page.locator(".timeline-entry").all_inner_texts()
-    assert texts[0] == "Job completed" and "Technician arrived" in texts and "Request received" in texts
+    assert texts[0] == "Job completed", f"texts[0] is {texts[0]!r}, wanted 'Job completed'"
+    assert "Technician arrived" in texts, "'Technician arrived' missing from texts"
+    assert "Request received" in texts, "'Request received' missing from texts"
     assert token not in app.log.read_text()  # the token never reaches the logs
 
 

@@ -61,7 +61,8 @@ def test_console_reassign_reaches_technician_and_customer(app, browser) -> None:
         view = httpx.get(f"{app.url}/api/v1/requests/track/{made['tracking_token']}").json()
         assert view["technician"]["first_name"] == "Kirsty"
         lines = page.locator(".timeline-line").all_inner_texts()
-        assert any("assigned by Dana" in t for t in lines) and any("unassigned by Dana" in t for t in lines)
+        assert any("assigned by Dana" in t for t in lines), "wanted any('assigned by Dana' in t for t in lines)"
+        assert any("unassigned by Dana" in t for t in lines), "wanted any('unassigned by Dana' in t for t in lines)"
     finally:
         desk.close()
         phone.close()

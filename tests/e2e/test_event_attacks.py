@@ -49,7 +49,12 @@ class Targets:
 
 # Who may call each protected handler (an oracle independent of the code's declarations), and what an
 # attacker would send to it. A new protected handler must be added here.
-ADMIN, STAFF, TECH, ANY_ACCOUNT = {"admin"}, {"admin", "dispatcher"}, {"technician"}, {"admin", "dispatcher", "technician"}
+ADMIN, STAFF, TECH, ANY_ACCOUNT = (
+    {"admin"},
+    {"admin", "dispatcher"},
+    {"technician"},
+    {"admin", "dispatcher", "technician"},
+)
 ALLOWED = {"AdminState": ADMIN, "DispatchState": STAFF, "TechState": TECH, "AccountState": ANY_ACCOUNT,
            "AccountState.issue_code": ADMIN, "AccountState.reset_other": ADMIN}
 
@@ -155,7 +160,8 @@ def refused(text: str) -> bool:
 def _cookie(app, username: str) -> str:  # type: ignore[no-untyped-def]
     r = httpx.post(f"{app.url}/auth/login", data={"username": username, "password": PASSWORD, "next": "/"},
                    headers={"Origin": app.url}, follow_redirects=False)
-    assert r.status_code == 303 and "th_session" in r.cookies, f"login of {username} failed: {r.status_code} {r.text}"
+    assert r.status_code == 303, f"login of {username} failed: {r.status_code} {r.text}"
+    assert "th_session" in r.cookies, f"login of {username} failed: {r.status_code} {r.text}"
     return f"th_session={r.cookies['th_session']}"
 
 
@@ -170,6 +176,7 @@ SNAPSHOT = {
     "requests": "SELECT id, status, technician_id, version, customer_name, notes FROM service_request ORDER BY id",
     "timelines": "SELECT id, request_id, kind, data FROM request_event ORDER BY id",
     "audit": "SELECT id, action, target, data FROM audit_event ORDER BY id",
+    "ratings": "SELECT id, request_id, stars, comment FROM rating ORDER BY id",
 }
 
 
@@ -318,3 +325,45 @@ def test_a_dispatcher_who_opened_admin_then_dispatch_cannot_act_as_admin(app, br
         assert _snapshot(app.core.engine) == before
     finally:
         ctx.close()
+
+
+# The rating page's public handlers (anyone may call them: the rating link is the key), and what a script
+# would send without that key, or with a key to a visit that is not completed, or with a rating no tap makes.
+PUBLIC_ATTACKS = {"RateState.load", "RateState.set_comment", "RateState.rate"}
+
+
+def test_the_rating_handlers_rate_nothing_without_a_completed_visits_link(app, targets) -> None:  # type: ignore[no-untyped-def]
+    from core.requests.rating import rating_token
+
+    rate_handlers = {f"{cls.__name__}.{name}": f"{cls.get_full_name()}.{name}" for cls in app_states()
+                     if cls.__name__ == "RateState" for name in cls.event_handlers if name != "setvar"}
+    assert set(rate_handlers) == PUBLIC_ATTACKS, "a new rating handler needs its attack here"
+    with app.core.engine.connect() as c:
+        public_id = c.execute(sa.text("SELECT public_id FROM service_request WHERE id = :i"),
+                              {"i": targets.request_id}).scalar_one()
+    open_link = f"/rate/{rating_token(app.core, public_id)}"
+    before = _snapshot(app.core.engine)
+    answers: dict[str, str] = {}
+    forged = "/rate/" + "A" * 38
+    cases = (("no load, no link", "/rate/", 5), ("forged link", forged, 5), ("open request", open_link, 5),
+             ("open request, 99 stars", open_link, 99))
+    for case, page, stars in cases:
+        tab = Tab(app.url, None)
+        try:
+            text = ""
+            if case != "no load, no link":
+                text += tab.send(rate_handlers["RateState.load"], {}, page, until=lambda t: "loaded" in t)
+            text += tab.send(rate_handlers["RateState.set_comment"], {"value": "x" * 5000}, page,
+                             until=lambda t: "comment" in t)
+            text += tab.send(rate_handlers["RateState.rate"], {"stars": stars}, page,
+                             until=lambda t: "error" in t or "gone" in t)
+            answers[case] = text
+        finally:
+            tab.close()
+    time.sleep(0.5)
+    print({case: len(text) for case, text in answers.items()})
+    assert "once the job is completed" in answers["open request"], answers["open request"]
+    assert "Choose from 1 to 5 stars" in answers["open request, 99 stars"], answers["open request, 99 stars"]
+    assert "unknown" in answers["forged link"] and "unknown" in answers["no load, no link"], answers
+    assert _snapshot(app.core.engine) == before, "no rating stored, nothing else changed"
+    assert not any(NAME in text for text in answers.values()), "no customer's name in any update"

@@ -37,8 +37,10 @@ class StaffOut(BaseModel):
 
 @router.get("/technicians")
 def list_technicians(who: CurrentAdmin) -> list[dict]:
-    return [t.model_dump(include={"id", "name", "van_reg", "van_label", "capabilities", "home_base", "status", "active"})
-            for t in admin.list_technicians(get_core(), who)]
+    return [
+        t.model_dump(include={"id", "name", "van_reg", "van_label", "capabilities", "home_base", "status", "active"})
+        for t in admin.list_technicians(get_core(), who)
+    ]
 
 
 @router.post("/technicians", status_code=201, response_model=Created)

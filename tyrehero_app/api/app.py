@@ -10,9 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
 from core.notify.relay import STATUS_CALLBACK_PATH
-from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, notify, requests, technicians
+from tyrehero_app.api import admin, auth, dispatch, errors, health, maps, notify, ratings, requests, technicians
 from tyrehero_app.api.middleware import EdgeMiddleware
 from tyrehero_app.api.origins import OriginGuard
+from tyrehero_app.api.slowlog import SlowRequestLog
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -73,7 +74,9 @@ class BodyLimit:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    await JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})(scope, receive, send)
+    await JSONResponse(status_code=413, content={"detail": "The body is too large (64 KB at most)."})(
+        scope, receive, send
+    )
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:
@@ -88,7 +91,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(api)
     _document_errors(api)
-    # Outermost last: headers and metrics, then CORS, then cross-site refusal, then the body limit.
+    # Outermost last: headers and metrics, the slow-request log, CORS, cross-site refusal, the body limit.
     api.add_middleware(BodyLimit)
     api.add_middleware(OriginGuard, settings=settings)
     # Reflex wraps this app in its own CORSMiddleware with the same list (rxconfig); this one serves the
@@ -96,12 +99,14 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=True,
                        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"])
+    api.add_middleware(SlowRequestLog, settings=settings)
     api.add_middleware(EdgeMiddleware, settings=settings)
     # Routes are matched in order, router by router (twice per call in FastAPI's included routers),
     # so the hottest come first: technicians' positions and jobs, then requests and tracking. No two
     # routers share a path, so the order changes nothing else.
     api.include_router(technicians.router)
     api.include_router(requests.router)
+    api.include_router(ratings.router)
     api.include_router(dispatch.router)
     api.include_router(health.router)
     api.include_router(maps.router)

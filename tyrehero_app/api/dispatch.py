@@ -102,9 +102,15 @@ _GEO = {"response_class": GeoJSONResponse,
 def _geojson(request: Request, body: str, etag: str) -> Response:
     tag = f'"{etag}"'
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
-    if request.headers.get("if-none-match") == tag:
+    if tag in _none_match(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)
     return GeoJSONResponse(body, headers=headers)
+
+
+def _none_match(header: str) -> set[str]:
+    """The tags of If-None-Match, compared weakly (RFC 9110): a proxy that gzips the layer (nginx) turns our
+    strong tag into W/"...", and the browser sends that one back."""
+    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
 
 
 @router.get("/live.geojson", **_GEO)

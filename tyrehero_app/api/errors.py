@@ -10,11 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.config import get_settings
 from core.errors import Conflict, DomainError, Forbidden, IllegalTransition, NotFound, Unavailable, ValidationFailed
 from core.infra.metrics import RATE_LIMITED
 from core.infra.ratelimit import RateLimited
+from core.requests.rating import AlreadyRated
 from core.schemas import field_errors
 from core.staff.auth import AuthFailed, Throttled
 from tyrehero_app.api.deps import NotAuthenticated
@@ -88,6 +90,7 @@ class Reply:
     detail: Callable[[Exception], object] = _message
     headers: Callable[[Exception], dict[str, str]] | None = None
     count: Callable[[Exception], None] | None = None
+    extra: Callable[[Exception], dict[str, str]] | None = None  # more keys of the body, beside "detail"
 
 
 def _unavailable_detail(message: str) -> str:
@@ -95,6 +98,12 @@ def _unavailable_detail(message: str) -> str:
 
 
 _RETRY_30 = {"Retry-After": "30"}
+
+
+def _service(exc: Exception) -> dict[str, str]:
+    """Which dependency failed, for a client's logs and our own: {"service": "database"}."""
+    service = exc.service if isinstance(exc, Unavailable) else "database"  # SQLAlchemy's errors: PostgreSQL's
+    return {"service": service} if service else {}
 
 # The whole mapping from errors to HTTP answers. A subclass takes its nearest listed ancestor's row
 # (AlreadyOpen -> Conflict, SecondFactorRequired -> AuthFailed), as Starlette looks handlers up by the MRO.
@@ -105,18 +114,22 @@ REPLIES: dict[type[Exception], Reply] = {
     NotFound: Reply(404),
     IllegalTransition: Reply(409),
     Conflict: Reply(409),
+    AlreadyRated: Reply(409),  # a second rating of one visit: the message repeats the first
     NotAuthenticated: Reply(401, headers=_bearer),
     AuthFailed: Reply(401, headers=_bearer),
     Forbidden: Reply(403),
     Throttled: Reply(429, headers=_retry_after),
     RateLimited: Reply(429, headers=_retry_after, count=_count_rate_limited),
-    Unavailable: Reply(503, lambda e: _unavailable_detail(_message(e)), headers=lambda _: _RETRY_30),
+    Unavailable: Reply(503, lambda e: _unavailable_detail(_message(e)), headers=lambda _: _RETRY_30, extra=_service),
     # A value PostgreSQL cannot hold (NUL bytes, numbers out of range) is bad input, not a server fault.
     DataError: Reply(422, lambda _: _fields({
         "body": "The request holds characters or numbers that cannot be stored."})),
     UnicodeEncodeError: Reply(422, lambda _: _fields({"body": "The text is not valid Unicode."})),
     OperationalError: Reply(503, lambda _: _unavailable_detail("We cannot take requests online right now."),
-                            headers=lambda _: _RETRY_30),
+                            headers=lambda _: _RETRY_30, extra=_service),
+    # No pooled connection free within the pool's timeout: the database is as good as down for this call.
+    PoolTimeout: Reply(503, lambda _: _unavailable_detail("We cannot take requests online right now."),
+                       headers=lambda _: _RETRY_30, extra=_service),
 }
 
 
@@ -132,7 +145,8 @@ async def _handle(_: Request, exc: Exception) -> JSONResponse:
     reply = reply_for(exc)
     if reply.count is not None:
         reply.count(exc)
-    return JSONResponse(status_code=reply.status, content={"detail": reply.detail(exc)},
+    content = {"detail": reply.detail(exc), **(reply.extra(exc) if reply.extra is not None else {})}
+    return JSONResponse(status_code=reply.status, content=content,
                         headers=reply.headers(exc) if reply.headers is not None else None)
 
 

@@ -85,6 +85,7 @@ def metrics(request: Request) -> Response:
         return refused
     if not _collector_registered:
         core = get_core()
-        REGISTRY.register(StateCollector(core.engine, core.settings.sla_minutes, core.index))
+        REGISTRY.register(StateCollector(core.engine, core.settings.sla_minutes, core.index,
+                                          core.settings.h3_coarse_resolution))
         _collector_registered = True
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

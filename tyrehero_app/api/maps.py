@@ -100,13 +100,15 @@ _STATUS_COLORS = JsCode(
       var p = feature.properties;"""
     + _TEXT_JS
     + """
-      var techColors = {available: '#16a34a', assigned: '#2563eb', en_route: '#7c3aed', on_site: '#0891b2', break: '#9ca3af'};
+      var techColors = {available: '#16a34a', assigned: '#2563eb', en_route: '#7c3aed', on_site: '#0891b2',
+                        break: '#9ca3af'};
       var reqColors = {1: '#dc2626', 2: '#ea580c', 3: '#f59e0b', 4: '#ca8a04'};
       var isReq = p.kind === 'request';
       var color = isReq ? (reqColors[p.priority] || '#f59e0b') : (techColors[p.status] || '#6b7280');
       var m = isReq
         ? L.circleMarker(latlng, {radius: 8, color: '#111827', weight: 2, fillColor: color, fillOpacity: 0.95})
-        : L.circleMarker(latlng, {radius: 5, color: '#ffffff', weight: 1, fillColor: color, fillOpacity: p.stale ? 0.4 : 0.95});
+        : L.circleMarker(latlng, {radius: 5, color: '#ffffff', weight: 1, fillColor: color,
+                                  fillOpacity: p.stale ? 0.4 : 0.95});
       m.bindPopup(isReq
         ? thText([[p.reference, true], ['P' + p.priority + ' · ' + p.status, false], [p.label, false],
                   ['waiting ' + p.waited_min + ' min', false]])
@@ -121,7 +123,8 @@ _HEX_STYLE = JsCode(
       var p = feature.properties;
       if (p.risk) return {color: '#dc2626', weight: 1, fillColor: '#dc2626', fillOpacity: 0.25};
       if (p.open > p.available) return {color: '#ea580c', weight: 1, fillColor: '#f59e0b', fillOpacity: 0.3};
-      return {color: '#16a34a', weight: 0.5, fillColor: '#22c55e', fillOpacity: Math.min(0.1 + p.available * 0.05, 0.35)};
+      return {color: '#16a34a', weight: 0.5, fillColor: '#22c55e',
+              fillOpacity: Math.min(0.1 + p.available * 0.05, 0.35)};
     }
     """
 )
@@ -131,7 +134,8 @@ _HEX_POPUP = JsCode(
       var p = feature.properties;
       var el = document.createElement('span');
       el.textContent = p.available + ' available · ' + p.open + ' open' +
-        (p.best_eta_min === null ? ' · no van in reach' : ' · best ETA ' + p.best_eta_min + ' min') + (p.risk ? ' · SLA at risk' : '');
+        (p.best_eta_min === null ? ' · no van in reach' : ' · best ETA ' + p.best_eta_min + ' min') +
+        (p.risk ? ' · SLA at risk' : '');
       layer.bindTooltip(el);
     }
     """
@@ -156,7 +160,9 @@ def dispatch_map(who: CurrentDispatcher) -> HTMLResponse:
 
 
 @router.get("/map/point")
-def point_map(lat: Annotated[float, Query(ge=-90, le=90)], lng: Annotated[float, Query(ge=-180, le=180)]) -> HTMLResponse:
+def point_map(
+    lat: Annotated[float, Query(ge=-90, le=90)], lng: Annotated[float, Query(ge=-180, le=180)]
+) -> HTMLResponse:
     """A small map showing where we understood the driver to be."""
     m = base_map(lat, lng, 13 if in_service_area(lat, lng) else 5)
     folium.CircleMarker([lat, lng], radius=10, color="#fff", weight=3, fill=True, fill_color="#2563eb",
@@ -165,7 +171,9 @@ def point_map(lat: Annotated[float, Query(ge=-90, le=90)], lng: Annotated[float,
 
 
 @router.get("/map/track/{token}")
-def tracking_map(token: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]) -> HTMLResponse:
+def tracking_map(
+    token: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+) -> HTMLResponse:
     """The customer's live map: their point and the van, moved in place every 2 s."""
     view = track(get_core(), token)
     c = view.customer_position

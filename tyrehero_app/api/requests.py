@@ -33,8 +33,11 @@ def create_request(
 
 def _tracking_allowed(request: Request) -> None:
     s = get_core().settings
-    get_core().limiter.hit(f"track-ip:{rate_key_for_address(client_ip(request))}", Limit(s.rate_limit_tracking_per_ip, 60),
-                           "Too many look-ups from this connection: wait a moment.")
+    get_core().limiter.hit(
+        f"track-ip:{rate_key_for_address(client_ip(request))}",
+        Limit(s.rate_limit_tracking_per_ip, 60),
+        "Too many look-ups from this connection: wait a moment.",
+    )
 
 
 @router.get("/track/{tracking_token}", response_model=TrackingView, responses={404: {}})

@@ -39,7 +39,7 @@ class JobStepIn(BaseModel):
 
 @router.post("/api/v1/technicians/me/location", response_model=Accepted, responses={401: {}, 403: {}, 422: {}})
 def post_location(body: PositionReport | list[PositionReport], who: CurrentTechnician) -> Response:
-    """One position, or a batch queued while the phone was offline; older than the stored one is kept as history only."""
+    """One position, or a batch queued while the phone was offline; one older than the stored one is history only."""
     reports = body if isinstance(body, list) else [body]
     if len(reports) > 500:
         from core.errors import ValidationFailed

@@ -51,7 +51,9 @@ class EnrolmentCodeOut(BaseModel):
 @router.get("", response_model=StatusOut)
 def two_factor_status(who: CurrentUser) -> StatusOut:
     s = mfa.status(get_core(), who)
-    return StatusOut(enabled=s.enabled, pending=s.pending, required=s.required, recovery_codes_left=s.recovery_codes_left)
+    return StatusOut(
+        enabled=s.enabled, pending=s.pending, required=s.required, recovery_codes_left=s.recovery_codes_left
+    )
 
 
 @router.post("/start", response_model=EnrolmentOut, responses={409: {}})

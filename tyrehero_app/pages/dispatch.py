@@ -14,6 +14,7 @@ from core.dispatch.console import Alert, ConsoleSnapshot, QueueItem, RequestDeta
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.phones import display
 from core.principal import Principal, Role
+from core.requests.rating import LowRating
 from tyrehero_app.components.staff import denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
@@ -95,6 +96,9 @@ class DispatchState(StaffPage, rx.State):
     message: str = ""
     message_kind: str = "green"
     ticks: int = 0
+    rating_average: str = "–"  # drivers' average rating, last 30 days
+    rating_count: int = 0
+    low_ratings: list[LowRating] = []
 
     @guarded(*STAFF)
     async def load(self, who: Principal) -> None:
@@ -119,6 +123,10 @@ class DispatchState(StaffPage, rx.State):
         if snap.figures is not None:
             self.figures = FigureCards.of(snap.figures)
             self.per_hour = [h.model_dump() for h in snap.figures.per_hour]
+        if snap.ratings is not None:
+            avg = snap.ratings.average
+            self.rating_average = "–" if avg is None else f"{avg:.1f}"
+            self.rating_count, self.low_ratings = snap.ratings.count, snap.ratings.lowest
         if self.selected_id:
             if snap.detail is None:  # gone since it was selected
                 self.selected_id = 0
@@ -188,6 +196,20 @@ def _figures() -> rx.Component:
         spacing="2",
         wrap="wrap",
         id="figures",
+    )
+
+
+def _ratings() -> rx.Component:
+    """Drivers' average rating (KPI 4.5 of 5) and the lowest recent ones, with their words."""
+    return rx.hstack(
+        rx.card(rx.vstack(rx.text("Rating (30 days)", size="1", color_scheme="gray"),
+                          rx.heading(DispatchState.rating_average, " / 5", size="6", id="rating-average"),
+                          rx.text(DispatchState.rating_count, " ratings", size="1"), spacing="0"), min_width="8em"),
+        rx.vstack(rx.foreach(DispatchState.low_ratings, lambda r: rx.text(
+            rx.text.strong(r.stars, "★ "), r.reference, " · ", r.technician,
+            rx.cond(r.comment != "", " · ", ""), r.comment,
+            size="1", class_name="low-rating")), spacing="0", id="low-ratings"),
+        spacing="3", align="center", width="100%", id="ratings",
     )
 
 
@@ -280,6 +302,7 @@ def dispatch() -> rx.Component:
             denied_notice(DispatchState.denied),
             rx.vstack(
                 _figures(),
+                _ratings(),
                 _alerts(),
                 rx.grid(
                     rx.el.iframe(src="/map/dispatch", title="Live map",

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from core.errors import Conflict, Unavailable, ValidationFailed
 from core.infra.addresses import client_address
-from core.infra.db import translates_outages
 from core.infra.ratelimit import RateLimited
 from core.requests.intake import IDEMPOTENCY_FIELD, resolve_location, submit_request
 from core.schemas import ISSUE_LABELS, LocationIn, RequestCreate, field_errors
@@ -43,9 +42,6 @@ def _location_error(errors: dict[str, str]) -> str:
             return msg
     return ""
 
-
-# Intake answers most outages with `Unavailable` itself; the rest (a lookup before its retry loop) come out so here.
-_submit = translates_outages(submit_request)
 
 
 class RequestFormState(Declared, rx.State):
@@ -154,7 +150,7 @@ class RequestFormState(Declared, rx.State):
         }
         try:
             data = RequestCreate.model_validate(body)
-            result = await asyncio.to_thread(_submit, get_core(), data, self.form_key,
+            result = await asyncio.to_thread(submit_request, get_core(), data, self.form_key,
                                              self._client_address())
         except ValidationError as e:
             self.errors = field_errors(e)

@@ -9,7 +9,6 @@ import reflex as rx
 from pydantic import BaseModel
 
 from core.errors import IllegalTransition, NotFound, Unavailable
-from core.infra.db import translates_outages
 from core.requests.tracking import cancel_by_token, track
 from core.schemas import TrackingView
 from core.states import RequestStatus
@@ -23,8 +22,6 @@ _STATUS_COLOR = {R.PENDING: "amber", R.ASSIGNED: "blue", R.EN_ROUTE: "blue", R.O
                  R.COMPLETED: "green", R.CANCELLED: "gray"}
 
 
-# The tracking service answers an outage with SQLAlchemy's error; the page sees the core's `Unavailable`.
-_track = translates_outages(track)
 
 
 class TrackLine(BaseModel):
@@ -77,7 +74,7 @@ class TrackState(Declared, rx.State):
         if not self.token or self.not_found:
             return
         try:
-            self._show(await asyncio.to_thread(_track, get_core(), self.token))
+            self._show(await asyncio.to_thread(track, get_core(), self.token))
         except NotFound:
             self.loaded, self.not_found = True, True
         except Unavailable:

@@ -60,7 +60,9 @@ def test_headers_and_request_id(core: Core, api_server) -> None:
 def test_metrics(core: Core, api_server) -> None:
     httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
     text = httpx.get(f"{api_server.url}/metrics").text
-    assert re.search(r'tyrehero_http_request_seconds_count\{method="POST",route="/api/v1/requests",status="201"\} \d', text)
+    assert re.search(
+        r'tyrehero_http_request_seconds_count\{method="POST",route="/api/v1/requests",status="201"\} \d', text
+    )
     for metric in ("tyrehero_requests_open", "tyrehero_dispatch_seconds_bucket", "tyrehero_index_lookups_total",
                    "tyrehero_technicians"):
         assert metric in text, f"{metric} is exported"

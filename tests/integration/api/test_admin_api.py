@@ -17,10 +17,14 @@ def test_admin_manages_technicians_staff_and_prices(core: Core, api_server) -> N
                                                            "password": "a long enough one"})
     assert r.status_code == 201, r.text
     bad = httpx.post(f"{base}/technicians", headers=h, json={"name": "X", "van_reg": "AB1", "capabilities": ["laser"]})
-    assert bad.status_code == 422 and "unknown capability" in bad.json()["detail"][0]["message"]
+    assert bad.status_code == 422, f"wanted HTTP 422, got {bad.status_code}"
+    assert "unknown capability" in bad.json()["detail"][0]["message"], (
+        "'unknown capability' missing from bad.json()['detail'][0]['message']"
+    )
     dup = httpx.post(f"{base}/users", headers=h, json={"username": "nia", "display_name": "N", "role": "dispatcher",
                                                        "password": "a long enough one"})
-    assert dup.status_code == 422 and dup.json()["detail"][0]["field"] == "username"
+    assert dup.status_code == 422, f"wanted HTTP 422, got {dup.status_code}"
+    assert dup.json()["detail"][0]["field"] == "username", "wanted dup.json()['detail'][0]['field'] == 'username'"
     nia = bearer(api_server.url, "nia", "a long enough one")
     assert httpx.get(f"{api_server.url}/api/v1/technicians/me/job", headers=nia).status_code == 200
     users = {u["username"]: u for u in httpx.get(f"{base}/users", headers=h).json()}
@@ -30,7 +34,8 @@ def test_admin_manages_technicians_staff_and_prices(core: Core, api_server) -> N
 
     before = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()["quote_pence"]
     r = httpx.put(f"{base}/prices", headers=h, json={"callout_pence": 9900})
-    assert r.status_code == 200 and r.json()["callout_pence"] == 9900
+    assert r.status_code == 200, f"wanted HTTP 200, got {r.status_code}"
+    assert r.json()["callout_pence"] == 9900, "wanted r.json()['callout_pence'] == 9900"
     after = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()["quote_pence"]
     assert after > before
     assert httpx.put(f"{base}/prices", headers=h, json={"night_start_hour": 30}).status_code == 422
@@ -51,4 +56,5 @@ def test_cannot_deactivate_a_technician_on_a_job(core: Core, api_server) -> None
     h = bearer(api_server.url, "root")
     httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
     r = httpx.post(f"{api_server.url}/api/v1/admin/technicians/{tech}/active", headers=h, json={"active": False})
-    assert r.status_code == 409 and "reassign it first" in r.json()["detail"]
+    assert r.status_code == 409, f"wanted HTTP 409, got {r.status_code}"
+    assert "reassign it first" in r.json()["detail"], "'reassign it first' missing from r.json()['detail']"

@@ -28,14 +28,18 @@ def limited_direct(core: Core) -> Core:
 
 
 def _track(server, forwarded: str) -> int:  # type: ignore[no-untyped-def]
-    return httpx.get(f"{server.url}/api/v1/requests/track/NoSuchToken", headers={"X-Forwarded-For": forwarded}).status_code
+    return httpx.get(
+        f"{server.url}/api/v1/requests/track/NoSuchToken", headers={"X-Forwarded-For": forwarded}
+    ).status_code
 
 
 def test_addresses_in_one_ipv6_64_share_one_allowance(limited_behind_proxy: Core, api_server) -> None:
     codes = [_track(api_server, f"2001:db8:0:7::{i}") for i in range(1, 5)]
     assert codes == [404, 404, 404, 429]
     assert _track(api_server, "2001:db8:0:8::1") == 404  # the next /64 is someone else
-    assert _track(api_server, "203.0.113.1") == 404 and _track(api_server, "203.0.113.2") == 404  # IPv4: per address
+    # IPv4: per address
+    assert _track(api_server, "203.0.113.1") == 404, "wanted _track(api_server, '203.0.113.1') == 404"
+    assert _track(api_server, "203.0.113.2") == 404, "wanted _track(api_server, '203.0.113.2') == 404"
 
 
 def test_without_a_trusted_proxy_the_forwarded_address_changes_nothing(limited_direct: Core, api_server) -> None:

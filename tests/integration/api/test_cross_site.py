@@ -39,9 +39,15 @@ def test_a_configured_origin_may_call_the_api_and_no_other(partner: Core, api_se
     assert ok.headers["access-control-allow-origin"] == PARTNER
     assert ok.headers["access-control-allow-credentials"] == "true"
     refused = _preflight(api_server, EVIL)
-    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+    assert refused.status_code == 400, f"wanted HTTP 400, got {refused.status_code}"
+    assert "access-control-allow-origin" not in refused.headers, (
+        "'access-control-allow-origin' should not be in refused.headers"
+    )
     r = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(), headers={"Origin": PARTNER})
-    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == PARTNER
+    assert r.status_code == 201, f"wanted HTTP 201, got {r.status_code}"
+    assert r.headers["access-control-allow-origin"] == PARTNER, (
+        "wanted r.headers['access-control-allow-origin'] == PARTNER"
+    )
 
 
 def test_a_login_form_posted_from_another_site_is_refused(core: Core, api_server) -> None:
@@ -58,11 +64,13 @@ def test_a_login_form_posted_from_another_site_is_refused(core: Core, api_server
 def test_our_own_login_form_still_logs_in(core: Core, api_server) -> None:
     add_staff(core, "dana", "dispatcher")
     r = page_login(api_server, "dana", own_origin(api_server))
-    assert r.status_code == 303 and r.cookies.get("th_session")
+    assert r.status_code == 303, f"wanted HTTP 303, got {r.status_code}"
+    assert r.cookies.get("th_session"), "wanted r.cookies.get('th_session')"
     # What Chromium sends for our form under Referrer-Policy: no-referrer.
     r = httpx.post(f"{api_server.url}/auth/login", data={"username": "dana", "password": "correct horse battery"},
                    headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}, follow_redirects=False)
-    assert r.status_code == 303 and r.cookies.get("th_session")
+    assert r.status_code == 303, f"wanted HTTP 303, got {r.status_code}"
+    assert r.cookies.get("th_session"), "wanted r.cookies.get('th_session')"
     assert sessions(core) == 2
 
 
@@ -74,7 +82,8 @@ def test_a_cookie_session_cannot_be_driven_from_another_site(core: Core, api_ser
     note = f"{api_server.url}/api/v1/dispatch/requests/{made['id']}/notes"
     for foreign in ({"Origin": EVIL}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}):
         r = httpx.post(note, json={"text": "sent from evil"}, headers={**jar, **foreign})
-        assert r.status_code == 403 and "another site" in r.json()["detail"], foreign
+        assert r.status_code == 403, foreign
+        assert "another site" in r.json()["detail"], foreign
         assert httpx.post(f"{api_server.url}/api/v1/auth/logout", headers={**jar, **foreign}).status_code == 403
     with core.engine.connect() as c:
         notes = c.execute(sa.text("SELECT data->>'text' FROM request_event WHERE kind = 'note'")).scalars().all()
@@ -99,5 +108,7 @@ def test_a_bearer_token_is_not_subject_to_the_cookie_check(core: Core, api_serve
 def test_a_configured_origin_may_post_with_the_cookie(partner: Core, api_server) -> None:
     add_staff(partner, "dana", "dispatcher")
     cookie = page_login(api_server, "dana", own_origin(api_server)).cookies["th_session"]
-    r = httpx.post(f"{api_server.url}/api/v1/auth/logout", headers={"Cookie": f"th_session={cookie}", "Origin": PARTNER})
+    r = httpx.post(
+        f"{api_server.url}/api/v1/auth/logout", headers={"Cookie": f"th_session={cookie}", "Origin": PARTNER}
+    )
     assert r.status_code == 204

@@ -25,10 +25,14 @@ def test_queue_reassign_and_audit(core: Core, api_server) -> None:
     h = bearer(api_server.url, "dana")
     made = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()
     q = httpx.get(f"{api_server.url}/api/v1/dispatch/requests", headers=h).json()
-    assert [i["reference"] for i in q] == [made["reference"]] and q[0]["sla_state"] == "ok"
+    assert [i["reference"] for i in q] == [made["reference"]], (
+        "wanted [i['reference'] for i in q] == [made['reference']]"
+    )
+    assert q[0]["sla_state"] == "ok", "wanted q[0]['sla_state'] == 'ok'"
     detail = httpx.get(f"{api_server.url}/api/v1/dispatch/requests/{made['id']}", headers=h).json()
     current = detail["request"]["technician_id"]
-    assert current in techs and len(detail["suggestions"]) == 2
+    assert current in techs, "current missing from techs"
+    assert len(detail["suggestions"]) == 2, "wanted len(detail['suggestions']) == 2"
     target = detail["suggestions"][0]["technician_id"]
     r = httpx.post(f"{api_server.url}/api/v1/dispatch/requests/{made['id']}/assign", headers=h,
                    json={"technician_id": target, "from_technician_id": current})
@@ -40,12 +44,21 @@ def test_queue_reassign_and_audit(core: Core, api_server) -> None:
     # The stale view of the same request is refused, not applied.
     stale = httpx.post(f"{api_server.url}/api/v1/dispatch/requests/{made['id']}/assign", headers=h,
                        json={"technician_id": current, "from_technician_id": current})
-    assert stale.status_code == 409 and "changed by someone else" in stale.json()["detail"]
+    assert stale.status_code == 409, f"wanted HTTP 409, got {stale.status_code}"
+    assert "changed by someone else" in stale.json()["detail"], (
+        "'changed by someone else' missing from stale.json()['detail']"
+    )
     live = httpx.get(f"{api_server.url}/api/v1/dispatch/live.geojson", headers=h)
     ids = {f["properties"]["id"] for f in live.json()["features"]}
-    assert f"r{made['id']}" in ids and {f"t{t}" for t in techs} <= ids
-    again = httpx.get(f"{api_server.url}/api/v1/dispatch/live.geojson", headers={**h, "If-None-Match": live.headers["etag"]})
+    assert f"r{made['id']}" in ids, "the new request is on the live map"
+    assert {f"t{t}" for t in techs} <= ids, "wanted {f't{t}' for t in techs} <= ids"
+    again = httpx.get(
+        f"{api_server.url}/api/v1/dispatch/live.geojson", headers={**h, "If-None-Match": live.headers["etag"]}
+    )
     assert again.status_code == 304
+    weak = httpx.get(f"{api_server.url}/api/v1/dispatch/live.geojson",
+                     headers={**h, "If-None-Match": f'"other", W/{live.headers["etag"]}'})
+    assert weak.status_code == 304, "the tag a gzipping proxy weakened still matches (weak comparison)"
 
 
 def test_two_dispatchers_same_request_one_wins(core: Core, api_server) -> None:
@@ -72,7 +85,8 @@ def test_two_dispatchers_same_request_one_wins(core: Core, api_server) -> None:
     with core.engine.connect() as c:
         busy = c.execute(sa.text("SELECT count(*) FROM technician WHERE status = 'assigned'")).scalar_one()
         assigned = c.execute(sa.text("SELECT count(*) FROM service_request WHERE status = 'assigned'")).scalar_one()
-    assert busy == 1 and assigned == 1
+    assert busy == 1, f"busy is {busy!r}, wanted 1"
+    assert assigned == 1, f"assigned is {assigned!r}, wanted 1"
 
 
 def test_hexes_show_supply_demand_and_risk(core: Core, api_server) -> None:
@@ -82,7 +96,8 @@ def test_hexes_show_supply_demand_and_risk(core: Core, api_server) -> None:
     httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
     feats = httpx.get(f"{api_server.url}/api/v1/dispatch/hexes.geojson", headers=h).json()["features"]
     props = [f["properties"] for f in feats]
-    assert sum(p["available"] for p in props) == 3 and sum(p["open"] for p in props) == 1
+    assert sum(p["available"] for p in props) == 3, "wanted sum(p['available'] for p in props) == 3"
+    assert sum(p["open"] for p in props) == 1, "wanted sum(p['open'] for p in props) == 1"
     # Reading is covered; Inverness, far from every van, is at risk.
     import h3
 

@@ -32,17 +32,20 @@ def behind_proxy(core: Core) -> Core:
 
 def test_metrics_are_refused_to_an_address_outside_the_allow_list(metrics_by_address: Core, api_server) -> None:
     r = httpx.get(f"{api_server.url}/metrics")
-    assert r.status_code == 403 and "METRICS_ALLOW_FROM" in r.json()["detail"]
+    assert r.status_code == 403, f"wanted HTTP 403, got {r.status_code}"
+    assert "METRICS_ALLOW_FROM" in r.json()["detail"], "'METRICS_ALLOW_FROM' missing from r.json()['detail']"
     assert "tyrehero_" not in r.text
 
 
 def test_metrics_need_the_token_when_one_is_set(metrics_by_token: Core, api_server) -> None:
     url = f"{api_server.url}/metrics"
     missing = httpx.get(url)
-    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    assert missing.status_code == 401, f"wanted HTTP 401, got {missing.status_code}"
+    assert missing.headers["www-authenticate"] == "Bearer", "wanted missing.headers['www-authenticate'] == 'Bearer'"
     assert httpx.get(url, headers={"Authorization": f"Bearer {TOKEN[:-1]}x"}).status_code == 401
     good = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert good.status_code == 200 and "tyrehero_http_request_seconds" in good.text
+    assert good.status_code == 200, f"wanted HTTP 200, got {good.status_code}"
+    assert "tyrehero_http_request_seconds" in good.text, "'tyrehero_http_request_seconds' missing from good.text"
 
 
 def test_a_trusted_proxy_can_vouch_for_an_allowed_address(behind_proxy: Core, api_server) -> None:

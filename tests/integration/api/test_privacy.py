@@ -16,11 +16,16 @@ def test_export_erase_and_audit(core: Core, api_server) -> None:
     add_staff(core, "dee", "dispatcher")
     h = bearer(api_server.url, "root")
     phone = random_mobile()
-    made = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body(phone=phone, customer_name="Rhian Ellis")).json()
+    made = httpx.post(
+        f"{api_server.url}/api/v1/requests", json=request_body(phone=phone, customer_name="Rhian Ellis")
+    ).json()
     base = f"{api_server.url}/api/v1/admin/privacy"
     assert httpx.post(f"{base}/export", headers=bearer(api_server.url, "dee"), json={"phone": phone}).status_code == 403
     exported = httpx.post(f"{base}/export", headers=h, json={"phone": phone}).json()
-    assert exported["requests"][0]["customer_name"] == "Rhian Ellis" and exported["requests"][0]["timeline"]
+    assert exported["requests"][0]["customer_name"] == "Rhian Ellis", (
+        "wanted exported['requests'][0]['customer_name'] == 'Rhian Ellis'"
+    )
+    assert exported["requests"][0]["timeline"], "wanted exported['requests'][0]['timeline']"
     assert "phone_enc" not in exported["requests"][0]
     refused = httpx.post(f"{base}/erase", headers=h, json={"phone": phone})
     assert refused.status_code == 409  # still open
@@ -28,7 +33,8 @@ def test_export_erase_and_audit(core: Core, api_server) -> None:
     assert httpx.post(f"{base}/erase", headers=h, json={"phone": phone}).json() == {"erased": 1}
     with core.engine.connect() as c:
         name, enc = c.execute(sa.text("SELECT customer_name, phone_enc FROM service_request")).one()
-    assert name == "(erased)" and enc == ""
+    assert name == "(erased)", f"name is {name!r}, wanted '(erased)'"
+    assert enc == "", f"enc is {enc!r}, wanted ''"
     assert httpx.post(f"{base}/export", headers=h, json={"phone": phone}).status_code == 404
     trail = httpx.get(f"{api_server.url}/api/v1/admin/audit", headers=h).json()
     assert [(a["action"], a["actor"], a["actor_id"], a["actor_role"]) for a in trail[:2]] == [
@@ -47,5 +53,6 @@ def test_retention_anonymises_only_old_closed_requests(core: Core, api_server) -
     assert apply_retention(core) == 1
     with core.engine.connect() as c:
         names = dict(c.execute(sa.text("SELECT id, customer_name FROM service_request")).all())
-    assert names[old["id"]] == "(erased)" and names[recent["id"]] != "(erased)"
+    assert names[old["id"]] == "(erased)", "wanted names[old['id']] == '(erased)'"
+    assert names[recent["id"]] != "(erased)", "wanted names[recent['id']] != '(erased)'"
     assert sum(1 for n in names.values() if n == "(erased)") == 1

@@ -41,13 +41,19 @@ def test_production_names_only_what_is_still_wrong(tmp_path: Path) -> None:
     run = serve(tmp_path, ENVIRONMENT="production", **{**SAFE, "DEMO_MODE": "true"})
     assert run.returncode == 2
     problems = [line for line in run.stderr.splitlines() if line.startswith("  - ")]
-    assert len(problems) == 1 and problems[0].startswith("  - DEMO_MODE must be false")
+    assert len(problems) == 1, "wanted len(problems) == 1"
+    assert problems[0].startswith("  - DEMO_MODE must be false"), (
+        "wanted problems[0].startswith('  - DEMO_MODE must be false')"
+    )
 
 
 def test_a_malformed_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
     run = serve(tmp_path, TRUSTED_PROXIES="10.0.0.0/8, my-proxy")
     assert run.returncode == 2
-    assert "TRUSTED_PROXIES: 'my-proxy' is not an IP address" in run.stderr and "Traceback" not in run.stderr
+    assert "TRUSTED_PROXIES: 'my-proxy' is not an IP address" in run.stderr, (
+        "'TRUSTED_PROXIES: 'my-proxy' is not an IP address' missing from run.stderr"
+    )
+    assert "Traceback" not in run.stderr, "'Traceback' should not be in run.stderr"
 
 
 def _counts(core: Core) -> tuple[int, int]:

@@ -27,10 +27,14 @@ def test_submit_assigns_nearest_and_tracks(core: Core, api_server) -> None:
     r = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body())
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["status"] == "assigned" and body["technician"]["first_name"]
-    assert body["reference"].startswith("TH-") and body["quote_pence"] > 0 and body["eta_minutes"] >= 8
+    assert body["status"] == "assigned", "wanted body['status'] == 'assigned'"
+    assert body["technician"]["first_name"], "wanted body['technician']['first_name']"
+    assert body["reference"].startswith("TH-"), "wanted body['reference'].startswith('TH-')"
+    assert body["quote_pence"] > 0, "wanted body['quote_pence'] > 0"
+    assert body["eta_minutes"] >= 8, "wanted body['eta_minutes'] >= 8"
     t = httpx.get(f"{api_server.url}/api/v1/requests/track/{body['tracking_token']}").json()
-    assert t["status"] == "assigned" and t["technician_position"] is not None
+    assert t["status"] == "assigned", "wanted t['status'] == 'assigned'"
+    assert t["technician_position"] is not None, "t['technician_position'] is missing"
     assert [e["kind"] for e in t["timeline"]] == ["created", "assigned"]
 
 
@@ -38,7 +42,9 @@ def test_idempotency_key_gives_one_request(core: Core, api_server) -> None:
     body = request_body()
     headers = {"Idempotency-Key": "tap-123"}
     with cf.ThreadPoolExecutor(8) as ex:
-        answers = list(ex.map(lambda _: httpx.post(f"{api_server.url}/api/v1/requests", json=body, headers=headers), range(8)))
+        answers = list(
+            ex.map(lambda _: httpx.post(f"{api_server.url}/api/v1/requests", json=body, headers=headers), range(8))
+        )
     assert all(a.status_code == 201 for a in answers)
     assert len({a.json()["id"] for a in answers}) == 1
     assert len({a.json()["tracking_token"] for a in answers}) == 1
@@ -66,7 +72,8 @@ def test_bad_input_gets_field_message_and_stores_nothing(core: Core, api_server,
     r = httpx.post(f"{api_server.url}/api/v1/requests", json=body)
     assert r.status_code == 422, r.text
     fields = {d["field"]: d["message"] for d in r.json()["detail"]}
-    assert field in fields and len(fields[field]) > 5, fields
+    assert field in fields, fields
+    assert len(fields[field]) > 5, fields
     assert _count(core) == 0
 
 
@@ -110,11 +117,13 @@ def test_unknown_token_is_404_and_cancel_rules(core: Core, api_server) -> None:
     job_action(core, as_technician(tech), made["id"], "en-route")
     job_action(core, as_technician(tech), made["id"], "arrived")
     r = httpx.post(f"{api_server.url}/api/v1/requests/track/{token}/cancel")
-    assert r.status_code == 409 and "already with you" in r.json()["detail"]
+    assert r.status_code == 409, f"wanted HTTP 409, got {r.status_code}"
+    assert "already with you" in r.json()["detail"], "'already with you' missing from r.json()['detail']"
     other = httpx.post(f"{api_server.url}/api/v1/requests", json=request_body()).json()
     assert other["status"] == "pending"  # the only technician is busy
     r = httpx.post(f"{api_server.url}/api/v1/requests/track/{other['tracking_token']}/cancel")
-    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert r.status_code == 200, f"wanted HTTP 200, got {r.status_code}"
+    assert r.json()["status"] == "cancelled", "wanted r.json()['status'] == 'cancelled'"
     assert httpx.post(f"{api_server.url}/api/v1/requests/track/{other['tracking_token']}/cancel").status_code == 409
 
 
@@ -154,7 +163,9 @@ def _assert_tells_nothing_of(core: Core, r: httpx.Response, first: dict) -> None
         assert r.json() == {"detail": already_open_message(core)}
 
 
-def test_another_client_with_the_same_phone_is_told_a_request_is_open_and_nothing_about_it(core: Core, api_server) -> None:
+def test_another_client_with_the_same_phone_is_told_a_request_is_open_and_nothing_about_it(
+    core: Core, api_server
+) -> None:
     add_technicians(core, 2, seed=4)
     phone = random_mobile()
     first = _post(api_server.url, request_body(phone=phone, customer_name="First Driver")).json()
@@ -163,7 +174,8 @@ def test_another_client_with_the_same_phone_is_told_a_request_is_open_and_nothin
     r = _post(api_server.url, request_body(phone=phone.replace(" ", ""), customer_name="Someone Else"))
     assert r.status_code == 409, r.text
     detail = r.json()["detail"]
-    assert "already open" in detail and core.settings.support_phone in detail
+    assert "already open" in detail, "'already open' missing from detail"
+    assert core.settings.support_phone in detail, "core.settings.support_phone missing from detail"
     assert "text" not in detail.lower()  # no text message is sent yet: none is promised
     _assert_tells_nothing_of(core, r, first)
     assert _stored(core) == before
@@ -188,7 +200,8 @@ def test_a_replay_with_the_same_key_and_body_returns_the_original(core: Core, ap
     assert first.status_code == again.status_code == 201, again.text
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["tracking_token"] == first.json()["tracking_token"]
-    assert again.json()["duplicate"] is True and first.json()["duplicate"] is False
+    assert again.json()["duplicate"] is True, "wanted again.json()['duplicate'] is True"
+    assert first.json()["duplicate"] is False, "wanted first.json()['duplicate'] is False"
     assert _count(core) == 1
 
 
@@ -211,7 +224,10 @@ def test_a_key_stored_before_fingerprints_is_not_replayed(core: Core, api_server
     with core.engine.begin() as c:  # as a row stored before revision 0007 holds it
         c.execute(sa.text("UPDATE service_request SET idempotency_fingerprint = NULL"))
     r = _post(api_server.url, body, key="old-key")
-    assert r.status_code == 422 and "send a new key" in _fields(r)["idempotency_key"]
+    assert r.status_code == 422, f"wanted HTTP 422, got {r.status_code}"
+    assert "send a new key" in _fields(r)["idempotency_key"], (
+        "'send a new key' missing from _fields(r)['idempotency_key']"
+    )
     _assert_tells_nothing_of(core, r, first)
 
 
@@ -225,12 +241,15 @@ def test_the_fingerprint_is_stored_only_with_a_key_and_is_not_a_plain_hash_of_th
     _post(api_server.url, request_body())
     with core.engine.connect() as c:
         prints = dict(c.execute(sa.text("SELECT idempotency_key, idempotency_fingerprint FROM service_request")).all())
-    assert prints[None] is None and len(prints["k-1"]) == 64
+    assert prints[None] is None, "wanted prints[None] is None"
+    assert len(prints["k-1"]) == 64, "wanted len(prints['k-1']) == 64"
     canonical = RequestCreate.model_validate(body).canonical_json()
     assert prints["k-1"] != hashlib.sha256(canonical.encode()).hexdigest()  # keyed: the number cannot be guessed back
 
 
-def test_concurrent_submissions_for_one_phone_with_different_keys_make_exactly_one_request(core: Core, api_server) -> None:
+def test_concurrent_submissions_for_one_phone_with_different_keys_make_exactly_one_request(
+    core: Core, api_server
+) -> None:
     add_technicians(core, 3, seed=6)
     for _round in range(3):
         phone = random_mobile()
@@ -247,7 +266,9 @@ def test_concurrent_submissions_for_one_phone_with_different_keys_make_exactly_o
                              {"k": f"client-{_round}-%"}).scalars().all() == [winner["id"]]
 
 
-def test_concurrent_reuse_of_one_key_with_different_bodies_stores_one_and_refuses_the_rest(core: Core, api_server) -> None:
+def test_concurrent_reuse_of_one_key_with_different_bodies_stores_one_and_refuses_the_rest(
+    core: Core, api_server
+) -> None:
     # Different phones: no phone lock orders them, the key's unique index does.
     answers = _at_once([partial(_post, api_server.url, request_body(), "shared-key") for _ in range(6)])
     assert sorted(a.status_code for a in answers) == [201] + [422] * 5, [a.text for a in answers]
@@ -259,12 +280,18 @@ def test_a_number_may_ask_again_once_its_request_is_closed_or_past_the_window(co
     first = _post(api_server.url, request_body(phone=phone)).json()
     httpx.post(f"{api_server.url}/api/v1/requests/track/{first['tracking_token']}/cancel").raise_for_status()
     second = _post(api_server.url, request_body(phone=phone))
-    assert second.status_code == 201 and second.json()["tracking_token"] != first["tracking_token"]
+    assert second.status_code == 201, f"wanted HTTP 201, got {second.status_code}"
+    assert second.json()["tracking_token"] != first["tracking_token"], (
+        "wanted second.json()['tracking_token'] != first['tracking_token']"
+    )
     with core.engine.begin() as c:  # the open one was made longer ago than the duplicate window
         c.execute(sa.text("UPDATE service_request SET created_at = created_at - make_interval(secs => :s)"),
                   {"s": core.settings.duplicate_window_s + 1})
     third = _post(api_server.url, request_body(phone=phone))
-    assert third.status_code == 201 and third.json()["id"] not in (first["id"], second.json()["id"])
+    assert third.status_code == 201, f"wanted HTTP 201, got {third.status_code}"
+    assert third.json()["id"] not in (first["id"], second.json()["id"]), (
+        "third.json()['id'] should not be in (first['id'], second.json()['id'])"
+    )
 
 
 def _live(url: str, token: str) -> dict:
@@ -298,7 +325,9 @@ def test_a_completed_request_shows_no_van_and_its_link_expires_a_day_later(core:
         job_action(core, as_technician(tech), made["id"], step)
     view = httpx.get(f"{api_server.url}/api/v1/requests/track/{token}").json()
     assert view["status"] == "completed"
-    assert view["technician_position"] is None and view["eta_minutes"] is None and view["technician"] is None
+    assert view["technician_position"] is None, "wanted view['technician_position'] is None"
+    assert view["eta_minutes"] is None, "wanted view['eta_minutes'] is None"
+    assert view["technician"] is None, "wanted view['technician'] is None"
     assert set(_live(api_server.url, token)) == {"customer"}
     assert httpx.get(f"{api_server.url}/map/track/{token}").status_code == 200
     _age_closing(core, made["id"], 23.9)
@@ -315,8 +344,11 @@ def test_a_cancelled_request_shows_no_van_and_its_link_expires_a_day_later(core:
     r = httpx.post(f"{api_server.url}/api/v1/requests/track/{token}/cancel")
     assert r.status_code == 200
     for view in (r.json(), httpx.get(f"{api_server.url}/api/v1/requests/track/{token}").json()):
-        assert view["status"] == "cancelled" and view["cancellable"] is False
-        assert view["technician_position"] is None and view["eta_minutes"] is None and view["technician"] is None
+        assert view["status"] == "cancelled", "wanted view['status'] == 'cancelled'"
+        assert view["cancellable"] is False, "wanted view['cancellable'] is False"
+        assert view["technician_position"] is None, "wanted view['technician_position'] is None"
+        assert view["eta_minutes"] is None, "wanted view['eta_minutes'] is None"
+        assert view["technician"] is None, "wanted view['technician'] is None"
     assert set(_live(api_server.url, token)) == {"customer"}
     _age_closing(core, made["id"], 24.01)
     _assert_expired_everywhere(api_server.url, token)

@@ -19,7 +19,9 @@ from tyrehero_app.runtime import set_core
 
 def _status(core: Core, ids: list[int]) -> dict[int, tuple[str, int | None]]:
     with core.engine.connect() as c:
-        rows = c.execute(sa.text("SELECT id, status, technician_id FROM service_request WHERE id = ANY(:ids)"), {"ids": ids})
+        rows = c.execute(
+            sa.text("SELECT id, status, technician_id FROM service_request WHERE id = ANY(:ids)"), {"ids": ids}
+        )
         return {r.id: (r.status, r.technician_id) for r in rows}
 
 

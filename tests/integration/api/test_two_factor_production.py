@@ -38,12 +38,21 @@ def test_an_account_without_a_second_factor_cannot_sign_in_in_production(core: C
     base = api_server.url
     add_staff(core, "boss", role)
     r = httpx.post(f"{base}/api/v1/auth/token", json={"username": "boss", "password": RIGHT})
-    assert r.status_code == 401 and r.json()["code"] == "two_factor_enrolment_required"
+    assert r.status_code == 401, f"wanted HTTP 401, got {r.status_code}"
+    assert r.json()["code"] == "two_factor_enrolment_required", (
+        "wanted r.json()['code'] == 'two_factor_enrolment_required'"
+    )
     assert "enrolment code" in r.json()["detail"]
     first = page_login(base, "boss")
-    assert first.headers["location"].startswith("/login?step=enrol") and "th_session" not in set_cookies(first)
+    assert first.headers["location"].startswith("/login?step=enrol"), (
+        "wanted first.headers['location'].startswith('/login?step=enrol')"
+    )
+    assert "th_session" not in set_cookies(first), "'th_session' should not be in set_cookies(first)"
     second = page_login(base, "boss", code="abcde-fghij-kmnpq")
-    assert second.status_code == 303 and second.headers["location"].startswith("/login?step=enrol&error=")
+    assert second.status_code == 303, f"wanted HTTP 303, got {second.status_code}"
+    assert second.headers["location"].startswith("/login?step=enrol&error="), (
+        "wanted second.headers['location'].startswith('/login?step=enrol&error=')"
+    )
     assert "th_session" not in set_cookies(second)
     # A made-up code on the API is refused too (429 while the failure just above still makes this address wait).
     assert httpx.post(f"{base}/api/v1/auth/token",
@@ -61,21 +70,28 @@ def test_a_new_dispatcher_is_brought_in_by_an_admin_in_production(core: Core, ap
     root, _ = enrolled_admin(core, base)
     add_staff(core, "dana", "dispatcher")
     issued = httpx.post(f"{base}/auth/2fa/enrolment-codes", headers=root, json={"username": "dana"})
-    assert issued.status_code == 201 and issued.headers["cache-control"] == "no-store"
+    assert issued.status_code == 201, f"wanted HTTP 201, got {issued.status_code}"
+    assert issued.headers["cache-control"] == "no-store", "wanted issued.headers['cache-control'] == 'no-store'"
     code = issued.json()["enrolment_code"]
 
     # Dana signs in on the page with the code the admin read to her, and lands on the set-up page.
     signed_in = page_login(base, "dana", code=code)
-    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
+    assert signed_in.status_code == 303, f"wanted HTTP 303, got {signed_in.status_code}"
+    assert signed_in.headers["location"] == "/account", "wanted signed_in.headers['location'] == '/account'"
     session = set_cookies(signed_in)["th_session"]
-    assert session["secure"] and session["httponly"]  # production: the cookie never travels over plain HTTP
+    # production: the cookie never travels over plain HTTP
+    assert session["secure"], "wanted session['secure']"
+    assert session["httponly"], "wanted session['httponly']"
     h = {"Cookie": f"th_session={session['value']}"}
     totp = pyotp.TOTP(httpx.post(f"{base}/auth/2fa/start", headers=h).json()["secret"])
-    assert len(httpx.post(f"{base}/auth/2fa/confirm", headers=h, json={"code": totp.now()}).json()["recovery_codes"]) == 10
+    assert (
+        len(httpx.post(f"{base}/auth/2fa/confirm", headers=h, json={"code": totp.now()}).json()["recovery_codes"]) == 10
+    )
     # From now on: password and code; the enrolment code is spent.
     ok = httpx.post(f"{base}/api/v1/auth/token",
                     json={"username": "dana", "password": RIGHT, "otp": totp.at(time.time() + 30)})
-    assert ok.status_code == 200 and ok.json()["role"] == "dispatcher"
+    assert ok.status_code == 200, f"wanted HTTP 200, got {ok.status_code}"
+    assert ok.json()["role"] == "dispatcher", "wanted ok.json()['role'] == 'dispatcher'"
     assert httpx.post(f"{base}/api/v1/auth/token",
                       json={"username": "dana", "password": RIGHT, "recovery_code": code}).status_code == 401
 

@@ -105,21 +105,41 @@ DISPATCH = (Role.DISPATCHER, Role.ADMIN)
 TECH = (Role.TECHNICIAN, Role.SYSTEM)
 CASES = [
     Case("admin.create_technician", lambda c, w, who: admin.create_technician(c, who, _tech_in()), ADMIN_OR_SYSTEM),
-    Case("admin.update_technician", lambda c, w, who: admin.update_technician(c, who, _for(w, "idle"), _tech_in()), ADMIN),
-    Case("admin.set_technician_active",
-         lambda c, w, who: admin.set_technician_active(c, who, _for(w, "idle"), False), ADMIN),
-    Case("admin.create_staff", lambda c, w, who: admin.create_staff(c, who, admin.StaffIn(
-        username="mallory", display_name="Mallory", role="admin", password="a long enough password")), ADMIN_OR_SYSTEM),
-    Case("admin.reset_password",
-         lambda c, w, who: admin.reset_password(c, who, w.dispatcher.user_id, "another long password"), ADMIN),  # type: ignore[arg-type]
-    Case("admin.set_staff_active",
-         lambda c, w, who: admin.set_staff_active(c, who, w.dispatcher.user_id, False), ADMIN),  # type: ignore[arg-type]
+    Case(
+        "admin.update_technician", lambda c, w, who: admin.update_technician(c, who, _for(w, "idle"), _tech_in()), ADMIN
+    ),
+    Case(
+        "admin.set_technician_active",
+        lambda c, w, who: admin.set_technician_active(c, who, _for(w, "idle"), False),
+        ADMIN,
+    ),
+    Case(
+        "admin.create_staff",
+        lambda c, w, who: admin.create_staff(
+            c,
+            who,
+            admin.StaffIn(username="mallory", display_name="Mallory", role="admin", password="a long enough password"),
+        ),
+        ADMIN_OR_SYSTEM,
+    ),
+    Case(
+        "admin.reset_password",
+        lambda c, w, who: admin.reset_password(c, who, w.dispatcher.user_id, "another long password"),  # type: ignore[arg-type]
+        ADMIN,
+    ),
+    Case(
+        "admin.set_staff_active",
+        lambda c, w, who: admin.set_staff_active(c, who, w.dispatcher.user_id, False),  # type: ignore[arg-type]
+        ADMIN,
+    ),
     Case("admin.list_staff", lambda c, w, who: admin.list_staff(c, who), ADMIN, writes=False),
     Case("admin.list_technicians", lambda c, w, who: admin.list_technicians(c, who), ADMIN, writes=False),
     Case("staff_views.admin_overview", lambda c, w, who: staff_views.admin_overview(c, who), ADMIN, writes=False),
     Case("admin.save_prices", lambda c, w, who: admin.save_prices(c, who, {"callout_pence": 1}), ADMIN),
     Case("manual.assign", lambda c, w, who: manual.assign(c, who, w.waiting, _for(w, "idle")), DISPATCH),
-    Case("manual.reassign", lambda c, w, who: manual.assign(c, who, w.job, _for(w, "idle"), _for(w, "owner")), DISPATCH),
+    Case(
+        "manual.reassign", lambda c, w, who: manual.assign(c, who, w.job, _for(w, "idle"), _for(w, "owner")), DISPATCH
+    ),
     Case("manual.unassign", lambda c, w, who: manual.unassign(c, who, w.job), DISPATCH),
     Case("manual.cancel", lambda c, w, who: manual.cancel(c, who, w.waiting, "duplicate"), DISPATCH),
     Case("manual.add_note", lambda c, w, who: manual.add_note(c, who, w.job, "called the driver"), DISPATCH),
@@ -128,23 +148,41 @@ CASES = [
     Case("console.figures", lambda c, w, who: console.figures(c, who), DISPATCH, writes=False),
     Case("console.fleet", lambda c, w, who: console.fleet(c, who), DISPATCH, writes=False),
     Case("console.request_detail", lambda c, w, who: console.request_detail(c, who, w.job), DISPATCH, writes=False),
-    Case("console.snapshot", lambda c, w, who: console.snapshot(c, who, w.job, with_figures=True), DISPATCH,
-         writes=False),
+    Case(
+        "console.snapshot", lambda c, w, who: console.snapshot(c, who, w.job, with_figures=True), DISPATCH, writes=False
+    ),
     Case("retention.export_customer", lambda c, w, who: retention.export_customer(c, who, w.closed_phone), ADMIN),
     Case("retention.erase_customer", lambda c, w, who: retention.erase_customer(c, who, w.closed_phone), ADMIN),
-    *(Case(f"technicians.job_action {step}",
-           lambda c, w, who, step=step: tech.job_action(c, who, w.job, step, tech_id=_for(w, "owner")), TECH,
-           subject="owner")
-      for step in ("accept", "decline", "en-route")),
-    Case("technicians.job_step", lambda c, w, who: tech.job_step(c, who, w.job, "en-route", tech_id=_for(w, "owner")),
-         TECH, subject="owner"),
-    Case("technicians.job_view", lambda c, w, who: tech.job_view(c, who, tech_id=_for(w, "owner")), TECH,
-         writes=False, subject="owner"),
+    *(
+        Case(
+            f"technicians.job_action {step}",
+            lambda c, w, who, step=step: tech.job_action(c, who, w.job, step, tech_id=_for(w, "owner")),
+            TECH,
+            subject="owner",
+        )
+        for step in ("accept", "decline", "en-route")
+    ),
+    Case(
+        "technicians.job_step",
+        lambda c, w, who: tech.job_step(c, who, w.job, "en-route", tech_id=_for(w, "owner")),
+        TECH,
+        subject="owner",
+    ),
+    Case(
+        "technicians.job_view",
+        lambda c, w, who: tech.job_view(c, who, tech_id=_for(w, "owner")),
+        TECH,
+        writes=False,
+        subject="owner",
+    ),
     # Always the caller's own technician: refused to every other role (the owner is the first it admits).
     Case("technicians.phone_view", lambda c, w, who: tech_views.phone_view(c, who), (Role.TECHNICIAN,), writes=False),
-    Case("technicians.set_shift_status",
-         lambda c, w, who: tech.set_shift_status(c, who, TechStatus.BREAK, tech_id=_for(w, "idle")), TECH,
-         subject="idle"),
+    Case(
+        "technicians.set_shift_status",
+        lambda c, w, who: tech.set_shift_status(c, who, TechStatus.BREAK, tech_id=_for(w, "idle")),
+        TECH,
+        subject="idle",
+    ),
 ]
 
 
@@ -172,7 +210,8 @@ def test_a_staff_service_refuses_every_principal_without_the_role_and_changes_no
     if case.writes:
         assert _snapshot(core) != before, f"{case} by {admitted.role} changed nothing: the test proves nothing"
     else:
-        assert answer is not None and _snapshot(core) == before
+        assert answer is not None, "answer is missing"
+        assert _snapshot(core) == before, "wanted _snapshot(core) == before"
     print(f"{case}: refused {len(refused)} principals ({', '.join(p.username for p in refused)})")
 
 

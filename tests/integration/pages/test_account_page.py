@@ -53,12 +53,20 @@ def signed_in(core: Core, username: str, role: str) -> AccountState:
 def test_a_dispatcher_sets_up_two_factor_on_the_account_page(app_core: Core) -> None:
     tab = signed_in(app_core, "dana", "dispatcher")
     call(tab, "load")
-    assert tab.user_name == "Dana" and not tab.enabled and not tab.colleague_tools
+    assert tab.user_name == "Dana", f"tab.user_name is {tab.user_name!r}, wanted 'Dana'"
+    assert not tab.enabled, "wanted not tab.enabled"
+    assert not tab.colleague_tools, "wanted not tab.colleague_tools"
     call(tab, "start")
-    assert tab.uri.startswith("otpauth://totp/") and tab.qr_src.startswith("data:image/svg+xml;base64,")
+    assert tab.uri.startswith("otpauth://totp/"), "wanted tab.uri.startswith('otpauth://totp/')"
+    assert tab.qr_src.startswith("data:image/svg+xml;base64,"), (
+        "wanted tab.qr_src.startswith('data:image/svg+xml;base64,')"
+    )
     secret = tab.secret.replace(" ", "")
     call(tab, "confirm", form={"code": pyotp.TOTP(secret).now()})
-    assert tab.enabled and tab.codes_left == 10 and len(tab.recovery_codes) == 10 and tab.secret == ""
+    assert tab.enabled, "wanted tab.enabled"
+    assert tab.codes_left == 10, f"tab.codes_left is {tab.codes_left!r}, wanted 10"
+    assert len(tab.recovery_codes) == 10, "wanted len(tab.recovery_codes) == 10"
+    assert tab.secret == "", f"tab.secret is {tab.secret!r}, wanted ''"
     call(tab, "saved_codes")
     assert tab.recovery_codes == []
 
@@ -67,13 +75,16 @@ def test_a_wrong_code_on_the_page_is_refused_with_a_message(app_core: Core) -> N
     tab = signed_in(app_core, "dana", "dispatcher")
     call(tab, "start")
     call(tab, "confirm", form={"code": "12345x"})
-    assert not tab.enabled and not tab.ok and "not right" in tab.message
+    assert not tab.enabled, "wanted not tab.enabled"
+    assert not tab.ok, "wanted not tab.ok"
+    assert "not right" in tab.message, "'not right' missing from tab.message"
 
 
 def test_without_a_session_the_page_does_nothing_and_sends_the_browser_to_login(app_core: Core) -> None:
     tab = page(None)
     event = call(tab, "start")
-    assert "/login?next=/account" in str(event) and tab.secret == ""
+    assert "/login?next=/account" in str(event), "'/login?next=/account' missing from str(event)"
+    assert tab.secret == "", f"tab.secret is {tab.secret!r}, wanted ''"
     assert call(page("not-a-session"), "issue_code", form={"username": "dana"}) is not None
 
 
@@ -81,9 +92,11 @@ def test_only_an_admin_issues_enrolment_codes_from_the_page(app_core: Core) -> N
     add_staff(app_core, "tina", "technician")
     dispatcher = signed_in(app_core, "dana", "dispatcher")
     call(dispatcher, "issue_code", form={"username": "tina"})
-    assert dispatcher.issued == "" and dispatcher.denied
+    assert dispatcher.issued == "", f"dispatcher.issued is {dispatcher.issued!r}, wanted ''"
+    assert dispatcher.denied, "wanted dispatcher.denied"
     admin = signed_in(app_core, "boss", "admin")
     call(admin, "issue_code", form={"username": "tina"})
     assert re.fullmatch(r"tina: [a-z2-9]{5}-[a-z2-9]{5}-[a-z2-9]{5}", admin.issued)
     call(admin, "reset_other", form={"username": "boss"})
-    assert not admin.ok and "another admin" in admin.message
+    assert not admin.ok, "wanted not admin.ok"
+    assert "another admin" in admin.message, "'another admin' missing from admin.message"

@@ -33,7 +33,10 @@ def test_figure_cards_print_a_dash_where_there_is_no_figure_yet() -> None:
                 per_hour=[HourFigure(hour="00", requests=0, response_min=0)])
     cards = FigureCards.of(f)
     assert cards.avg_response_min == "–", "no response time yet reads as a dash"
-    assert (cards.pending, cards.sla_compliance_pct) == ("3", "97.5")
+    assert cards.pending == "3", f"cards.pending is {cards.pending!r}, wanted '3'"
+    assert cards.sla_compliance_pct == "97.5", (
+        f"cards.sla_compliance_pct is {cards.sla_compliance_pct!r}, wanted '97.5'"
+    )
 
 
 def _detail(**over: Any) -> RequestDetail:

@@ -19,7 +19,9 @@ def test_users_keep_the_phases_they_start_at() -> None:
             t += 0.02  # the task
             t += p.wait(t)
     # Every second, one start in each tenth of it: never two users in the same instant.
-    assert sorted(round(s % 1.0, 6) for s in starts if s >= 1.0) == sorted(round(k / 10, 6) for k in range(10) for _ in range(4))
+    assert sorted(round(s % 1.0, 6) for s in starts if s >= 1.0) == sorted(
+        round(k / 10, 6) for k in range(10) for _ in range(4)
+    )
 
 
 @given(period=st.floats(0.05, 30), start=st.floats(0, 100),

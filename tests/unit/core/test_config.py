@@ -35,7 +35,8 @@ def test_production_names_only_the_one_setting_left_unsafe(field: str) -> None:
     unsafe = {"secret_key": "x" * 31, "phone_key": "dev-only-secret-change-me", "demo_mode": True,
               "seed_demo_data": True, "metrics_token": None}[field]
     lines = problems_of(**{**SAFE, field: unsafe})
-    assert len(lines) == 1 and lines[0].startswith(field.upper())
+    assert len(lines) == 1, "wanted len(lines) == 1"
+    assert lines[0].startswith(field.upper()), "wanted lines[0].startswith(field.upper())"
 
 
 def test_production_accepts_safe_settings_with_a_token_or_an_address_list() -> None:
@@ -55,15 +56,18 @@ def test_the_refusal_is_one_exception_carrying_every_problem() -> None:
     with pytest.raises(ValidationError) as e:
         Settings(environment="production")
     cause = e.value.errors()[0]["ctx"]["error"]
-    assert isinstance(cause, InsecureProduction) and len(cause.problems) == 6
+    assert isinstance(cause, InsecureProduction), "wanted isinstance(cause, InsecureProduction)"
+    assert len(cause.problems) == 6, "wanted len(cause.problems) == 6"
 
 
 def test_development_keeps_the_friendly_demo_and_loopback_metrics() -> None:
     s = Settings()
     assert s.environment is Environment.development
-    assert s.demo_mode and s.seed_demo_data
+    assert s.demo_mode, "wanted s.demo_mode"
+    assert s.seed_demo_data, "wanted s.seed_demo_data"
     assert s.metrics_allow_from == LOOPBACK
-    assert s.cors_origins == () and s.trusted_proxies == ()
+    assert s.cors_origins == (), f"s.cors_origins is {s.cors_origins!r}, wanted ()"
+    assert s.trusted_proxies == (), f"s.trusted_proxies is {s.trusted_proxies!r}, wanted ()"
 
 
 def test_network_lists_read_commas_spaces_or_json_and_bare_addresses() -> None:

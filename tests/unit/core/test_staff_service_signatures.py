@@ -57,8 +57,14 @@ def test_every_exemption_still_exists() -> None:
 
 def test_the_system_principal_has_no_account_and_no_account_role() -> None:
     who = Principal.system("sweeper")
-    assert (who.user_id, who.role, who.technician_id, who.name) == (None, Role.SYSTEM, None, "sweeper")
-    assert Role.SYSTEM not in ROLES and set(ROLES) == {"admin", "dispatcher", "technician"}
+    assert who.user_id is None, f"who.user_id is {who.user_id!r}, wanted None"
+    assert who.role == Role.SYSTEM, f"who.role is {who.role!r}, wanted Role.SYSTEM"
+    assert who.technician_id is None, f"who.technician_id is {who.technician_id!r}, wanted None"
+    assert who.name == "sweeper", f"who.name is {who.name!r}, wanted 'sweeper'"
+    assert Role.SYSTEM not in ROLES, "Role.SYSTEM should not be in ROLES"
+    assert set(ROLES) == {"admin", "dispatcher", "technician"}, (
+        "wanted set(ROLES) == {'admin', 'dispatcher', 'technician'}"
+    )
     with pytest.raises(Forbidden, match="Your account cannot do this."):
         who.require(Role.ADMIN, Role.DISPATCHER, Role.TECHNICIAN)
     assert who.actor_columns() == {"actor": "sweeper", "actor_id": None, "actor_role": "system"}

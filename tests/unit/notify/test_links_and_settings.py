@@ -1,16 +1,14 @@
-"""Rating links, the production profile's notification settings, and the relay's back-off."""
+"""The production profile's notification settings, and the relay's back-off."""
 
 from __future__ import annotations
 
 import secrets
-import uuid
 from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
 
 from core.config import Settings, describe_errors
-from core.notify.links import public_id_of_rating_token, rating_token
 from core.notify.providers import LogProvider, make_provider
 from core.notify.providers.twilio import TwilioProvider
 from core.notify.relay import Relay
@@ -25,16 +23,6 @@ def _problems(**values: object) -> list[str]:
     with pytest.raises(ValidationError) as e:
         Settings(environment="production", **values)
     return describe_errors(e.value)
-
-
-def test_a_rating_token_names_its_request_and_nothing_else_is_one() -> None:
-    pid = uuid.uuid4()
-    token = rating_token("k" * 32, pid)
-    assert public_id_of_rating_token("k" * 32, token) == pid, "our token names its request"
-    assert public_id_of_rating_token("other-key" * 4, token) is None, "another server's token is refused"
-    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
-    assert public_id_of_rating_token("k" * 32, tampered) is None, "a changed token is refused"
-    assert public_id_of_rating_token("k" * 32, "not base64 !") is None, "garbage is refused"
 
 
 def test_production_refuses_the_log_provider() -> None:

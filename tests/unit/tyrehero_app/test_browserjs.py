@@ -16,8 +16,10 @@ def _on_click(spec) -> str:  # type: ignore[no-untyped-def]
 def test_a_callback_is_compiled_as_a_function_not_a_string_to_evaluate() -> None:
     js = _on_click(run_js(GEOLOCATE_JS, callback=RequestFormState.located))
     assert "_call_script" not in js
-    assert '["function"] : (() =>' in js and "navigator.geolocation" in js
-    assert '["callback"] : (_result) => {addEvents(' in js and ".located" in js
+    assert '["function"] : (() =>' in js, "'['function'] : (() =>' missing from js"
+    assert "navigator.geolocation" in js, "'navigator.geolocation' missing from js"
+    assert '["callback"] : (_result) => {addEvents(' in js, "'['callback'] : (_result) => {addEvents(' missing from js"
+    assert ".located" in js, "'.located' missing from js"
 
 
 def test_without_a_callback_there_is_none() -> None:

@@ -47,7 +47,8 @@ def test_100_concurrent_submissions_20_technicians(core: Core, api_server) -> No
     ok = [a.json() for a in answers if a.status_code == 201]
     assert len(ok) == 100, [a.text for a in answers if a.status_code != 201][:3]
     stored = {r[0] for r in _rows(core, "SELECT id FROM service_request")}
-    assert {b["id"] for b in ok} <= stored and len(stored) == 100
+    assert {b["id"] for b in ok} <= stored, "wanted {b['id'] for b in ok} <= stored"
+    assert len(stored) == 100, "wanted len(stored) == 100"
     assigned = _assert_no_double_assignment(core)
     print(f"accepted={len(ok)} stored={len(stored)} assigned={assigned} double=0")
     assert assigned == 20
@@ -61,10 +62,12 @@ def test_a_request_while_every_van_is_busy_is_stored_pending_without_a_search(
     real = core.index.nearest
     monkeypatch.setattr(core.index, "nearest", lambda *a, **k: lookups.append(a) or real(*a, **k))
     first = submit_request(core, RequestCreate.model_validate(request_body()))
-    assert first.status == "pending" and lookups == []
+    assert first.status == "pending", f"first.status is {first.status!r}, wanted 'pending'"
+    assert lookups == [], f"lookups is {lookups!r}, wanted []"
     freed = add_technicians(core, 1, seed=7)[0]
     second = submit_request(core, RequestCreate.model_validate(request_body()))
-    assert second.status == "assigned" and len(lookups) == 1
+    assert second.status == "assigned", f"second.status is {second.status!r}, wanted 'assigned'"
+    assert len(lookups) == 1, "wanted len(lookups) == 1"
     assert _rows(core, f"SELECT technician_id FROM service_request WHERE id = {second.id}") == [(freed,)]
 
 
@@ -74,7 +77,9 @@ def test_decline_goes_to_next_technician_and_completion_frees_the_van(core: Core
     first = _rows(core, f"SELECT technician_id FROM service_request WHERE id = {req.id}")[0][0]
     job_action(core, as_technician(first), req.id, "decline")
     second = _rows(core, f"SELECT technician_id, status FROM service_request WHERE id = {req.id}")[0]
-    assert second[1] == "assigned" and second[0] != first and second[0] in techs
+    assert second[1] == "assigned", f"second[1] is {second[1]!r}, wanted 'assigned'"
+    assert second[0] != first, f"second[0] is {second[0]!r}, wanted != first"
+    assert second[0] in techs, "second[0] missing from techs"
     try:
         job_action(core, as_technician(second[0]), req.id, "complete")
         raise AssertionError("completing before arriving must be refused")
@@ -101,15 +106,20 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
             stored = _rows(core, "SELECT count(*) FROM service_request")[0][0]
             assigned = _assert_no_double_assignment(core)
             assert core.index.fallbacks > 0
-            print(f"redis down: accepted={len(accepted) + 3} stored={stored} assigned={assigned} fallbacks={core.index.fallbacks}")
-            assert stored == 13 and assigned == 10
+            print(
+                f"redis down: accepted={len(accepted) + 3} stored={stored} assigned={assigned}"
+                f" fallbacks={core.index.fallbacks}"
+            )
+            assert stored == 13, f"stored is {stored!r}, wanted 13"
+            assert assigned == 10, f"assigned is {assigned!r}, wanted 10"
             rp.start()
-            core.index._down_until = 0  # no need to wait out the retry pause in a test
+            core.index.retry_now()  # no need to wait out the retry pause in a test
             assert core.index.ensure_built()
             in_db = {r[0]: r[1] for r in _rows(core, "SELECT id, status FROM technician")}
             for tid, status in in_db.items():
                 snap = core.index.primary.get(tid)
-                assert snap is not None and snap.status == status
+                assert snap is not None, "snap is missing"
+                assert snap.status == status, f"snap.status is {snap.status!r}, wanted status"
             # Free a van: the waiting requests are picked up through the rebuilt index.
             busy = _rows(core, "SELECT id, technician_id FROM service_request WHERE status='assigned' LIMIT 1")[0]
             for step in ("en-route", "arrived", "complete"):

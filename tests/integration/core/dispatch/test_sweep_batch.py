@@ -93,7 +93,7 @@ def test_concurrent_sweeps_and_dispatches_never_double_assign(core: Core) -> Non
 def test_works_on_the_postgresql_fallback(core: Core) -> None:
     _wait(core, 3)
     add_technicians(core, 3, seed=8)
-    core.index._down_until = time.monotonic() + 60  # Redis counted as out: PostgreSQL answers
+    core.index.mark_down(60)  # Redis counted as out: PostgreSQL answers
     assert sweep_batch(core) == 3
     assert core.index.fallbacks > 0
     _assert_one_job_per_van(core)
@@ -114,5 +114,6 @@ def test_with_every_van_busy_a_sweep_looks_nobody_up_and_a_freed_van_is_used(
     assert sweep_pending(core) == 1
     assert lookups
     got = _assignments(core)
-    assert list(got.values()) == [freed] and set(got) <= set(waiting)
+    assert list(got.values()) == [freed], "wanted list(got.values()) == [freed]"
+    assert set(got) <= set(waiting), "wanted set(got) <= set(waiting)"
     _assert_one_job_per_van(core)

@@ -87,7 +87,8 @@ def test_outside_answers_keep_their_type_and_message(client: redis.Redis, prefix
             geo.geocode_postcode("JE2 3AB")
         messages.append(str(e.value))
     assert inner.calls == ["JE2 3AB"]
-    assert messages[0] == messages[1] and "Jersey" in messages[0]
+    assert messages[0] == messages[1], f"messages[0] is {messages[0]!r}, wanted messages[1]"
+    assert "Jersey" in messages[0], "'Jersey' missing from messages[0]"
 
 
 def test_unavailable_is_not_cached(client: redis.Redis, prefix: str) -> None:

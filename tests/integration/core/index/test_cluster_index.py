@@ -28,6 +28,38 @@ NOW = 1_800_000_000.0
 ANY_AGE = TechFilter(max_age_s=1e12)
 
 
+# The key layout documented in core.index.cluster_index, read here straight from Redis.
+def hash_key(prefix: str, tech_id: int) -> str:
+    return f"{prefix}t:{{{tech_id}}}"
+
+
+def cell_key(prefix: str, cell: str, parent: str) -> str:
+    return f"{prefix}{{{parent}}}:c:{cell}"
+
+
+def parent_key(prefix: str, parent: str) -> str:
+    return f"{prefix}{{{parent}}}:p:{parent}"
+
+
+class CrashAfter:
+    """The real cluster client, except that every script call after the first `scripts` fails as if the
+    process died there: what is left in Redis is what a crash between the steps of a write leaves."""
+
+    def __init__(self, client: RedisCluster, scripts: int) -> None:
+        self.client = client
+        self.scripts_left = scripts
+
+    def execute_command(self, *args: object, **kwargs: object) -> object:
+        if args and args[0] == "EVALSHA":
+            if self.scripts_left == 0:
+                raise redis.ConnectionError("the writer crashed here")
+            self.scripts_left -= 1
+        return self.client.execute_command(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RedisClusterProcess]:
     with RedisClusterProcess() as c:
@@ -107,7 +139,7 @@ def test_boundary_queries_read_both_neighbourhoods(idx: RedisClusterTechnicianIn
     ex = _boundary_example(52.48, -1.89, midpoints=True)
     parents = {h3.cell_to_parent(h3.latlng_to_cell(lat, lng, 7), 4) for lat, lng, *_ in ex["fleet"]}
     assert len(parents) >= 4
-    assert len({key_slot(idx._parent_key(p).encode()) for p in parents}) == len(parents)
+    assert len({key_slot(parent_key(idx.prefix, p).encode()) for p in parents}) == len(parents)
 
 
 # --- 2. slots ------------------------------------------------------------------------------
@@ -117,12 +149,14 @@ def test_neighbourhood_keys_share_a_slot(idx: RedisClusterTechnicianIndex, rc: R
         cell = h3.latlng_to_cell(lat, lng, 7)
         parent = h3.cell_to_parent(cell, 4)
         keys = idx.neighbourhood_keys(cell)
-        keys += [idx._fine_key(c, parent) for c in sorted(h3.cell_to_children(parent, 7))[:20]]
+        keys += [k for c in sorted(h3.cell_to_children(parent, 7))[:20] for k in idx.neighbourhood_keys(c)]
         slots = {key_slot(k.encode()) for k in keys}
         assert slots == {key_slot(parent.encode())}
         assert {rc.cluster_keyslot(k) for k in keys} == slots  # CLUSTER KEYSLOT agrees
         assert all(k.startswith(f"{idx.prefix}{{{parent}}}:") for k in keys)
-    assert key_slot(idx._h(42).encode()) == key_slot(b"42")  # the hash: its own slot, by id
+    assert idx.upsert(IndexedTech(42, 52.48, -1.89, "available", ts=NOW))
+    assert rc.exists(hash_key(idx.prefix, 42)) == 1, "the technician's hash is stored under its documented key"
+    assert key_slot(hash_key(idx.prefix, 42).encode()) == key_slot(b"42"), "the hash has its own slot, by id"
 
 
 def test_a_uk_fleet_uses_every_master(idx: RedisClusterTechnicianIndex, rc: RedisCluster) -> None:
@@ -164,26 +198,31 @@ def _once_at(cands: list[Candidate], tid: int, pos: tuple[float, float]) -> None
 
 
 @pytest.mark.parametrize("steps", ["add", "add+commit"])
-def test_crash_in_a_cross_parent_move(idx: RedisClusterTechnicianIndex, steps: str) -> None:
+def test_crash_in_a_cross_parent_move(idx: RedisClusterTechnicianIndex, rc: RedisCluster, steps: str) -> None:
     a, b = _across_a_boundary()
     old = IndexedTech(1, a[0], a[1], "available", ts=NOW - 10)
     others = [IndexedTech(10 + k, a[0] + 0.01 * (k - 3), b[1] + 0.013 * (k - 3), "available", ts=NOW)
               for k in range(7)]
-    assert idx.upsert(old) and idx.upsert_many(others) == len(others)
-    w = idx._prepare(IndexedTech(1, b[0], b[1], "available", ts=NOW))
+    assert idx.upsert(old), "wanted idx.upsert(old)"
+    assert idx.upsert_many(others) == len(others), "wanted idx.upsert_many(others) == len(others)"
     old_cell = h3.latlng_to_cell(a[0], a[1], 7)
     old_parent = h3.cell_to_parent(old_cell, 4)
-    assert w.parent != old_parent
-    assert key_slot(w.parent.encode()) != key_slot(old_parent.encode())  # the move crosses slots
+    new_cell = h3.latlng_to_cell(b[0], b[1], 7)
+    new_parent = h3.cell_to_parent(new_cell, 4)
+    assert new_parent != old_parent, "the move changes the coarse parent"
+    assert key_slot(new_parent.encode()) != key_slot(old_parent.encode()), "the move crosses slots"
 
-    assert idx._step_add(w)  # step 1: the new membership ...
-    if steps == "add+commit":
-        prev = idx._step_commit(w)  # step 2: ... the hash points at it; then "crash" before step 3
-        assert prev is not None and prev[:2] == (old_cell, old_parent)
+    # Step 1 adds the new membership, step 2 points the hash at it, step 3 drops the old one: the writer
+    # dies after step 1, or after step 2.
+    survived = 1 if steps == "add" else 2
+    crashing = RedisClusterTechnicianIndex(lambda: CrashAfter(rc, survived), prefix=idx.prefix)  # type: ignore[arg-type, return-value]
+    with pytest.raises(redis.ConnectionError):
+        crashing.upsert(IndexedTech(1, b[0], b[1], "available", ts=NOW))
     auth = a if steps == "add" else b
     snap = idx.get(1)
-    assert snap is not None and (snap.lat, snap.lng) == auth
-    assert idx.cell_memberships(1) == sorted([old_cell, w.cell])  # one stale extra membership
+    assert snap is not None, "the technician is still there after the crash"
+    assert (snap.lat, snap.lng) == auth, "the hash holds the last committed position"
+    assert idx.cell_memberships(1) == sorted([old_cell, new_cell]), "one stale extra membership"
     assert len(idx.parent_memberships(1)) == 2
 
     techs = {t.id: t for t in others} | {1: IndexedTech(1, auth[0], auth[1], "available", ts=snap.ts)}
@@ -261,15 +300,16 @@ def test_concurrent_moves_never_lose_the_membership(cluster: RedisClusterProcess
         try:
             while not stop.is_set():
                 tid = rng.choice(ids)
-                h = idx._h(tid)
+                h = hash_key(idx.prefix, tid)
                 before = client.hmget(h, "cell", "parent", "w")
                 if before[0] is None:
                     continue
                 cell, parent = before[0].decode(), before[1].decode()
-                present = client.zscore(idx._fine_key(cell, parent), tid)
-                in_parent = client.zscore(idx._parent_key(parent), tid)
+                present = client.zscore(cell_key(idx.prefix, cell, parent), tid)
+                in_parent = client.zscore(parent_key(idx.prefix, parent), tid)
                 if client.hmget(h, "cell", "parent", "w") == before:
-                    assert present is not None and in_parent is not None, (tid, before)
+                    assert present is not None, (tid, before)
+                    assert in_parent is not None, (tid, before)
                     checks[0] += 1
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -303,7 +343,8 @@ def test_concurrent_moves_never_lose_the_membership(cluster: RedisClusterProcess
     for tid in ids:
         snap = idx.get(tid)
         if snap is None:  # removed last
-            assert idx.cell_memberships(tid) == [] and idx.parent_memberships(tid) == []
+            assert idx.cell_memberships(tid) == [], "wanted idx.cell_memberships(tid) == []"
+            assert idx.parent_memberships(tid) == [], "wanted idx.parent_memberships(tid) == []"
             continue
         assert idx.cell_memberships(tid) == [snap.cell], tid
         assert idx.parent_memberships(tid) == [snap.parent], tid
@@ -317,7 +358,8 @@ def test_older_position_is_ignored_and_leaves_nothing_behind(idx: RedisClusterTe
     assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=200.0))
     assert not idx.upsert(IndexedTech(1, 55.9, -3.2, "available", ts=100.0))  # another parent, refused
     snap = idx.get(1)
-    assert snap is not None and snap.lat == 51.5
+    assert snap is not None, "snap is missing"
+    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted 51.5"
     assert idx.cell_memberships(1) == [snap.cell]
     assert idx.parent_memberships(1) == [snap.parent]
 
@@ -333,7 +375,8 @@ def test_status_compare_and_set_and_remove(idx: RedisClusterTechnicianIndex) -> 
     assert idx.snapshots([7, 8]).keys() == {7}
     idx.remove(7)
     assert idx.get(7) is None
-    assert idx.cell_memberships(7) == [] and idx.parent_memberships(7) == []
+    assert idx.cell_memberships(7) == [], "wanted idx.cell_memberships(7) == []"
+    assert idx.parent_memberships(7) == [], "wanted idx.parent_memberships(7) == []"
     assert idx.upsert(IndexedTech(7, 51.6, -0.2, "available", ts=2.0))  # back on shift, same position time
 
 
@@ -344,7 +387,9 @@ def test_scripts_are_reloaded_after_a_script_flush(idx: RedisClusterTechnicianIn
     assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=1.0))
     for node in rc.get_primaries():
         rc.get_redis_connection(node).script_flush()
-    assert idx.upsert_many([IndexedTech(i, 50.5 + i * 0.3, -3 + i * 0.3, "available", ts=1.0) for i in range(2, 12)]) == 10
+    assert (
+        idx.upsert_many([IndexedTech(i, 50.5 + i * 0.3, -3 + i * 0.3, "available", ts=1.0) for i in range(2, 12)]) == 10
+    )
     assert [c.technician_id for c in idx.nearest(51.5, -0.1, 1, ANY_AGE, now=NOW)] == [1]
 
 
@@ -353,13 +398,16 @@ def test_rebuild_and_is_built_per_master(idx: RedisClusterTechnicianIndex, rc: R
     fleet = [IndexedTech(i, 50.5 + i * 0.1, -4 + i * 0.08, "available", ts=NOW) for i in range(60)]
     assert idx.rebuild(fleet) == 60
     assert idx.is_built()
-    # One master losing its data (restart without persistence) must unset is_built.
-    node = rc.get_node_from_key(sorted(idx._marker_keys())[1])
+    # One master losing its data (restart without persistence) must unset is_built: any master but the one
+    # holding the list of markers, so that only that master's own marker goes.
+    listing = rc.get_node_from_key(f"{idx.prefix}built").name
+    node = next(n for n in rc.get_primaries() if n.name != listing)
     conn = rc.get_redis_connection(node)
     for k in list(conn.scan_iter(match=f"{idx.prefix}*")):
         conn.delete(k)
     assert not idx.is_built()
-    assert idx.rebuild(fleet) == 60 and idx.is_built()
+    assert idx.rebuild(fleet) == 60, "wanted idx.rebuild(fleet) == 60"
+    assert idx.is_built(), "wanted idx.is_built()"
 
 
 def test_unreachable_cluster_falls_back() -> None:

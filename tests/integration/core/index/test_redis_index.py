@@ -182,7 +182,9 @@ def test_concurrent_rebuilds_keep_the_head_counts(redis_client: redis.Redis, key
 
     def rebuild() -> None:
         try:
-            RedisTechnicianIndex(redis.Redis(connection_pool=redis_client.connection_pool), prefix=key_prefix).rebuild(fleet)
+            RedisTechnicianIndex(redis.Redis(connection_pool=redis_client.connection_pool), prefix=key_prefix).rebuild(
+                fleet
+            )
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -203,7 +205,8 @@ def test_older_position_is_ignored(redis_client: redis.Redis, key_prefix: str) -
     assert idx.upsert(IndexedTech(1, 51.5, -0.1, "available", ts=200.0))
     assert not idx.upsert(IndexedTech(1, 52.5, -1.1, "available", ts=100.0))
     snap = idx.get(1)
-    assert snap is not None and snap.lat == 51.5
+    assert snap is not None, "snap is missing"
+    assert snap.lat == 51.5, f"snap.lat is {snap.lat!r}, wanted 51.5"
 
 
 def test_status_compare_and_set(redis_client: redis.Redis, key_prefix: str) -> None:
@@ -239,7 +242,10 @@ def test_exact_on_a_national_fleet(redis_client: redis.Redis, key_prefix: str) -
             lat, lng = rng.uniform(50.5, 57.5), rng.uniform(-4.5, 1.0)
         f = TechFilter(capabilities=frozenset(rng.sample(CAPS, 1)) if q % 4 == 0 else frozenset())
         got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, 5, f, now=now)]
-        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, 5, f, now)]
+        want = [
+            round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
+            for i in brute_force(techs, lat, lng, 5, f, now)
+        ]
         assert sorted(got) == want, (lat, lng)
 
 
@@ -279,7 +285,9 @@ def test_exact_after_many_small_moves(redis_client: redis.Redis, key_prefix: str
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lat=st.floats(-85.05112878, 85.05112878), lng=st.floats(-180.0, 180.0))
-def test_geo_score_is_the_score_geoadd_gives(redis_client: redis.Redis, key_prefix: str, lat: float, lng: float) -> None:
+def test_geo_score_is_the_score_geoadd_gives(
+    redis_client: redis.Redis, key_prefix: str, lat: float, lng: float
+) -> None:
     """The client computes GEO scores so the sets take a plain ZADD: they must be Redis's own."""
     key = f"{key_prefix}score"
     redis_client.geoadd(key, (lng, lat, "m"))
@@ -296,8 +304,14 @@ def test_crowded_cells_far_away_are_exact(redis_client: redis.Redis, key_prefix:
     techs = {}
     for i in range(1, 401):  # four crowded fine cells, 20-60 km from the queries
         clat, clng = [(55.0, -3.0), (55.2, -3.3), (54.8, -2.6), (55.4, -2.5)][i % 4]
-        techs[i] = IndexedTech(i, clat + rng.uniform(-0.004, 0.004), clng + rng.uniform(-0.006, 0.006),
-                               rng.choice(["available", "assigned"]), frozenset(rng.sample(CAPS, rng.randint(0, 1))), now)
+        techs[i] = IndexedTech(
+            i,
+            clat + rng.uniform(-0.004, 0.004),
+            clng + rng.uniform(-0.006, 0.006),
+            rng.choice(["available", "assigned"]),
+            frozenset(rng.sample(CAPS, rng.randint(0, 1))),
+            now,
+        )
     idx = RedisTechnicianIndex(redis_client, prefix=key_prefix)
     idx.upsert_many(list(techs.values()))
     for q in range(60):
@@ -305,11 +319,16 @@ def test_crowded_cells_far_away_are_exact(redis_client: redis.Redis, key_prefix:
         f = TechFilter(capabilities=frozenset(rng.sample(CAPS, 1)) if q % 3 == 0 else frozenset())
         n = rng.choice([1, 5, 30])
         got = [round(c.distance_km, 6) for c in idx.nearest(lat, lng, n, f, now=now)]
-        want = [round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6) for i in brute_force(techs, lat, lng, n, f, now)]
+        want = [
+            round(haversine_km(lat, lng, techs[i].lat, techs[i].lng), 6)
+            for i in brute_force(techs, lat, lng, n, f, now)
+        ]
         assert sorted(got) == want, (lat, lng, n)
 
 
-def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(redis_client: redis.Redis, key_prefix: str) -> None:
+def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
     """Cells beyond the area the coarse levels are sized for hold exact positions; a fix Redis GEO
     sets cannot hold (a GPS glitch past 85 degrees) is left out and the van ages out of offers."""
     rng = random.Random(5)
@@ -332,8 +351,11 @@ def test_vans_abroad_are_exact_and_impossible_positions_are_not_indexed(redis_cl
                 for i in brute_force(techs, lat, lng, n, TechFilter(), now + 10)]
         assert sorted(got) == want, (lat, lng, n)
     glitch = IndexedTech(1, 89.9, 10.0, "available", frozenset(), now + 100)
-    assert idx.upsert(glitch) is False and idx.upsert_many([glitch]) == 0
-    assert idx.get(1) is not None and idx.get(1).lat == techs[1].lat  # kept where it was, ageing
+    assert idx.upsert(glitch) is False, "wanted idx.upsert(glitch) is False"
+    assert idx.upsert_many([glitch]) == 0, "wanted idx.upsert_many([glitch]) == 0"
+    # kept where it was, ageing
+    assert idx.get(1) is not None, "idx.get(1) is missing"
+    assert idx.get(1).lat == techs[1].lat, "wanted idx.get(1).lat == techs[1].lat"
 
 
 def test_pipelined_batches_survive_a_flushed_script_cache() -> None:
@@ -366,4 +388,6 @@ def test_candidates_carry_the_eta_of_the_model_the_index_was_given(redis_client:
     idx = RedisTechnicianIndex(redis_client, prefix=key_prefix, eta=FlatEta())
     idx.upsert(IndexedTech(1, 52.01, -1.5, "available", ts=1e9))
     (found,) = idx.nearest(52.0, -1.5, 1, TechFilter(max_age_s=1e12), now=1e9)
-    assert found.eta_minutes == pytest.approx(10.0 * found.distance_km), "the index ranks by the ETA model it was built with"
+    assert found.eta_minutes == pytest.approx(10.0 * found.distance_km), (
+        "the index ranks by the ETA model it was built with"
+    )

@@ -14,7 +14,9 @@ from core.infra.listener import EventListener
 
 
 @pytest.fixture
-def wired(redis_client: redis.Redis, key_prefix: str) -> Iterator[tuple[RedisEventBus, EventListener, redis.client.PubSub]]:
+def wired(
+    redis_client: redis.Redis, key_prefix: str
+) -> Iterator[tuple[RedisEventBus, EventListener, redis.client.PubSub]]:
     """A bus, a process's listener subscribed to the main channel, and a subscriber to the positions channel."""
     channel = f"{key_prefix}{CHANNEL}"
     bus = RedisEventBus(redis_client, channel)
@@ -61,4 +63,7 @@ def test_several_events_in_one_call_arrive_in_order_on_their_channels(wired) -> 
     msg = None
     while msg is None and time.time() < deadline:
         msg = positions.get_message(timeout=0.5)
-    assert msg is not None and DomainEvent.from_json(msg["data"]).technician_id == 4
+    assert msg is not None, "msg is missing"
+    assert DomainEvent.from_json(msg["data"]).technician_id == 4, (
+        "wanted DomainEvent.from_json(msg['data']).technician_id == 4"
+    )

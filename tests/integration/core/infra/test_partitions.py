@@ -85,7 +85,8 @@ def test_pings_land_in_their_monthly_partition(pings: sa.Engine) -> None:
     }
     with pings.connect() as c:  # ids still come from the database, and the parent sees every row
         ids = c.exec_driver_sql("SELECT id FROM location_ping ORDER BY id").scalars().all()
-    assert len(set(ids)) == 5 and all(isinstance(i, int) for i in ids)
+    assert len(set(ids)) == 5, "wanted len(set(ids)) == 5"
+    assert all(isinstance(i, int) for i in ids), "wanted all(isinstance(i, int) for i in ids)"
 
 
 def test_a_month_without_partition_lands_in_the_default_partition(pings: sa.Engine) -> None:
@@ -120,7 +121,8 @@ def test_ensure_creates_coming_months_and_drops_expired_ones(pings: sa.Engine) -
     assert _where(pings) == {kept: "location_ping_y2030m09"}  # the expired row went with its partition
     with pings.connect() as c:
         months = monthly_partitions(c)
-    assert min(months) == (2030, 9) and max(months) == (2031, 5)
+    assert min(months) == (2030, 9), "wanted min(months) == (2030, 9)"
+    assert max(months) == (2031, 5), "wanted max(months) == (2031, 5)"
 
 
 def test_ensure_twice_changes_nothing(pings: sa.Engine) -> None:
@@ -234,7 +236,8 @@ def test_migration_round_trip(scratch_url: str) -> None:
     command.downgrade(cfg, "0003")
     assert relkind() == "r"
     after_down = snapshot()
-    assert after_down[:3] == original and len(after_down) == 4
+    assert after_down[:3] == original, "wanted after_down[:3] == original"
+    assert len(after_down) == 4, "wanted len(after_down) == 4"
     with eng.begin() as c:
         new_id = c.exec_driver_sql(
             "INSERT INTO location_ping (technician_id, lat, lng, recorded_at) VALUES (1, 52, -1, now()) RETURNING id"
@@ -243,7 +246,8 @@ def test_migration_round_trip(scratch_url: str) -> None:
         assert c.exec_driver_sql("SELECT to_regclass('location_ping_default')").scalar() is None
 
     command.upgrade(cfg, "head")
-    assert relkind() == "p" and len(snapshot()) == 5
+    assert relkind() == "p", "wanted relkind() == 'p'"
+    assert len(snapshot()) == 5, "wanted len(snapshot()) == 5"
     eng.dispose()
 
 

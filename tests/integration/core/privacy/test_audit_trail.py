@@ -18,7 +18,10 @@ from tests.factories import add_principal, add_technicians, request_body
 
 def _audit(core: Core) -> list[tuple]:
     with core.engine.connect() as c:
-        return [tuple(r) for r in c.execute(sa.text("SELECT action, actor, actor_id, actor_role FROM audit_event ORDER BY id"))]
+        return [
+            tuple(r)
+            for r in c.execute(sa.text("SELECT action, actor, actor_id, actor_role FROM audit_event ORDER BY id"))
+        ]
 
 
 def _timeline(core: Core, request_id: int) -> list[tuple]:
@@ -50,10 +53,14 @@ def test_every_timeline_entry_says_who_acted_and_in_which_role(core: Core) -> No
                 second: add_principal(core, Role.TECHNICIAN, "second", tech_id=second)}
     made = submit_request(core, RequestCreate.model_validate(request_body()))
     with core.engine.connect() as c:
-        offered_to = c.execute(sa.text("SELECT technician_id FROM service_request WHERE id = :r"), {"r": made.id}).scalar_one()
+        offered_to = c.execute(
+            sa.text("SELECT technician_id FROM service_request WHERE id = :r"), {"r": made.id}
+        ).scalar_one()
     assert expire_unanswered_offers(core) == 1  # declined for the van, offered to the other one
     with core.engine.connect() as c:
-        now_with = c.execute(sa.text("SELECT technician_id FROM service_request WHERE id = :r"), {"r": made.id}).scalar_one()
+        now_with = c.execute(
+            sa.text("SELECT technician_id FROM service_request WHERE id = :r"), {"r": made.id}
+        ).scalar_one()
     tech = owner_of[now_with]
     job_action(core, tech, made.id, "accept")
     manual.add_note(core, dana, made.id, "driver called back")
@@ -79,7 +86,9 @@ def test_a_dispatchers_reassignment_and_cancellation_name_the_dispatcher(core: C
     boss = add_principal(core, Role.ADMIN, "boss")
     made = submit_request(core, RequestCreate.model_validate(request_body()))
     with core.engine.connect() as c:
-        holder = c.execute(sa.text("SELECT technician_id FROM service_request WHERE id = :r"), {"r": made.id}).scalar_one()
+        holder = c.execute(
+            sa.text("SELECT technician_id FROM service_request WHERE id = :r"), {"r": made.id}
+        ).scalar_one()
     other = second if holder == first else first
     manual.assign(core, boss, made.id, other, from_technician_id=holder)
     manual.cancel(core, boss, made.id, "driver found a garage")

@@ -68,7 +68,11 @@ def _assert_no_free_text(core: Core, request_id: int, kept: list[tuple]) -> None
         for text in SECRET_TEXT:
             assert text not in repr(entry), entry
     row = _row(core, request_id)
-    assert row.cancel_reason is None and row.customer_name == retention.ERASED and row.notes == ""
+    assert row.cancel_reason is None, f"row.cancel_reason is {row.cancel_reason!r}, wanted None"
+    assert row.customer_name == retention.ERASED, (
+        f"row.customer_name is {row.customer_name!r}, wanted retention.ERASED"
+    )
+    assert row.notes == "", f"row.notes is {row.notes!r}, wanted ''"
     for text in SECRET_TEXT:
         assert text not in repr(tuple(row)), row
 
@@ -122,19 +126,26 @@ def test_retention_deletes_login_failures_older_than_the_window_only(core: Core)
     now = utcnow()
     with core.engine.begin() as c:
         for days, username in ((45, "old-guess"), (31, "old-typo"), (29, "recent"), (0, "just-now")):
-            c.execute(sa.insert(LoginFailure).values(username=username, ip="203.0.113.9", at=now - timedelta(days=days)))
+            c.execute(
+                sa.insert(LoginFailure).values(username=username, ip="203.0.113.9", at=now - timedelta(days=days))
+            )
     retention.apply_retention(core, days=30)
     with core.engine.connect() as c:
         left = sorted(c.execute(sa.text("SELECT username FROM login_failure")).scalars())
         audit = c.execute(sa.text("SELECT data FROM audit_event WHERE action = 'anonymised'")).scalar_one()
     assert left == ["just-now", "recent"]
-    assert audit["login_failures"] == 2 and audit["count"] == 0
+    assert audit["login_failures"] == 2, "wanted audit['login_failures'] == 2"
+    assert audit["count"] == 0, "wanted audit['count'] == 0"
 
 
 _chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")  # what JSONB can hold
 _text = st.text(_chars, min_size=1, max_size=40)
-_data = st.dictionaries(st.sampled_from([*retention.KEPT_EVENT_DATA, "reason", "text", "note", "fitted", "anything_new"])
-                        | st.text(_chars, min_size=1, max_size=12), st.one_of(_text, st.integers(), st.booleans()), max_size=6)
+_data = st.dictionaries(
+    st.sampled_from([*retention.KEPT_EVENT_DATA, "reason", "text", "note", "fitted", "anything_new"])
+    | st.text(_chars, min_size=1, max_size=12),
+    st.one_of(_text, st.integers(), st.booleans()),
+    max_size=6,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -177,13 +188,18 @@ def test_the_migration_removes_free_text_left_on_requests_anonymised_before_it(s
     eng = sa.create_engine(scratch_url, poolclass=sa.pool.NullPool)
     with eng.begin() as c:
         for rid, name in ((1, retention.ERASED), (2, "Jane Roadside")):
-            c.execute(sa.text(
-                "INSERT INTO service_request (id, public_id, reference, tracking_token_hash, customer_name, phone_enc,"
-                " phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle, vehicle_type, issue,"
-                " on_motorway, vulnerable, notes, status, priority, quote_pence, version, cancel_reason, cancelled_at)"
-                " VALUES (:id, gen_random_uuid(), :ref, :ref, :name, '', '', 51.45, -0.98, 'x', '', false, 'Car', 'car',"
-                " 'puncture', false, false, '', 'cancelled', 3, 4900, 0, 'Jane Roadside went home', now())"),
-                {"id": rid, "ref": f"TH-{rid}", "name": name})
+            c.execute(
+                sa.text(
+                    "INSERT INTO service_request (id, public_id, reference, tracking_token_hash, customer_name,"
+                    " phone_enc, phone_hash, lat, lng, h3_cell, location_label, location_approximate, vehicle,"
+                    " vehicle_type, issue, on_motorway, vulnerable, notes, status, priority, quote_pence, version,"
+                    " cancel_reason, cancelled_at)"
+                    " VALUES (:id, gen_random_uuid(), :ref, :ref, :name, '', '', 51.45, -0.98, 'x', '', false,"
+                    " 'Car', 'car', 'puncture', false, false, '', 'cancelled', 3, 4900, 0, 'Jane Roadside went home',"
+                    " now())"
+                ),
+                {"id": rid, "ref": f"TH-{rid}", "name": name},
+            )
             c.execute(sa.text(
                 "INSERT INTO request_event (request_id, kind, actor, data) VALUES"
                 " (:id, 'note', 'Dana', '{\"text\": \"Jane Roadside rang\"}'),"
@@ -197,7 +213,9 @@ def test_the_migration_removes_free_text_left_on_requests_anonymised_before_it(s
                                         " WHERE column_name IN ('actor_id', 'actor_role')")).scalars())
     eng.dispose()
     assert reasons == {1: None, 2: "Jane Roadside went home"}
-    assert data[(1, "note")] == {} and data[(1, "cancelled")] == {} and data[(1, "completed")] == {"technician_id": 4}
+    assert data[(1, "note")] == {}, "wanted data[(1, 'note')] == {}"
+    assert data[(1, "cancelled")] == {}, "wanted data[(1, 'cancelled')] == {}"
+    assert data[(1, "completed")] == {"technician_id": 4}, "wanted data[(1, 'completed')] == {'technician_id': 4}"
     assert data[(2, "note")] == {"text": "Jane Roadside rang"}
     assert columns == {f"{t}.{c}" for t in ("audit_event", "request_event") for c in ("actor_id", "actor_role")}
     command.downgrade(cfg, "0005")

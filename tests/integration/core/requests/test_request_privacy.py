@@ -34,24 +34,32 @@ def test_a_completed_requests_link_shows_no_van_and_expires_at_exactly_a_day(cor
     tech = add_technicians(core, 1, seed=11)[0]
     made = _submit(core, request_body())
     live = track(core, made.tracking_token)
-    assert live.technician_position is not None and live.eta_minutes is not None
+    assert live.technician_position is not None, "live.technician_position is missing"
+    assert live.eta_minutes is not None, "live.eta_minutes is missing"
     for step in ("en-route", "arrived", "complete"):
         job_action(core, as_technician(tech), made.id, step)
     closed = _closed_at(core, made.id)
     just_before = track(core, made.tracking_token, now=closed + timedelta(hours=24) - timedelta(microseconds=1))
     assert just_before.status == "completed"
-    assert (just_before.technician, just_before.technician_position, just_before.eta_minutes) == (None, None, None)
+    assert just_before.technician is None, f"just_before.technician is {just_before.technician!r}, wanted None"
+    assert just_before.technician_position is None, (
+        f"just_before.technician_position is {just_before.technician_position!r}, wanted None"
+    )
+    assert just_before.eta_minutes is None, f"just_before.eta_minutes is {just_before.eta_minutes!r}, wanted None"
     assert [e.kind for e in just_before.timeline][-1] == "completed"  # the driver still sees how it ended
     with pytest.raises(LinkExpired) as e:
         track(core, made.tracking_token, now=closed + timedelta(hours=24))
-    assert isinstance(e.value, NotFound) and core.settings.support_phone in e.value.message
+    assert isinstance(e.value, NotFound), "wanted isinstance(e.value, NotFound)"
+    assert core.settings.support_phone in e.value.message, "core.settings.support_phone missing from e.value.message"
 
 
 def test_a_cancelled_requests_link_expires_for_cancelling_as_well(core: Core) -> None:
     add_technicians(core, 1, seed=12)
     made = _submit(core, request_body())
     view = cancel_by_token(core, made.tracking_token)
-    assert view.status == "cancelled" and view.technician_position is None and view.eta_minutes is None
+    assert view.status == "cancelled", f"view.status is {view.status!r}, wanted 'cancelled'"
+    assert view.technician_position is None, f"view.technician_position is {view.technician_position!r}, wanted None"
+    assert view.eta_minutes is None, f"view.eta_minutes is {view.eta_minutes!r}, wanted None"
     a_day_on = _closed_at(core, made.id) + timedelta(hours=24)
     with pytest.raises(LinkExpired):
         cancel_by_token(core, made.tracking_token, now=a_day_on)
@@ -89,7 +97,11 @@ def _race(core: Core, calls: list[tuple[dict, str | None]]) -> list[RequestPubli
 
 def _stored_ids(core: Core, phone_hash: str) -> list[int]:
     with core.engine.connect() as c:
-        return c.execute(sa.text("SELECT id FROM service_request WHERE phone_hash = :h"), {"h": phone_hash}).scalars().all()
+        return (
+            c.execute(sa.text("SELECT id FROM service_request WHERE phone_hash = :h"), {"h": phone_hash})
+            .scalars()
+            .all()
+        )
 
 
 @pytest.mark.parametrize("round_", range(4))
@@ -124,4 +136,7 @@ def test_a_key_raced_with_two_bodies_for_one_phone_stores_one_and_refuses_the_ot
     answers = _race(core, [(request_body(phone=phone), "same-key"), (request_body(phone=phone), "same-key")])
     assert sum(isinstance(a, RequestPublic) for a in answers) == 1
     refused = next(a for a in answers if not isinstance(a, RequestPublic))
-    assert isinstance(refused, ValidationFailed) and refused.errors == {"idempotency_key": KEY_REUSED}
+    assert isinstance(refused, ValidationFailed), "wanted isinstance(refused, ValidationFailed)"
+    assert refused.errors == {"idempotency_key": KEY_REUSED}, (
+        f"refused.errors is {refused.errors!r}, wanted {{'idempotency_key': KEY_REUSED}}"
+    )

@@ -60,16 +60,21 @@ def test_an_enrolment_code_signs_in_once_for_an_hour_to_set_up_the_app(prod_core
     issued = mfa.issue_enrolment_code(prod_core, root, "dana")
     token, dana = login(prod_core, "dana", RIGHT, HOME, code=issued.code, at=NOW)
     assert principal_for(prod_core.engine, token) == dana
-    expires = rows(prod_core, "SELECT expires_at - created_at FROM auth_session WHERE user_id = :u", u=dana.user_id)[0][0]
+    expires = rows(prod_core, "SELECT expires_at - created_at FROM auth_session WHERE user_id = :u", u=dana.user_id)[0][
+        0
+    ]
     assert expires.total_seconds() <= 3600
     with pytest.raises(AuthFailed):
         login(prod_core, "dana", RIGHT, HOME, code=issued.code, at=NOW + 5)
     totp, codes = enrol(prod_core, dana, NOW + 10)
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10, "wanted len(codes) == 10"
+    assert len(set(codes)) == 10, "wanted len(set(codes)) == 10"
     assert login(prod_core, "dana", RIGHT, HOME, code=totp.at(NOW + 40), at=NOW + 40)[1] == dana
 
 
-def test_technicians_and_development_accounts_need_no_second_factor_until_they_opt_in(prod_core: Core, core: Core) -> None:
+def test_technicians_and_development_accounts_need_no_second_factor_until_they_opt_in(
+    prod_core: Core, core: Core
+) -> None:
     add_staff(prod_core, "tina", "technician")
     tina = login(prod_core, "tina", RIGHT, HOME, at=NOW)[1]
     add_staff(core, "boss", "admin")
@@ -156,11 +161,14 @@ def test_the_secret_is_stored_encrypted_and_a_first_wrong_code_does_not_turn_it_
     boss = signed_in(core, "boss")
     started = mfa.begin_enrolment(core, boss)
     stored = rows(core, "SELECT totp_secret_enc FROM user_account WHERE username = 'boss'")[0][0]
-    assert started.secret not in stored and core.vault.decrypt(stored) == started.secret
-    assert started.uri.startswith("otpauth://totp/TyreHero:boss?secret=") and "<svg" in started.qr_svg()
+    assert started.secret not in stored, "started.secret should not be in stored"
+    assert core.vault.decrypt(stored) == started.secret, "wanted core.vault.decrypt(stored) == started.secret"
+    assert started.uri.startswith("otpauth://totp/TyreHero:boss?secret="), "wanted started.uri.startswith('otpauth://totp/TyreHero:boss?secret=')"
+    assert "<svg" in started.qr_svg(), "'<svg' missing from started.qr_svg()"
     with pytest.raises(ValidationFailed):
         mfa.confirm_enrolment(core, boss, "12345x", NOW)
-    assert mfa.status(core, boss).pending and not mfa.status(core, boss).enabled
+    assert mfa.status(core, boss).pending, "wanted mfa.status(core, boss).pending"
+    assert not mfa.status(core, boss).enabled, "wanted not mfa.status(core, boss).enabled"
     assert login(core, "boss", RIGHT, HOME, at=NOW)[1] == boss  # still optional in development
 
 

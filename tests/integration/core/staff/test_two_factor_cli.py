@@ -32,7 +32,9 @@ def test_the_first_admin_enrols_at_the_terminal_and_then_signs_in_with_a_code(pr
         return pyotp.TOTP(secret_in(lines)).now() if answer == "CODE" else answer
 
     codes = enrol_at_terminal(prod_core, "root", ask=ask, say=lines.append)
-    assert "█" in lines[0] and len(codes) == 10 and all(c in "\n".join(lines) for c in codes)
+    assert "█" in lines[0], "'█' missing from lines[0]"
+    assert len(codes) == 10, "wanted len(codes) == 10"
+    assert all(c in "\n".join(lines) for c in codes), "wanted all(c in '\\n'.join(lines) for c in codes)"
     assert any("not right" in line for line in lines)
     totp = pyotp.TOTP(secret_in(lines))
     at = time.time() + 30
@@ -46,7 +48,9 @@ def test_a_lost_phone_is_replaced_at_the_terminal_with_reset(prod_core: Core) ->
     first: list[str] = []
     enrol_at_terminal(prod_core, "root", ask=lambda _: pyotp.TOTP(secret_in(first)).now(), say=first.append)
     second: list[str] = []
-    enrol_at_terminal(prod_core, "root", reset=True, ask=lambda _: pyotp.TOTP(secret_in(second)).now(), say=second.append)
+    enrol_at_terminal(
+        prod_core, "root", reset=True, ask=lambda _: pyotp.TOTP(secret_in(second)).now(), say=second.append
+    )
     assert secret_in(first) != secret_in(second)
 
 

@@ -32,8 +32,10 @@ def _one(core: Core, sql: str, **params: object) -> sa.Row:
 
 def _set(core: Core, rid: int, tid: int, req_status: str, tech_status: str) -> None:
     with core.engine.begin() as c:
-        c.execute(sa.text("UPDATE service_request SET status = :s, technician_id = :t, accepted_at = NULL WHERE id = :r"),
-                  {"s": req_status, "t": tid, "r": rid})
+        c.execute(
+            sa.text("UPDATE service_request SET status = :s, technician_id = :t, accepted_at = NULL WHERE id = :r"),
+            {"s": req_status, "t": tid, "r": rid},
+        )
         c.execute(sa.text("UPDATE technician SET status = :s WHERE id = :t"), {"s": tech_status, "t": tid})
 
 
@@ -66,7 +68,8 @@ def test_every_step_from_every_state_does_what_the_state_machines_say(core: Core
                 job_action(core, as_technician(tid), rid, action)
             assert _state(core, rid, tid) == before, (action, req_status, tech_status)  # nothing written
             refused_seen += 1
-    assert allowed_seen >= 10 and refused_seen >= 100, (allowed_seen, refused_seen)
+    assert allowed_seen >= 10, (allowed_seen, refused_seen)
+    assert refused_seen >= 100, (allowed_seen, refused_seen)
 
 
 def test_someone_elses_job_is_not_found_and_untouched(core: Core) -> None:
@@ -84,10 +87,15 @@ def test_the_answer_is_the_job_as_the_step_left_it(core: Core) -> None:
     (tid,) = add_technicians(core, 1, seed=23)
     rid = submit_request(core, RequestCreate.model_validate(request_body())).id
     offered = job_step(core, as_technician(tid), rid, "accept")
-    assert offered is not None and offered.id == rid and offered.status == "assigned" and offered.accepted
-    assert offered.offer_expires_at is None and offered.distance_km is not None
+    assert offered is not None, "offered is missing"
+    assert offered.id == rid, f"offered.id is {offered.id!r}, wanted rid"
+    assert offered.status == "assigned", f"offered.status is {offered.status!r}, wanted 'assigned'"
+    assert offered.accepted, "wanted offered.accepted"
+    assert offered.offer_expires_at is None, f"offered.offer_expires_at is {offered.offer_expires_at!r}, wanted None"
+    assert offered.distance_km is not None, "offered.distance_km is missing"
     on_way = job_step(core, as_technician(tid), rid, "en-route")
-    assert on_way is not None and on_way.status == "en_route"
+    assert on_way is not None, "on_way is missing"
+    assert on_way.status == "en_route", f"on_way.status is {on_way.status!r}, wanted 'en_route'"
     assert on_way.customer_phone.startswith("+44")
     assert job_step(core, as_technician(tid), rid, "arrived").status == "on_site"  # type: ignore[union-attr]
     assert job_step(core, as_technician(tid), rid, "complete") is None  # nothing else waits for this van
@@ -124,8 +132,12 @@ def test_two_steps_at_once_on_one_job_exactly_one_wins(core: Core) -> None:
         status, _v, owner, tech_status, _tv, events = _state(core, rid, tid)
         assert events == events_before + 1  # the winner's entry only
         if winner == "arrived":
-            assert (status, owner, tech_status) == ("on_site", tid, "on_site")
+            assert status == "on_site", f"status is {status!r}, wanted 'on_site'"
+            assert owner == tid, f"owner is {owner!r}, wanted tid"
+            assert tech_status == "on_site", f"tech_status is {tech_status!r}, wanted 'on_site'"
         else:
             # the only van declined it, so the sweep does not offer it to them again
-            assert (status, owner, tech_status) == ("pending", None, "available")
+            assert status == "pending", f"status is {status!r}, wanted 'pending'"
+            assert owner is None, f"owner is {owner!r}, wanted None"
+            assert tech_status == "available", f"tech_status is {tech_status!r}, wanted 'available'"
     print(f"wins {wins}")

@@ -22,7 +22,9 @@ KM = 1 / (111.32 * 0.6157)  # degrees of longitude per km at 52N
 ETA = StraightLineEta()
 
 
-def req(i: int, x_km: float, priority: int = 3, waited: float = 0.0, caps: frozenset[str] = frozenset()) -> WaitingRequest:
+def req(
+    i: int, x_km: float, priority: int = 3, waited: float = 0.0, caps: frozenset[str] = frozenset()
+) -> WaitingRequest:
     return WaitingRequest(i, LAT, LNG + x_km * KM, priority, waited, caps)
 
 
@@ -76,7 +78,8 @@ def test_candidates_are_limited_to_the_k_nearest() -> None:
     requests = [req(1, 0)]
     techs = [tech(i, i) for i in range(1, 30)]
     costs, _etas, tech_ids = cost_matrix(requests, {1: TechTable(techs)(requests[0], 5, frozenset())}, 90)
-    assert tech_ids == [1, 2, 3, 4, 5] and costs.shape == (1, 5)
+    assert tech_ids == [1, 2, 3, 4, 5], f"tech_ids is {tech_ids!r}, wanted [1, 2, 3, 4, 5]"
+    assert costs.shape == (1, 5), f"costs.shape is {costs.shape!r}, wanted (1, 5)"
 
 
 @given(st.floats(0, 300), st.floats(0, 300), st.floats(0, 400), st.integers(1, 4))

@@ -21,7 +21,6 @@ from core.geo.geocode import (
     OutsideServiceArea,
     PostcodeNotFound,
     PostcodesIoGeocoder,
-    _centroids,
     normalise_postcode,
 )
 from core.geo.places import in_service_area
@@ -83,14 +82,26 @@ def test_offline_resolves_to_the_postcode_area() -> None:
 )
 def test_offline_examples(pc: str, town: str) -> None:
     r = OfflineGeocoder().geocode_postcode(pc)
-    assert town in r.label and r.approximate
+    assert town in r.label, "town missing from r.label"
+    assert r.approximate, "wanted r.approximate"
     assert in_service_area(r.lat, r.lng)
 
 
-def test_every_shipped_centroid_with_a_point_is_in_the_service_area() -> None:
-    with_point = [c for c in _centroids().values() if c.lat is not None]
-    assert len(with_point) > 100
-    assert all(in_service_area(c.lat, c.lng) for c in with_point)  # type: ignore[arg-type]
+def test_every_shipped_area_with_a_point_is_found_in_the_service_area() -> None:
+    """Read from the shipped package itself: no area the offline geocoder holds a point for is refused."""
+    from countrystatecity_postal_codes import get_postcodes_of_country
+
+    areas = sorted(p.code.upper() for p in get_postcodes_of_country("GB") if p.latitude is not None)
+    assert len(areas) > 100, f"only {len(areas)} postcode areas with a point are shipped"
+    outside = []
+    for area in areas:
+        try:
+            found = OfflineGeocoder().geocode_postcode(f"{area}1 1AA")
+        except OutsideServiceArea:
+            outside.append(area)
+            continue
+        assert in_service_area(found.lat, found.lng), f"{area} was placed outside the service area"
+    assert outside == [], f"areas refused as outside the service area: {outside}"
 
 
 def test_offline_unknown_area_is_not_found() -> None:
@@ -103,7 +114,8 @@ def test_offline_crown_dependencies_are_outside(pc: str, where: str) -> None:
     with pytest.raises(OutsideServiceArea) as e:
         OfflineGeocoder().geocode_postcode(pc)
     assert isinstance(e.value, PostcodeNotFound)
-    assert where in str(e.value) and "outside our service area" in str(e.value)
+    assert where in str(e.value), "where missing from str(e.value)"
+    assert "outside our service area" in str(e.value), "'outside our service area' missing from str(e.value)"
 
 
 # --- postcodes.io, against a local stand-in server ------------------------------
@@ -178,7 +190,11 @@ def test_postcodes_io_full_postcode_is_exact(fake_api: str) -> None:
 
 def test_postcodes_io_outcode_is_approximate(fake_api: str) -> None:
     r = PostcodesIoGeocoder(fake_api).geocode_postcode("RG1")
-    assert r.approximate and r.postcode == "RG1" and r.label == "RG1, Reading, West Berkshire"
+    assert r.approximate, "wanted r.approximate"
+    assert r.postcode == "RG1", f"r.postcode is {r.postcode!r}, wanted 'RG1'"
+    assert r.label == "RG1, Reading, West Berkshire", (
+        f"r.label is {r.label!r}, wanted 'RG1, Reading, West Berkshire'"
+    )
 
 
 def test_postcodes_io_not_found(fake_api: str) -> None:
@@ -238,7 +254,8 @@ class _Counting:
 
 def test_fallback_used_when_primary_down() -> None:
     r = FallbackGeocoder(_Down(), OfflineGeocoder()).geocode_postcode("RG1 1AA")
-    assert r.approximate and "Reading" in r.label
+    assert r.approximate, "wanted r.approximate"
+    assert "Reading" in r.label, "'Reading' missing from r.label"
 
 
 def test_fallback_not_used_when_primary_answers() -> None:
@@ -247,7 +264,8 @@ def test_fallback_not_used_when_primary_answers() -> None:
         FallbackGeocoder(_Unknown(), fallback).geocode_postcode("RG1 1AA")
     primary = _Counting()
     assert FallbackGeocoder(primary, fallback).geocode_postcode("RG1 1AA").label == "counted"
-    assert (primary.calls, fallback.calls) == (1, 0)
+    assert primary.calls == 1, f"primary.calls is {primary.calls!r}, wanted 1"
+    assert fallback.calls == 0, f"fallback.calls is {fallback.calls!r}, wanted 0"
 
 
 def test_fallback_over_refused_postcodes_io() -> None:
@@ -266,8 +284,15 @@ READING = (51.4543, -0.9781)
 def test_full_plus_code() -> None:
     code = olc.encode(*READING)
     r = decode_plus_code(code.lower())
-    assert r.lat == pytest.approx(READING[0], abs=1e-3) and r.lng == pytest.approx(READING[1], abs=1e-3)
-    assert r.label == "near Reading" and r.approximate is False and r.postcode == ""
+    assert r.lat == pytest.approx(READING[0], abs=1e-3), (
+        f"r.lat is {r.lat!r}, wanted pytest.approx(READING[0], abs=1e-3)"
+    )
+    assert r.lng == pytest.approx(READING[1], abs=1e-3), (
+        f"r.lng is {r.lng!r}, wanted pytest.approx(READING[1], abs=1e-3)"
+    )
+    assert r.label == "near Reading", f"r.label is {r.label!r}, wanted 'near Reading'"
+    assert r.approximate is False, f"r.approximate is {r.approximate!r}, wanted False"
+    assert r.postcode == "", f"r.postcode is {r.postcode!r}, wanted ''"
 
 
 def test_short_plus_code_with_reference_or_town() -> None:
@@ -275,7 +300,8 @@ def test_short_plus_code_with_reference_or_town() -> None:
     assert decode_plus_code(short, 51.4, -1.0).label == "near Reading"
     for text in (f"{short} Reading, UK", f"{short}, reading", f"  {short.lower()} Reading "):
         r = decode_plus_code(text)
-        assert r.lat == pytest.approx(READING[0], abs=1e-3) and r.label == "near Reading", text
+        assert r.lat == pytest.approx(READING[0], abs=1e-3), text
+        assert r.label == "near Reading", text
 
 
 def test_short_plus_code_without_reference() -> None:
@@ -290,4 +316,5 @@ def test_short_plus_code_without_reference() -> None:
 def test_invalid_plus_codes(code: str) -> None:
     with pytest.raises(InvalidPlusCode) as e:
         decode_plus_code(code)
-    assert isinstance(e.value, ValueError) and "Plus Code" in str(e.value)
+    assert isinstance(e.value, ValueError), "wanted isinstance(e.value, ValueError)"
+    assert "Plus Code" in str(e.value), "'Plus Code' missing from str(e.value)"

@@ -108,7 +108,8 @@ def test_fast_geonames_read_matches_the_package_loader(tmp_path: Path, monkeypat
     places.geonames_gb_places.cache_clear()
     try:
         slow = places.geonames_gb_places()
-        assert len(slow) == len(fast) and set(slow) == set(fast)
+        assert len(slow) == len(fast), "wanted len(slow) == len(fast)"
+        assert set(slow) == set(fast), "wanted set(slow) == set(fast)"
     finally:
         places.geonames_gb_places.cache_clear()
 
@@ -119,7 +120,8 @@ def test_uk_places_load() -> None:
     assert all(isinstance(p, Place) and p.admin in {"ENG", "SCT", "WLS", "NIR"} for p in ps)
     assert {p.admin for p in ps} == {"ENG", "SCT", "WLS", "NIR"}
     london = max(ps, key=lambda p: p.population)
-    assert london.name == "London" and london.population > 8_000_000
+    assert london.name == "London", f"london.name is {london.name!r}, wanted 'London'"
+    assert london.population > 8_000_000, f"london.population is {london.population!r}, wanted > 8_000_000"
     assert all(in_service_area(p.lat, p.lng) for p in ps)
     with pytest.raises(dataclasses.FrozenInstanceError):
         london.name = "x"  # type: ignore[misc]
@@ -132,9 +134,11 @@ def test_uk_places_is_a_copy() -> None:
 
 def test_nearest_place_labels() -> None:
     place, km = nearest_place(51.4543, -0.9781)
-    assert place.name == "Reading" and km < 2
+    assert place.name == "Reading", f"place.name is {place.name!r}, wanted 'Reading'"
+    assert km < 2, f"km is {km!r}, wanted < 2"
     place, km = nearest_place(60.155, -1.145)
-    assert place.name == "Lerwick" and km < 1
+    assert place.name == "Lerwick", f"place.name is {place.name!r}, wanted 'Lerwick'"
+    assert km < 1, f"km is {km!r}, wanted < 1"
 
 
 def test_nearest_place_far_away_still_answers() -> None:

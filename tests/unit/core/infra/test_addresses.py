@@ -58,13 +58,17 @@ public_v4 = st.integers(min_value=0x0B000000, max_value=0xDFFFFFFF).map(lambda n
 public_v6 = st.integers(min_value=0x2001_0DB8 << 96, max_value=(0x2001_0DB9 << 96) - 1).map(
     lambda n: str(ipaddress.IPv6Address(n)))
 public = st.one_of(public_v4, public_v6)
-ours = st.one_of(st.integers(min_value=0x0A000000, max_value=0x0AFFFFFF).map(lambda n: str(ipaddress.IPv4Address(n))),
-                 st.integers(min_value=0xFD << 120, max_value=(0xFE << 120) - 1).map(lambda n: str(ipaddress.IPv6Address(n))))
+ours = st.one_of(
+    st.integers(min_value=0x0A000000, max_value=0x0AFFFFFF).map(lambda n: str(ipaddress.IPv4Address(n))),
+    st.integers(min_value=0xFD << 120, max_value=(0xFE << 120) - 1).map(lambda n: str(ipaddress.IPv6Address(n))),
+)
 anything = st.one_of(public, ours, st.text(alphabet="abcdef0123456789.:[] ", max_size=20))
 
 
 @given(spoofed=st.lists(anything, max_size=5), client=public, chain=st.lists(ours, min_size=1, max_size=4))
-def test_whatever_a_client_writes_it_is_found_behind_our_proxies(spoofed: list[str], client: str, chain: list[str]) -> None:
+def test_whatever_a_client_writes_it_is_found_behind_our_proxies(
+    spoofed: list[str], client: str, chain: list[str]
+) -> None:
     *inner, peer = chain
     header = ", ".join([*spoofed, client, *inner])
     assert client_address(peer, header, PROXIES) == client

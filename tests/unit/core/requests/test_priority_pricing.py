@@ -35,7 +35,9 @@ def test_surcharges_stack() -> None:
     base = quote_pence(Issue.PUNCTURE, "car", False, WEEKDAY_NOON)
     assert quote_pence(Issue.PUNCTURE, "car", False, WEEKDAY_NIGHT) > base
     assert quote_pence(Issue.PUNCTURE, "car", False, SATURDAY_NOON) > base
-    assert quote_pence(Issue.PUNCTURE, "van", True, SATURDAY_NOON) > quote_pence(Issue.PUNCTURE, "car", False, SATURDAY_NOON)
+    assert quote_pence(Issue.PUNCTURE, "van", True, SATURDAY_NOON) > quote_pence(
+        Issue.PUNCTURE, "car", False, SATURDAY_NOON
+    )
     assert all(quote_pence(i, "car", False, WEEKDAY_NOON) % 100 == 0 for i in Issue)
 
 

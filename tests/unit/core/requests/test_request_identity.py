@@ -59,7 +59,10 @@ def test_the_canonical_body_is_json_of_every_field_with_sorted_keys() -> None:
 T0 = datetime(2026, 12, 7, 22, 30, tzinfo=UTC)
 
 
-@given(status=st.sampled_from(sorted(OPEN_STATUSES)), later=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)))
+@given(
+    status=st.sampled_from(sorted(OPEN_STATUSES)),
+    later=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)),
+)
 def test_an_open_requests_link_never_expires(status: RequestStatus, later: timedelta) -> None:
     assert not link_expired(status, None, T0 + later)
     assert not link_expired(status, T0, T0 + later)
@@ -82,4 +85,5 @@ def test_a_closed_request_without_a_closing_time_counts_as_expired(status: Reque
 
 
 def test_the_new_errors_are_answered_as_their_parents_are() -> None:
-    assert issubclass(AlreadyOpen, Conflict) and issubclass(LinkExpired, NotFound)
+    assert issubclass(AlreadyOpen, Conflict), "wanted issubclass(AlreadyOpen, Conflict)"
+    assert issubclass(LinkExpired, NotFound), "wanted issubclass(LinkExpired, NotFound)"

@@ -32,14 +32,19 @@ def audited(request: pytest.FixtureRequest) -> SimResult:
 
 def test_the_reduced_day_is_busy_enough_to_mean_something(audited: SimResult) -> None:
     s = summarise(audited)
-    assert s.requests > 50 and max(audited.queue) >= 10 and audited.searches > 0
-    assert s.served > 0 and audited.claims_lost == 0
+    assert s.requests > 50, f"s.requests is {s.requests!r}, wanted > 50"
+    assert max(audited.queue) >= 10, "wanted max(audited.queue) >= 10"
+    assert audited.searches > 0, f"audited.searches is {audited.searches!r}, wanted > 0"
+    assert s.served > 0, f"s.served is {s.served!r}, wanted > 0"
+    assert audited.claims_lost == 0, f"audited.claims_lost is {audited.claims_lost!r}, wanted 0"
 
 
 def test_same_seed_same_figures(audited: SimResult) -> None:
     again = mini(audited.config.policy)  # without the audit, which only looks
     assert dataclasses.replace(summarise(again), seconds=0) == dataclasses.replace(summarise(audited), seconds=0)
-    assert again.outcomes == audited.outcomes and again.queue == audited.queue and again.jobs == audited.jobs
+    assert again.outcomes == audited.outcomes, f"again.outcomes is {again.outcomes!r}, wanted audited.outcomes"
+    assert again.queue == audited.queue, f"again.queue is {again.queue!r}, wanted audited.queue"
+    assert again.jobs == audited.jobs, f"again.jobs is {again.jobs!r}, wanted audited.jobs"
     assert [r.t for r in generate_requests(MINI, 4, 3)] != [r.t for r in audited.requests]
 
 
@@ -49,10 +54,13 @@ def test_every_request_ends_served_or_unserved_never_both(audited: SimResult) ->
         states = [o.on_site_t is not None, o.abandoned_t is not None, r.id in audited.unsettled]
         assert sum(states) == 1, (r.id, o)
         if o.on_site_t is not None:
-            assert o.technician_id is not None and r.t <= o.assigned_t <= o.on_site_t  # type: ignore[operator]
+            # type: ignore[operator]
+            assert o.technician_id is not None, "o.technician_id is missing"
+            assert r.t <= o.assigned_t <= o.on_site_t, "wanted r.t <= o.assigned_t <= o.on_site_t"
             assert o.abandoned_t is None
         else:
-            assert o.assigned_t is None and o.technician_id is None
+            assert o.assigned_t is None, f"o.assigned_t is {o.assigned_t!r}, wanted None"
+            assert o.technician_id is None, f"o.technician_id is {o.technician_id!r}, wanted None"
         if o.abandoned_t is not None:
             assert o.abandoned_t == pytest.approx(r.t + audited.config.abandon_min)
     s = summarise(audited)
@@ -74,7 +82,8 @@ def test_a_technician_is_never_on_two_jobs_at_once(audited: SimResult) -> None:
 
 def test_the_report_is_a_markdown_table(audited: SimResult) -> None:
     table = markdown_table([summarise(audited)]).splitlines()
-    assert table[0].startswith("| scenario | policy |") and len(table) == 3
+    assert table[0].startswith("| scenario | policy |"), "wanted table[0].startswith('| scenario | policy |')"
+    assert len(table) == 3, "wanted len(table) == 3"
     assert f"| mini | {audited.config.policy} |" in table[2]
 
 

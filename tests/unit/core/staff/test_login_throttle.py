@@ -15,7 +15,8 @@ def test_a_pairs_wait_doubles_from_one_second_to_a_quarter_hour() -> None:
 
 
 def test_an_address_fails_twenty_times_freely_and_a_username_never_waits_long() -> None:
-    assert ADDRESS.delay(ADDRESS.free) == 0 and ADDRESS.delay(ADDRESS.free + 1) == 1
+    assert ADDRESS.delay(ADDRESS.free) == 0, "wanted ADDRESS.delay(ADDRESS.free) == 0"
+    assert ADDRESS.delay(ADDRESS.free + 1) == 1, "wanted ADDRESS.delay(ADDRESS.free + 1) == 1"
     assert max(USERNAME.delay(n) for n in range(10_000)) == USERNAME.cap_s <= 30
 
 

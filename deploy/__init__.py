@@ -1,0 +1,1 @@
+"""The production shape on one machine: nginx, PgBouncer, several app processes (`python -m deploy.prod`)."""
