@@ -56,6 +56,10 @@ def test_a_whole_request_life_texts_each_step_once_and_in_order(twilio_core: Cor
     for body, words in zip(bodies, expected, strict=True):
         assert words in body, (words, body)
     assert "/rate/" in bodies[-1], "the completion text links to the rating page"
+    from core.requests.rating import rating_view
+
+    view = rating_view(core, bodies[-1].rsplit("/rate/", 1)[1])
+    assert view.reference in bodies[-1], "the rating link opens this visit's rating page"
     offers = twilio.bodies_to(tech_number)
     assert len(offers) == 1, f"the technician got {offers}"
     assert "job offer" in offers[0], offers[0]
