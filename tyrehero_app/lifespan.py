@@ -11,6 +11,7 @@ import anyio.to_thread
 from core.config import get_settings
 from core.dispatch.auto import sweep_pending
 from core.dispatch.reconcile import reconcile
+from core.infra.db import behind_transaction_pooler
 from core.infra.partitions import ensure_ping_partitions
 from core.notify.providers import make_provider
 from core.notify.relay import Relay
@@ -89,7 +90,9 @@ async def notify_relay() -> None:
             await asyncio.sleep(5)
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-    wakeup = OutboxWakeup(core.engine, lambda: loop.call_soon_threadsafe(wake.set)).start()
+    # A transaction pooler (PgBouncer) passes no notifications to a LISTEN: there the relay polls only.
+    wakeup = None if behind_transaction_pooler(core.settings) else OutboxWakeup(
+        core.engine, lambda: loop.call_soon_threadsafe(wake.set)).start()
     try:
         while True:
             wake.clear()
@@ -103,7 +106,8 @@ async def notify_relay() -> None:
             except TimeoutError:
                 pass
     finally:
-        wakeup.stop(wait_s=0)
+        if wakeup is not None:
+            wakeup.stop(wait_s=0)
 
 
 async def session_refresher() -> None:
