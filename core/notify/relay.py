@@ -22,7 +22,6 @@ anything. What is left for a relay is small and lives here:
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,19 +39,13 @@ from core.notify import links
 from core.notify.arriving import en_route_minutes
 from core.notify.outbox import MessageStatus
 from core.notify.providers.base import OutgoingText, SendFailed, SendResult, SmsProvider
-from core.notify.templates import Facts, render
+from core.notify.templates import Facts, masked, render
 from core.requests.public import first_name, tracking_token
 from core.schemas import ISSUE_LABELS, Issue
 
 log = structlog.get_logger("tyrehero.notify")
 
 STATUS_CALLBACK_PATH = "/api/v1/notify/twilio/status"
-_LINK_TOKEN = re.compile(r"(/(?:track|rate)/[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+")
-
-
-def masked(body: str) -> str:
-    """The text as staff may read it: the tracking and rating links' tokens cut to their first 4 characters."""
-    return _LINK_TOKEN.sub(r"\1****", body)
 
 
 class OfferPush(Protocol):

@@ -8,6 +8,7 @@ one with the longest realistic values and counts it with the GSM 03.38 rules."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,6 +159,15 @@ TEMPLATES: dict[str, Callable[[Facts], str]] = {
     "completed": completed, "cancelled": cancelled, "requeued": requeued, "tracking_link": tracking_link,
     "offer": offer,
 }
+
+
+_LINK_TOKEN = re.compile(r"(/(?:track|rate)/[A-Za-z0-9_-]{4})[A-Za-z0-9_-]+")
+
+
+def masked(body: str) -> str:
+    """A text as staff and logs may show it: the tracking and rating links' tokens cut to their first 4
+    characters (a token lets whoever holds it follow, cancel or rate the request)."""
+    return _LINK_TOKEN.sub(r"\1****", body)
 
 
 def render(template: str, facts: Facts) -> str:

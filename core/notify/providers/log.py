@@ -1,4 +1,5 @@
-"""The `log` provider: texts go to the log (and to the admin page's Messages list), nowhere else.
+"""The `log` provider: texts go to the log (and to the admin page's Messages list), nowhere else, with
+the links' tokens masked.
 
 The default for `make run`, so a newcomer sees every text without a provider account. Production refuses
 it (core.config). Idempotent by key within the process: a key sent before answers with its first result."""
@@ -13,6 +14,7 @@ from datetime import datetime
 import structlog
 
 from core.notify.providers.base import OutgoingText, SendResult
+from core.notify.templates import masked
 
 log = structlog.get_logger("tyrehero.notify")
 
@@ -30,8 +32,9 @@ class LogProvider:
                 return self._sent[text.key]
             result = SendResult(f"log-{uuid.uuid4().hex[:16]}", "delivered")
             self._sent[text.key] = result
-        # The number's last three digits only: the log is not a second copy of customers' numbers.
-        log.info("text message", to=f"...{text.to[-3:]}", body=text.body, key=text.key, id=result.provider_id)
+        # The number's last three digits and the links' tokens masked: the log is not a second copy of
+        # customers' numbers, and a token in a log would let its readers follow or cancel the request.
+        log.info("text message", to=f"...{text.to[-3:]}", body=masked(text.body), key=text.key, id=result.provider_id)
         return result
 
     def find(self, text: OutgoingText, since: datetime, matches: Callable[[str], bool]) -> SendResult | None:

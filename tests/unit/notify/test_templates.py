@@ -80,7 +80,7 @@ def test_texts_hold_no_customer_personal_data() -> None:
 
 
 def test_staff_previews_mask_the_tracking_and_rating_tokens() -> None:
-    from core.notify.relay import masked
+    from core.notify.templates import masked
 
     for template in ("received", "completed"):
         preview = masked(render(template, LONGEST))
