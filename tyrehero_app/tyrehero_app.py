@@ -4,6 +4,7 @@ import reflex as rx
 
 from tyrehero_app import lifespan, routes
 from tyrehero_app.api.app import create_api
+from tyrehero_app.components import connection
 from tyrehero_app.guard import undeclared_handlers
 from tyrehero_app.pages.account import AccountState, account
 from tyrehero_app.pages.admin import AdminState, admin_page
@@ -19,6 +20,7 @@ app = rx.App(
     head_components=[rx.el.meta(name="theme-color", content="#f5a524")],
     stylesheets=["/styles.css"],
 )
+connection.install(app)  # a calm "No signal" notice instead of Reflex's websocket-error toast
 app.add_page(request_form, route=routes.HOME, title="TyreHero — 24/7 emergency mobile tyre fitting")
 app.add_page(tracking, route="/track/[token]", title="TyreHero — your request", on_load=TrackState.load)
 app.add_page(rating_page, route="/rate/[token]", title="TyreHero — rate your visit", on_load=RateState.load)

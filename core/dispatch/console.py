@@ -6,6 +6,7 @@ call a tick. (Over 300 lines: the reads and the snapshot that combines them shar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from core import labels
 from core.context import Core
 from core.dispatch.auto import suggestions
 from core.errors import NotFound
@@ -24,6 +26,7 @@ from core.principal import Principal, Role
 from core.requests.pricing import LONDON
 from core.requests.priority import effective_priority
 from core.requests.rating import RatingSummary, rating_summary
+from core.requests.tracking import remaining_eta
 from core.schemas import ISSUE_LABELS, Issue
 from core.states import ON_A_JOB, OPEN, TECH_ON_A_JOB, RequestStatus, TechStatus, sql_list
 
@@ -50,6 +53,14 @@ class QueueItem(BaseModel):
     sla_state: str  # ok | amber | red
     technician_id: int | None
     technician: str | None
+    # The promise projected: the van's remaining ETA (None while nobody is on the way), waiting + ETA, and
+    # whether that misses the promise; the SLA column shows `sla_text`, red when `will_breach`.
+    eta_min: int | None = None
+    projected_min: int | None = None
+    will_breach: bool = False
+    sla_text: str = ""
+    status_label: str = ""
+    closed: bool = False  # completed or cancelled: nothing left to assign, unassign or cancel
 
 
 class FleetItem(BaseModel):
@@ -106,17 +117,45 @@ def _sla_state(left: float) -> str:
     return "red" if left < RED_MIN else "amber" if left < AMBER_MIN else "ok"
 
 
-def _queue_item(core: Core, r: ServiceRequest, tech_name: str | None, now: datetime) -> QueueItem:
+@dataclass(frozen=True)
+class _Van:
+    name: str | None
+    lat: float | None
+    lng: float | None
+
+
+def _promise(sla: int, status: str, waited: float, eta: int | None) -> tuple[int | None, bool, str, str]:
+    """(projected minutes, will it be missed, the SLA column's words, its colour) for one request."""
+    left = sla - waited
+    if status not in OPEN:
+        return None, False, labels.request_status(status), "ok"
+    if status == RequestStatus.ON_SITE:
+        return None, False, "on site", "ok"
+    if eta is None:  # nobody on the way yet: the clock alone
+        if left < 0:
+            return None, True, f"{int(-left)} min over, no van yet", "red"
+        return None, False, f"{int(left)} min left, no van yet", _sla_state(left)
+    projected = int(waited) + eta
+    late = projected - sla
+    if late > 0:
+        return projected, True, f"arrives at {projected} min: {late} late", "red"
+    return projected, False, f"arrives at {projected} min: {-late} spare", "amber" if -late < RED_MIN else "ok"
+
+
+def _queue_item(core: Core, r: ServiceRequest, van: _Van | None, now: datetime) -> QueueItem:
     waited = (now - r.created_at).total_seconds() / 60
     left = core.settings.sla_minutes - waited
+    eta = remaining_eta(core, r, van, now) if van is not None else None
+    projected, breach, text, state = _promise(core.settings.sla_minutes, r.status, waited, eta)
     return QueueItem(
         id=stored_id(r.id), reference=r.reference, status=r.status, priority=r.priority,
         effective_priority=round(effective_priority(r.priority, waited, core.settings.sla_minutes), 2),
         issue=ISSUE_LABELS[Issue(r.issue)], customer_name=r.customer_name, location_label=r.location_label,
         approximate=r.location_approximate, lat=r.lat, lng=r.lng, created_at=r.created_at.isoformat(),
-        waited_min=int(waited), sla_left_min=int(left),
-        sla_state=_sla_state(left) if r.status != RequestStatus.ON_SITE else "ok",
-        technician_id=r.technician_id, technician=tech_name,
+        waited_min=int(waited), sla_left_min=int(left), sla_state=state,
+        technician_id=r.technician_id, technician=van.name if van else None,
+        eta_min=eta, projected_min=projected, will_breach=breach, sla_text=text,
+        status_label=labels.request_status(r.status), closed=r.status not in OPEN,
     )
 
 
@@ -130,11 +169,12 @@ def _queue(core: Core) -> list[QueueItem]:
     now = utcnow()
     with Session(core.engine) as s:
         rows = s.exec(
-            select(ServiceRequest, Technician.name)
+            select(ServiceRequest, Technician.name, Technician.lat, Technician.lng)
             .join(Technician, col(Technician.id) == ServiceRequest.technician_id, isouter=True)
             .where(col(ServiceRequest.status).in_(OPEN))
         ).all()
-    items = [_queue_item(core, r, name, now) for r, name in rows]
+    items = [_queue_item(core, r, _Van(name, lat, lng) if r.technician_id else None, now)
+             for r, name, lat, lng in rows]
     # Waiting requests first, then by effective priority.
     items.sort(key=lambda q: (q.status != RequestStatus.PENDING, q.effective_priority, q.created_at))
     return items
@@ -184,7 +224,8 @@ def _request_detail(core: Core, request_id: int) -> RequestDetail:
                            van=names[c.technician_id].van_label, distance_km=round(c.distance_km, 1),
                            eta_minutes=round(c.eta_minutes)) for c in cands if c.technician_id in names]
     return RequestDetail(
-        request=_queue_item(core, r, tech.name if tech else None, now), vehicle=r.vehicle, vehicle_reg=r.vehicle_reg,
+        request=_queue_item(core, r, _Van(tech.name, tech.lat, tech.lng) if tech else None, now),
+        vehicle=r.vehicle, vehicle_reg=r.vehicle_reg,
         vehicle_type=r.vehicle_type, on_motorway=r.on_motorway, vulnerable=r.vulnerable, notes=r.notes,
         quote_pence=r.quote_pence, phone=core.vault.decrypt(r.phone_enc),
         timeline=[EventOut(at=e.at.isoformat(), kind=e.kind, actor=e.actor, data=e.data) for e in events],
@@ -206,9 +247,15 @@ def _alerts(core: Core, q: list[QueueItem], backlog: int = 10, min_available: in
         out.append(Alert(kind="backlog", severity="critical", text=f"{len(pending)} requests are waiting for a van"))
     for i in q:
         if i.sla_state == "red" and i.status in NOT_YET_REACHED:
-            out.append(Alert(kind="sla_risk", severity="critical" if i.sla_left_min < 0 else "warning",
-                             text=f"{i.reference} ({i.location_label}): {i.sla_left_min} min left"
-                             " on the 90-minute promise", request_id=i.id))
+            sla = core.settings.sla_minutes
+            if i.projected_min is not None:
+                text = (f"{i.reference} ({i.location_label}): the van arrives at {i.projected_min} min,"
+                        f" {i.projected_min - sla} min past the {sla}-minute promise")
+            else:
+                text = (f"{i.reference} ({i.location_label}): {i.sla_left_min} min left on the {sla}-minute"
+                        " promise, no van yet")
+            out.append(Alert(kind="sla_risk", severity="critical" if i.will_breach else "warning", text=text,
+                             request_id=i.id))
     with Session(core.engine) as s:
         avail = s.exec(select(Technician.h3_parent, sa.func.count())
                        .where(Technician.status == TechStatus.AVAILABLE, col(Technician.active))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -117,7 +117,31 @@ class _Van:
     lng: float | None
 
 
-def remaining_eta(core: Core, req: _TrackRow, tech: _Van | None, now: datetime) -> int | None:
+class Trip(Protocol):
+    """What `remaining_eta` reads of a request (a tracking row or a stored request)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lng(self) -> float: ...
+    @property
+    def eta_minutes(self) -> int | None: ...
+    @property
+    def assigned_at(self) -> datetime | None: ...
+
+
+class Whereabouts(Protocol):
+    """Where a van is, when known."""
+
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def lng(self) -> float | None: ...
+
+
+def remaining_eta(core: Core, req: Trip, tech: Whereabouts | None, now: datetime) -> int | None:
     """Minutes until the van arrives: from its live position when known, else the quoted ETA less time passed."""
     if req.status not in (RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE) or tech is None:
         return None

@@ -297,19 +297,22 @@ def job_step(core: Core, who: Principal, request_id: int, action: str, data: dic
     """`job_action`, answered with the technician's job as it now stands (what the phone shows next)."""
     tech_id = acting_for(who, tech_id)
     status, row = _step(core, who, tech_id, request_id, action, data)
-    if status in ACTIVE:
+    if status in ACTIVE and row is not None:
         return _view(core, row)  # the job as the step's own statement returned it
     return _job_view(core, tech_id)  # completed or declined: whatever the technician holds now
 
 
 def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str,
-          data: dict[str, Any] | None) -> tuple[str, _JobRow]:
+          data: dict[str, Any] | None) -> tuple[str, _JobRow | None]:
+    """The request's status after the step, and the job's row (None for a replayed step)."""
     if action not in _ACTIONS:
         raise NotFound(f"unknown action '{action}'")
     new_req, new_tech, _kind = _ACTIONS[action]
     with autocommit(core.engine).connect() as c:  # one statement: atomic by itself
         row = _STEPS[action](c, {"rid": request_id, "tid": tech_id, "now": utcnow(), **who.actor_columns(),
                                  "data": {"technician_id": tech_id, **(data or {})}}).fetchone()
+    if row is not None and row.id is None and _already_done(action, row.r_status):
+        return row.r_status, None  # a replayed step (a phone retrying after losing the answer): done, not an error
     if row is None or row.r_status not in ACTIVE:
         raise NotFound("This job is not yours, or it is no longer active.")
     if row.id is None:  # refused: say which rule
@@ -328,6 +331,14 @@ def _step(core: Core, who: Principal, tech_id: int, request_id: int, action: str
                                    row.tech_lat, row.tech_lng, row.t_capabilities, row.t_position_at))
     # The request as the step left it (not None: the step was not refused), as job_view reads it.
     return new_req.value, _JobRow._make((*row[8:], row.tech_lat, row.tech_lng))
+
+
+def _already_done(action: str, status: str) -> bool:
+    """Whether the job already stands where `action` would take it (accepting counts as done once the job
+    is under way)."""
+    if action == "accept":
+        return status in ACTIVE
+    return action != "decline" and status == _ACTIONS[action][0]
 
 
 # The technician's active job and their own position, in one statement: phones ask for it all the time.

@@ -49,11 +49,13 @@ def test_console_reassign_reaches_technician_and_customer(app, browser) -> None:
         assert seen_after < 2.5
         assert app.request_row(made["id"])["technician_id"] == first
 
-        row.click()
+        page.click(f"#open-{made['reference']}")
         page.locator("#drawer-reference", has_text=made["reference"]).wait_for(timeout=5000)
         page.locator(".assign").first.wait_for(timeout=5000)
         shot(page, "dispatch-console")
         page.locator(".assign").first.click()
+        page.locator("#dispatch-confirm", has_text="Kirsty").wait_for(timeout=5000)  # asks first, naming both
+        page.click("#confirm-yes")
         page.locator("#drawer-technician", has_text="Kirsty").wait_for(timeout=5000)
         assert app.request_row(made["id"])["technician_id"] == second
         # The technician's phone shows the job, the customer's view names the new technician.
@@ -61,8 +63,8 @@ def test_console_reassign_reaches_technician_and_customer(app, browser) -> None:
         view = httpx.get(f"{app.url}/api/v1/requests/track/{made['tracking_token']}").json()
         assert view["technician"]["first_name"] == "Kirsty"
         lines = page.locator(".timeline-line").all_inner_texts()
-        assert any("assigned by Dana" in t for t in lines), "wanted any('assigned by Dana' in t for t in lines)"
-        assert any("unassigned by Dana" in t for t in lines), "wanted any('unassigned by Dana' in t for t in lines)"
+        assert any("Assigned by Dana" in t for t in lines), f"no 'Assigned by Dana' line in {lines}"
+        assert any("Unassigned by Dana" in t for t in lines), f"no 'Unassigned by Dana' line in {lines}"
     finally:
         desk.close()
         phone.close()
@@ -111,10 +113,12 @@ def test_admin_adds_a_technician(app, browser) -> None:
         form.locator("input[name=name]").fill("Owain Price", timeout=15000)
         form.locator("input[name=van_reg]").fill("TH25 OWN")
         form.locator("input[name=van_label]").fill("Ford Transit Custom")
-        form.get_by_text("run flat").click()
+        form.get_by_text("Run-flat tyres").click()
         form.get_by_role("button", name="Add technician").click()
         page.locator("#admin-message", has_text="Owain Price added").wait_for(timeout=5000)
-        page.get_by_role("cell", name="Owain Price").wait_for(timeout=5000)
+        page.fill("#tech-search", "owain")  # the list is paged: find the new technician by a search
+        page.click("#tech-search-go")
+        page.get_by_role("rowheader", name="Owain Price").wait_for(timeout=5000)
         import sqlalchemy as sa
 
         with app.core.engine.connect() as c:
@@ -139,7 +143,7 @@ def test_script_in_a_customer_name_is_shown_as_text(app, browser) -> None:
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.goto(f"{app.url}/login?next=/dispatch")
         login(page, app.url, "vera")
-        page.locator(f"#row-{made['reference']}").click(timeout=15000)
+        page.locator(f"#open-{made['reference']}").click(timeout=15000)
         drawer = page.locator("#drawer")
         drawer.get_by_text(hostile, exact=False).wait_for(timeout=5000)
         assert hostile in drawer.inner_text()

@@ -101,8 +101,7 @@ def test_markup_in_a_van_label_and_a_customers_words_runs_nowhere_and_reads_lite
         desk.goto(f"{app.url}/dispatch")
         desk.locator("#username").wait_for(timeout=15000)
         login(desk, app.url, "markupdesk")
-        row = desk.locator(f"#row-{made['reference']}")
-        row.click(timeout=15000)
+        desk.locator(f"#open-{made['reference']}").click(timeout=15000)
         desk.locator("#drawer-reference", has_text=made["reference"]).wait_for(timeout=5000)
         desk.get_by_text(PAYLOAD).first.wait_for(timeout=5000)  # the customer's name, as text
         frame = _map_frame(desk)
@@ -113,8 +112,8 @@ def test_markup_in_a_van_label_and_a_customers_words_runs_nowhere_and_reads_lite
         assert lines[0] == NAME, lines
         assert lines[-1] == PAYLOAD, lines
         assert frame.locator(".leaflet-popup-content img, .leaflet-popup-content i").count() == 0
-        _open(frame, f"r{made['id']}", "popup")
-        frame.locator(".leaflet-popup-content", has_text=made["reference"]).wait_for(timeout=5000)
+        _open(frame, f"r{made['id']}", "tooltip")  # a request's marker opens its drawer on click; hovering names it
+        frame.locator(".leaflet-tooltip", has_text=made["reference"]).wait_for(timeout=5000)
         desk.wait_for_timeout(1000)
         assert fired == []
         _probe_dialogs_are_seen(desk, frame, fired)

@@ -92,3 +92,53 @@ def test_decline_and_timeout_go_to_the_next_nearest(app, browser) -> None:
         page.locator("#no-job").wait_for(timeout=5000)
     finally:
         ctx.close()
+
+
+def test_no_signal_is_calm_and_the_taps_and_positions_replay_without_an_error(app, browser) -> None:
+    """Offline: a calm notice instead of the framework's websocket error; a tap and positions wait and are sent
+    on reconnecting; a step the server had already applied counts as done."""
+    perth = (56.3950, -3.4308)
+    tid = app.make_technician("struan", at=perth, status="available")
+    ctx, page = _phone(browser, perth)
+    made = None
+    sent: list[str] = []  # what the page sends over its websocket (every reconnect opens a new one)
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(str(payload))))
+    try:
+        page.goto(f"{app.url}/login?next=/tech")
+        login(page, app.url, "struan")
+        made = _ask(app, perth, "07956 131313")
+        page.click("#accept", timeout=10000)
+        page.locator("#en-route").click(timeout=5000)
+        page.locator("#arrived").wait_for(timeout=5000)
+        _wait(lambda: page.evaluate("window.thTracker && window.thTracker.pending()") == 0, 15, "positions sent")
+
+        ctx.set_offline(True)
+        notice = page.locator("#offline-notice")
+        notice.wait_for(timeout=15000)
+        assert "No signal" in notice.inner_text() and "send when you're back" in notice.inner_text(), \
+            "the notice says the taps are kept"
+        assert "websocket" not in page.content().lower(), "no framework wording about websockets"
+        shot(page, "technician-offline")
+        ctx.set_geolocation({"latitude": perth[0] + 0.01, "longitude": perth[1]})
+        _wait(lambda: page.evaluate("window.thTracker.pending()") > 0, 25, "a position kept while offline")
+        page.click("#arrived")  # tapped with no signal
+        taps_before = sum('"action":"arrived"' in f for f in sent)
+        # Meanwhile the step reached the server by another way (an earlier attempt whose answer was lost).
+        app.job_action(tid, made["id"], "arrived")
+
+        ctx.set_offline(False)
+        notice.wait_for(state="detached", timeout=30000)
+        _wait(lambda: page.evaluate("window.thTracker.pending()") == 0, 25, "queued positions sent on reconnecting")
+        page.locator("#fitted").wait_for(timeout=10000)  # the job shows on site
+        _wait(lambda: sum('"action":"arrived"' in f for f in sent) > taps_before, 10, "the offline tap sent")
+        page.wait_for_timeout(2500)  # the replayed tap has been answered
+        assert page.locator("#tech-message").count() == 0, \
+            f"no error after the replay: {page.locator('#tech-message').all_inner_texts()}"
+        assert app.request_row(made["id"])["status"] == "on_site", "the job stands on site"
+        assert abs(app.technician_row(tid)["lat"] - (perth[0] + 0.01)) < 1e-4, "the offline position arrived"
+    finally:
+        ctx.close()
+        if made is not None:  # closed, so its offer goes to nobody else
+            if app.request_row(made["id"])["status"] == "on_site":
+                app.job_action(tid, made["id"], "complete")
+            httpx.post(f"{app.url}/api/v1/requests/track/{made['tracking_token']}/cancel")

@@ -80,7 +80,7 @@ def mount_vendor(app: FastAPI) -> None:
 
 def base_map(lat: float, lng: float, zoom: int) -> folium.Map:
     m = folium.Map(location=[lat, lng], zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
-    folium.TileLayer(get_settings().tile_url, attr="© OpenStreetMap contributors", name="map").add_to(m)
+    folium.TileLayer(get_settings().tile_url, attr="© OpenStreetMap contributors", name="map", control=False).add_to(m)
     m.get_root().header.add_child(folium.Element(
         "<style>html,body{margin:0;background:#e8eaed}.leaflet-container{background:#e8eaed}</style>"))
     return m
@@ -109,10 +109,18 @@ _STATUS_COLORS = JsCode(
         ? L.circleMarker(latlng, {radius: 8, color: '#111827', weight: 2, fillColor: color, fillOpacity: 0.95})
         : L.circleMarker(latlng, {radius: 5, color: '#ffffff', weight: 1, fillColor: color,
                                   fillOpacity: p.stale ? 0.4 : 0.95});
-      m.bindPopup(isReq
-        ? thText([[p.reference, true], ['P' + p.priority + ' · ' + p.status, false], [p.label, false],
-                  ['waiting ' + p.waited_min + ' min', false]])
-        : thText([[p.name, true], [p.status, false], [p.van, false]]));
+      var words = {pending: 'waiting for a van', assigned: 'job offered', en_route: 'on the way',
+                   on_site: 'on site', available: 'available', break: 'on a break'};
+      if (isReq) {
+        // Clicking a request opens its drawer in the console around this map.
+        m.bindTooltip(thText([[p.reference, true], ['P' + p.priority + ' · ' + (words[p.status] || p.status), false],
+                              [p.label, false], ['waiting ' + p.waited_min + ' min', false]]));
+        m.on('click', function () {
+          window.parent.postMessage({type: 'th-open-request', reference: p.reference}, window.location.origin);
+        });
+      } else {
+        m.bindPopup(thText([[p.name, true], [words[p.status] || p.status, false], [p.van, false]]));
+      }
       return m;
     }
     """
@@ -147,15 +155,24 @@ def dispatch_map(who: CurrentDispatcher) -> HTMLResponse:
     """The console's live map: H3 supply/demand and coverage risk under moving markers."""
     m = base_map(54.3, -3.0, 6)
     # The service area's outline: the country's shape is visible even when tiles cannot load.
-    folium.GeoJson(service_area_geojson(), name="service area", interactive=False,
+    folium.GeoJson(service_area_geojson(), name="service area", interactive=False, control=False,
                    style_function=lambda _f: {"color": "#9ca3af", "weight": 1, "fillColor": "#f8fafc",
                                               "fillOpacity": 0.9}).add_to(m)
-    Realtime({"url": "/api/v1/dispatch/hexes.geojson", "credentials": "same-origin"}, interval=5000,
-             get_feature_id=JsCode("function (f) { return f.properties.id; }"), style=_HEX_STYLE,
-             on_each_feature=_HEX_POPUP, remove_missing=True, name="coverage").add_to(m)
-    Realtime({"url": "/api/v1/dispatch/live.geojson", "credentials": "same-origin"}, interval=1500,
-             get_feature_id=JsCode("function (f) { return f.properties.id; }"), point_to_layer=_STATUS_COLORS,
-             remove_missing=True, name="live").add_to(m)
+    coverage = Realtime({"url": "/api/v1/dispatch/hexes.geojson", "credentials": "same-origin"}, interval=5000,
+                        get_feature_id=JsCode("function (f) { return f.properties.id; }"), style=_HEX_STYLE,
+                        on_each_feature=_HEX_POPUP, remove_missing=True)
+    coverage.layer_name = "Coverage areas"
+    coverage.add_to(m)
+    # Requests and vans as two layers (same feed, filtered), so the layer switch shows or hides each.
+    for name, kind in (("Vans", "technician"), ("Requests", "request")):
+        layer = Realtime({"url": "/api/v1/dispatch/live.geojson", "credentials": "same-origin"}, interval=1500,
+                         get_feature_id=JsCode("function (f) { return f.properties.id; }"),
+                         point_to_layer=_STATUS_COLORS,
+                         filter=JsCode(f"function (f) {{ return f.properties.kind === '{kind}'; }}"),
+                         remove_missing=True)
+        layer.layer_name = name  # Realtime names itself "Realtime"; the layer switch shows this
+        layer.add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
     return _html(m)
 
 

@@ -131,8 +131,10 @@ class AccountState(StaffPage, rx.State):
 def _code_form(handler: rx.EventHandler, button: str, form_id: str, **button_props: Any) -> rx.Component:
     return rx.form(
         rx.hstack(
-            rx.el.input(name="code", placeholder="6-digit code", required=True, auto_complete="one-time-code",
-                        input_mode="numeric", max_length=40, class_name="th-select", style={"flex": "1"}),
+            rx.el.label("Code", html_for=f"{form_id}-code", class_name="th-visually-hidden"),
+            rx.el.input(name="code", id=f"{form_id}-code", placeholder="6-digit code", required=True,
+                        auto_complete="one-time-code", input_mode="numeric", max_length=40, class_name="th-select",
+                        style={"flex": "1"}),
             rx.button(button, type="submit", **button_props),
             width="100%",
         ),
@@ -180,13 +182,14 @@ def _when_on() -> rx.Component:
 def _admin_tools() -> rx.Component:
     def account_form(handler: rx.EventHandler, button: str, form_id: str) -> rx.Component:
         return rx.form(rx.hstack(
-            rx.el.input(name="username", placeholder="username", required=True, max_length=64, class_name="th-select",
-                        auto_capitalize="none", style={"flex": "1"}),
+            rx.el.label("Colleague's username", html_for=f"{form_id}-username", class_name="th-visually-hidden"),
+            rx.el.input(name="username", id=f"{form_id}-username", placeholder="username", required=True, max_length=64,
+                        class_name="th-select", auto_capitalize="none", style={"flex": "1"}),
             rx.button(button, type="submit", variant="soft"), width="100%"),
             on_submit=handler, reset_on_submit=True, id=form_id, width="100%")
 
     return rx.vstack(
-        rx.heading("Colleagues", size="4"),
+        rx.heading("Colleagues", size="4", as_="h2"),
         rx.text("A new colleague, or one without two-factor sign-in yet: issue an enrolment code. "
                 "Lost phone: reset (their recovery codes stop working) and read them the new code.", size="2"),
         account_form(AccountState.issue_code, "Issue enrolment code", "issue-form"),
@@ -199,11 +202,12 @@ def _admin_tools() -> rx.Component:
 @layout
 def account() -> rx.Component:
     return rx.vstack(
-        rx.hstack(rx.heading("Your account", size="6"), rx.spacer(), rx.text(AccountState.user_name), logout_button(),
-                  width="100%", align="center"),
-        rx.cond(AccountState.message != "", rx.callout(AccountState.message, width="100%", id="account-message",
-                                                        color_scheme=rx.cond(AccountState.ok, "green", "red"))),
-        rx.heading("Two-factor sign-in", size="4"),
+        rx.hstack(rx.heading("Your account", size="6", as_="h1"), rx.spacer(), rx.text(AccountState.user_name),
+                  logout_button(), width="100%", align="center"),
+        rx.box(rx.cond(AccountState.message != "", rx.callout(AccountState.message, width="100%", id="account-message",
+                                                               color_scheme=rx.cond(AccountState.ok, "green", "red"))),
+               role="status", aria_live="polite", width="100%"),
+        rx.heading("Two-factor sign-in", size="4", as_="h2"),
         rx.cond(AccountState.enabled,
                 rx.text("On. Recovery codes left: ", AccountState.codes_left, id="mfa-status"),
                 rx.text(rx.cond(AccountState.required, "Off — your role must use it: set it up now.",

@@ -9,17 +9,21 @@ from typing import Any
 import reflex as rx
 from pydantic import BaseModel
 
+from core import labels
 from core.dispatch import console, manual
 from core.dispatch.console import Alert, ConsoleSnapshot, QueueItem, RequestDetail, Suggestion
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.phones import display
 from core.principal import Principal, Role
 from core.requests.rating import LowRating
-from tyrehero_app.components.staff import denied_notice, logout_button
+from core.states import CANCELLABLE, RequestStatus
+from tyrehero_app.components.staff import confirm_dialog, denied_notice, staff_frame
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
 _SLA_COLOR = {"ok": "green", "amber": "amber", "red": "red"}
+_REASSIGNABLE = frozenset({RequestStatus.PENDING, RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE})
+_UNASSIGNABLE = frozenset({RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE})
 
 
 STAFF = (Role.DISPATCHER, Role.ADMIN)
@@ -65,7 +69,8 @@ class TimelineLine(BaseModel):
 
 
 class Drawer(BaseModel):
-    """The selected request as the drawer shows it: the phone number spaced for reading aloud."""
+    """The selected request as the drawer shows it: the phone number spaced for reading aloud, and only the
+    actions its status allows (none once it is closed)."""
 
     request: QueueItem
     assigned: bool
@@ -74,14 +79,20 @@ class Drawer(BaseModel):
     vehicle_reg: str | None
     timeline: list[TimelineLine]
     suggestions: list[Suggestion]
+    can_assign: bool
+    can_unassign: bool
+    can_cancel: bool
 
     @classmethod
     def of(cls, d: RequestDetail) -> Drawer:
-        lines = [TimelineLine(time=e.at[11:19], kind=e.kind, actor=e.actor,
+        lines = [TimelineLine(time=e.at[11:19], kind=labels.event(e.kind), actor=e.actor,
                               text=str(e.data.get("text") or e.data.get("reason") or e.data.get("technician") or ""))
                  for e in reversed(d.timeline)]
+        status = d.request.status
         return cls(request=d.request, assigned=bool(d.request.technician_id), phone=display(d.phone), vehicle=d.vehicle,
-                   vehicle_reg=d.vehicle_reg, timeline=lines, suggestions=d.suggestions)
+                   vehicle_reg=d.vehicle_reg, timeline=lines, suggestions=d.suggestions,
+                   can_assign=status in _REASSIGNABLE, can_unassign=status in _UNASSIGNABLE,
+                   can_cancel=status in CANCELLABLE)
 
 
 class DispatchState(StaffPage, rx.State):
@@ -99,6 +110,11 @@ class DispatchState(StaffPage, rx.State):
     rating_average: str = "–"  # drivers' average rating, last 30 days
     rating_count: int = 0
     low_ratings: list[LowRating] = []
+    pending_kind: str = ""  # "" | assign | unassign | cancel: the confirmation dialog is open
+    pending_title: str = ""
+    pending_tech: int = 0
+    pending_from: int = 0
+    pending_reason: str = ""
 
     @guarded(*STAFF)
     async def load(self, who: Principal) -> None:
@@ -136,7 +152,7 @@ class DispatchState(StaffPage, rx.State):
     @guarded(*STAFF)
     async def select(self, who: Principal, request_id: int) -> None:
         self.selected_id = request_id
-        self.message = ""
+        self.message, self.pending_kind = "", ""
         await self._refresh(who, tick=False)
 
     @guarded(*STAFF)
@@ -153,18 +169,58 @@ class DispatchState(StaffPage, rx.State):
             self.message, self.message_kind = "; ".join(e.errors.values()), "red"
         await self._refresh(who)
 
+    # Every change asks first, naming its target: ask_* fills the dialog, confirm does it, dismiss closes it.
     @guarded(*STAFF)
-    async def assign(self, who: Principal, technician_id: int) -> None:
-        current = self.detail.request.technician_id if self.detail else None
-        await self._act(who, manual.assign, technician_id, current)
+    def ask_assign(self, who: Principal, technician_id: int) -> None:
+        d = self.detail
+        if d is None:
+            return
+        to = next((s for s in d.suggestions if s.technician_id == technician_id), None)
+        if to is None:
+            self.message, self.message_kind = "That technician is no longer suggested: choose again.", "red"
+            return
+        r = d.request
+        if r.technician_id:
+            now = f"{r.technician} ({r.eta_min} min)" if r.eta_min is not None else f"{r.technician}"
+            self.pending_title = f"Reassign {r.reference} from {now} to {to.name} ({to.eta_minutes} min)?"
+        else:
+            self.pending_title = f"Assign {r.reference} to {to.name} ({to.eta_minutes} min)?"
+        self.pending_kind, self.pending_tech, self.pending_reason = "assign", int(technician_id), ""
+        self.pending_from = r.technician_id or 0
 
     @guarded(*STAFF)
-    async def unassign(self, who: Principal) -> None:
-        await self._act(who, manual.unassign)
+    def ask_unassign(self, who: Principal) -> None:
+        if self.detail is None or not self.detail.request.technician_id:
+            return
+        r = self.detail.request
+        self.pending_kind, self.pending_tech, self.pending_reason = "unassign", 0, ""
+        self.pending_title = f"Unassign {r.technician} from {r.reference}? It goes back to the queue."
 
     @guarded(*STAFF)
-    async def cancel(self, who: Principal, form: dict) -> None:
-        await self._act(who, manual.cancel, (form.get("reason") or "")[:200])
+    def ask_cancel(self, who: Principal, form: dict) -> None:
+        if self.detail is None:
+            return
+        reason = str(form.get("reason") or "").strip()[:200]
+        if not reason:
+            self.message, self.message_kind = "Say why the request is cancelled.", "red"
+            return
+        r = self.detail.request
+        self.pending_kind, self.pending_tech, self.pending_reason = "cancel", 0, reason
+        self.pending_title = f"Cancel {r.reference} for {r.customer_name}? The driver is told at once."
+
+    @guarded(*STAFF)
+    def dismiss(self, who: Principal) -> None:
+        self.pending_kind = ""
+
+    @guarded(*STAFF)
+    async def confirm(self, who: Principal) -> None:
+        kind, self.pending_kind = self.pending_kind, ""
+        if kind == "assign":
+            await self._act(who, manual.assign, self.pending_tech, self.pending_from or None)
+        elif kind == "unassign":
+            await self._act(who, manual.unassign)
+        elif kind == "cancel":
+            await self._act(who, manual.cancel, self.pending_reason)
 
     @guarded(*STAFF)
     async def note(self, who: Principal, form: dict) -> None:
@@ -214,89 +270,144 @@ def _ratings() -> rx.Component:
 
 
 def _alerts() -> rx.Component:
-    return rx.vstack(
-        rx.foreach(DispatchState.alerts, lambda a: rx.callout(
-            a.text, icon="triangle-alert", size="1",
-            color_scheme=rx.cond(a.severity == "critical", "red", "amber"), width="100%")),
-        spacing="1", width="100%", id="alerts",
+    def alert(a: rx.Var[Alert]) -> rx.Component:
+        return rx.callout.root(
+            rx.callout.icon(rx.icon("triangle-alert", aria_hidden="true")),
+            rx.hstack(
+                rx.callout.text(a.text),
+                rx.spacer(),
+                rx.cond(a.request_id, rx.button("Open", size="1", variant="surface",
+                                               aria_label="Open the request: " + a.text,
+                                               on_click=DispatchState.select(a.request_id), class_name="alert-open")),
+                width="100%", align="center"),
+            size="1", color_scheme=rx.cond(a.severity == "critical", "red", "amber"), width="100%")
+
+    return rx.el.section(
+        rx.vstack(rx.foreach(DispatchState.alerts, alert), spacing="1", width="100%"),
+        aria_label="Alerts", role="status", aria_live="polite", id="alerts", style={"width": "100%"},
     )
 
 
 def _queue() -> rx.Component:
+    """Each row's request is a real button (keyboard: Tab to it, Enter opens the drawer), not a clickable row."""
     def row(r: rx.Var[QueueRow]) -> rx.Component:
         return rx.table.row(
             rx.table.cell(rx.badge("P", r.priority, color_scheme="gray")),
-            rx.table.cell(rx.text(r.reference, weight="bold"), rx.text(r.issue, size="1")),
+            rx.table.cell(rx.el.button(
+                rx.text(r.reference, weight="bold", as_="span", display="block"),
+                rx.text(r.issue, size="1", as_="span", display="block"),
+                on_click=DispatchState.select(r.id), class_name="th-row-open", type="button",
+                id="open-" + r.reference, aria_label="Open " + r.reference + ", " + r.issue,
+                aria_pressed=rx.cond(DispatchState.selected_id == r.id, "true", "false"))),
             rx.table.cell(rx.text(r.location_label, size="2")),
-            rx.table.cell(rx.badge(r.status, variant="soft")),
-            rx.table.cell(rx.badge(r.sla_left_min, " min", color_scheme=r.color)),
+            rx.table.cell(rx.badge(r.status_label, variant="soft", color_scheme="gray")),
+            rx.table.cell(rx.badge(r.sla_text, color_scheme=r.color, class_name="sla")),
             rx.table.cell(rx.text(r.technician, size="2")),
-            on_click=DispatchState.select(r.id),
-            style={"cursor": "pointer"},
-            class_name="queue-row",
+            class_name=rx.cond(DispatchState.selected_id == r.id, "queue-row th-selected", "queue-row"),
             id="row-" + r.reference,
         )
 
-    return rx.box(
+    return rx.el.section(
         rx.table.root(
+            rx.el.caption("Open requests, most urgent first", class_name="th-visually-hidden"),
             rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in
-                                           ("", "Request", "Where", "Status", "SLA", "Technician")])),
+                                           ("Priority", "Request", "Where", "Status", "90-minute promise",
+                                            "Technician")])),
             rx.table.body(rx.foreach(DispatchState.rows, row)),
             size="1", width="100%",
         ),
-        overflow_y="auto", max_height="72vh", width="100%", id="queue",
+        aria_label="Queue", id="queue", tab_index=0,
+        style={"overflow_y": "auto", "max_height": "72vh", "width": "100%"},
     )
 
 
 def _drawer() -> rx.Component:
     d = DispatchState.detail
     r = d.request
-    return rx.card(
+    return rx.el.section(rx.card(
         rx.vstack(
-            rx.hstack(rx.heading(r.reference, size="5", id="drawer-reference"), rx.spacer(),
-                      rx.button("Close", on_click=DispatchState.close, variant="ghost", size="1"), width="100%"),
+            rx.hstack(rx.heading(r.reference, size="5", as_="h2", id="drawer-reference"), rx.spacer(),
+                      rx.button("Close", on_click=DispatchState.close, variant="soft", size="2",
+                                aria_label="Close " + r.reference), width="100%"),
             rx.text(r.customer_name, " · ", d.phone),
             rx.text(r.issue, " · ", d.vehicle, " ", d.vehicle_reg),
             rx.text(r.location_label, rx.cond(r.approximate, " (approximate: confirm by phone)", "")),
-            rx.text("Status: ", rx.text.strong(r.status), " · technician: ",
-                    rx.text.strong(r.technician, id="drawer-technician")),
-            rx.cond(DispatchState.message != "",
-                    rx.callout(DispatchState.message, size="1", color_scheme=DispatchState.message_kind,
-                               id="drawer-message")),
-            rx.heading("Suggested technicians", size="3"),
-            rx.foreach(d.suggestions, lambda s: rx.hstack(
-                rx.text(s.name, " · ", s.eta_minutes, " min · ", s.distance_km, " km", size="2"),
-                rx.spacer(),
-                rx.button(rx.cond(d.assigned, "Reassign", "Assign"), size="1",
-                          on_click=DispatchState.assign(s.technician_id), class_name="assign"),
+            rx.text("Status: ", rx.text.strong(r.status_label, id="drawer-status"), " · technician: ",
+                    rx.text.strong(r.technician, id="drawer-technician"),
+                    rx.cond(r.eta_min, rx.el.span(" · arrives in ", r.eta_min, " min", id="drawer-eta")),
+                    role="status", aria_live="polite"),
+            rx.text("Promise: ", rx.badge(r.sla_text, color_scheme=rx.cond(r.will_breach, "red", "green"))),
+            rx.box(rx.cond(DispatchState.message != "",
+                           rx.callout(DispatchState.message, size="1", color_scheme=DispatchState.message_kind,
+                                      id="drawer-message")), role="status", aria_live="polite", width="100%"),
+            rx.cond(d.can_assign, rx.vstack(
+                rx.heading("Suggested technicians", size="3", as_="h3"),
+                rx.foreach(d.suggestions, lambda s: rx.hstack(
+                    rx.text(s.name, " · ", s.eta_minutes, " min · ", s.distance_km, " km", size="2"),
+                    rx.spacer(),
+                    rx.button(rx.cond(d.assigned, "Reassign", "Assign"), size="2",
+                              aria_label=rx.cond(d.assigned, "Reassign to ", "Assign ") + s.name,
+                              on_click=DispatchState.ask_assign(s.technician_id), class_name="assign"),
+                    width="100%", align="center")),
                 width="100%")),
-            rx.hstack(
-                rx.cond(d.assigned,
-                        rx.button("Unassign", on_click=DispatchState.unassign, size="1", variant="soft",
-                                  id="unassign")),
-                width="100%"),
-            rx.form(rx.hstack(rx.input(name="text", placeholder="Add a note", size="1", flex="1"),
-                              rx.button("Note", size="1", type="submit"), width="100%"),
-                    on_submit=DispatchState.note, reset_on_submit=True, width="100%"),
-            rx.form(rx.hstack(rx.input(name="reason", placeholder="Reason to cancel", size="1", flex="1"),
-                              rx.button("Cancel request", size="1", color_scheme="red", type="submit"), width="100%"),
-                    on_submit=DispatchState.cancel, reset_on_submit=True, width="100%"),
-            rx.heading("Timeline", size="3"),
+            rx.cond(d.can_unassign,
+                    rx.button("Unassign", on_click=DispatchState.ask_unassign, size="2", variant="soft",
+                              id="unassign", aria_label="Unassign " + r.technician.to(str))),
+            rx.form(rx.hstack(
+                rx.el.label("Note", html_for="note-text", class_name="th-visually-hidden"),
+                rx.el.input(name="text", id="note-text", placeholder="Add a note", class_name="th-select",
+                            style={"flex": "1"}),
+                rx.button("Add note", size="2", type="submit"), width="100%", align="center"),
+                on_submit=DispatchState.note, reset_on_submit=True, width="100%"),
+            rx.cond(d.can_cancel, rx.form(rx.hstack(
+                rx.el.label("Reason to cancel", html_for="cancel-reason", class_name="th-visually-hidden"),
+                rx.el.input(name="reason", id="cancel-reason", placeholder="Reason to cancel", class_name="th-select",
+                            style={"flex": "1"}),
+                rx.button("Cancel request", size="2", color_scheme="red", type="submit", id="cancel-request"),
+                width="100%", align="center"),
+                on_submit=DispatchState.ask_cancel, reset_on_submit=False, width="100%")),
+            rx.heading("Timeline", size="3", as_="h3"),
             rx.foreach(d.timeline, lambda e: rx.text(
                 e.time, " ", rx.text.strong(e.kind), " by ", e.actor, " ", e.text, size="1",
                 class_name="timeline-line")),
             spacing="2",
             width="100%",
         ),
-        width="100%", id="drawer",
+        width="100%"), id="drawer", aria_label="Selected request", style={"width": "100%"},
+    )
+
+
+def _legend_item(color: str, text: str, shape: str = "dot") -> rx.Component:
+    return rx.hstack(rx.el.span(class_name=f"th-key th-key-{shape}", style={"background": color}, aria_hidden="true"),
+                     rx.text(text, size="1"), spacing="1", align="center")
+
+
+def _legend() -> rx.Component:
+    """What the map's marks mean (the map's own layer switch turns each group on and off)."""
+    return rx.el.section(
+        rx.hstack(
+            rx.text("Requests:", size="1", weight="bold"),
+            _legend_item("#dc2626", "P1"), _legend_item("#ea580c", "P2"), _legend_item("#f59e0b", "P3"),
+            _legend_item("#ca8a04", "P4"),
+            rx.text("Vans:", size="1", weight="bold"),
+            _legend_item("#16a34a", "available"), _legend_item("#2563eb", "job offered"),
+            _legend_item("#7c3aed", "on the way"), _legend_item("#0891b2", "on site"),
+            _legend_item("#9ca3af", "break / no recent position"),
+            rx.text("Areas:", size="1", weight="bold"),
+            _legend_item("#22c55e", "vans available", "hex"), _legend_item("#f59e0b", "more requests than vans", "hex"),
+            _legend_item("#dc2626", "no van within 90 min", "hex"),
+            wrap="wrap", spacing="3", align="center"),
+        rx.text("Click a request on the map to open it. Use the layer switch on the map to show or hide "
+                "requests, vans and areas.", size="1"),
+        aria_label="Map legend", id="map-legend", style={"width": "100%"},
     )
 
 
 def dispatch() -> rx.Component:
-    return rx.box(
+    return staff_frame(
+        "TyreHero dispatch", DispatchState.user_name,
         rx.moment(interval=1500, on_change=DispatchState.refresh, display="none"),
-        rx.hstack(rx.heading("TyreHero dispatch", size="6"), rx.spacer(), rx.text(DispatchState.user_name),
-                  logout_button(), width="100%", align="center", padding_bottom="0.5em"),
+        rx.script(src="/dispatch-map.js"),
         rx.cond(
             DispatchState.denied != "",
             denied_notice(DispatchState.denied),
@@ -305,14 +416,22 @@ def dispatch() -> rx.Component:
                 _ratings(),
                 _alerts(),
                 rx.grid(
-                    rx.el.iframe(src="/map/dispatch", title="Live map",
-                                 style={"width": "100%", "height": "74vh", "border": "0", "border_radius": "8px"}),
+                    rx.vstack(
+                        rx.el.iframe(src="/map/dispatch", title="Live map", id="live-map",
+                                     style={"width": "100%", "height": "70vh", "border": "0", "border_radius": "8px"}),
+                        _legend(), width="100%", spacing="2"),
                     rx.vstack(rx.cond(DispatchState.selected_id > 0, _drawer()), _queue(), width="100%"),
                     columns="3fr 2fr", spacing="3", width="100%",
                 ),
+                confirm_dialog(DispatchState.pending_kind != "", DispatchState.pending_title,
+                               rx.text("Everyone concerned sees the change at once."),
+                               rx.match(DispatchState.pending_kind,
+                                        ("assign", rx.cond(DispatchState.pending_from > 0, "Reassign", "Assign")),
+                                        ("unassign", "Unassign"), ("cancel", "Cancel request"), "Confirm"),
+                               DispatchState.confirm, DispatchState.dismiss,
+                               danger=True, dialog_id="dispatch-confirm", confirm_id="confirm-yes"),
                 spacing="3", width="100%",
             ),
         ),
-        padding="1em",
-        width="100%",
+        links=(("Admin", "/admin"), ("Your account", "/account")),
     )

@@ -96,9 +96,10 @@ def _enrol_step() -> rx.Component:
 @layout
 def login() -> rx.Component:
     return rx.vstack(
-        rx.heading(rx.cond(LoginState.step == "", "Staff login", "Two-factor sign-in"), size="7"),
-        rx.cond(LoginState.error != "", rx.callout(LoginState.error, icon="circle-alert", color_scheme="red",
-                                                    width="100%", id="login-error")),
+        rx.heading(rx.cond(LoginState.step == "", "Staff login", "Two-factor sign-in"), size="7", as_="h1"),
+        rx.box(rx.cond(LoginState.error != "", rx.callout(LoginState.error, icon="circle-alert", color_scheme="red",
+                                                           width="100%", id="login-error")),
+               role="alert", width="100%"),
         rx.match(LoginState.step, ("code", _code_step()), ("enrol", _enrol_step()), _password_step()),
         rx.cond(LoginState.step != "", rx.link("Start again", href="/login", size="2", id="start-again")),
         spacing="4",

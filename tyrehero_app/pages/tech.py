@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import reflex as rx
 
+from core import labels
 from core.errors import Forbidden, IllegalTransition, NotFound
 from core.principal import Principal, Role
 from core.schemas import JobView
@@ -15,14 +16,12 @@ from core.technicians import jobs as svc
 from core.technicians.views import phone_view
 from tyrehero_app import styles
 from tyrehero_app.components.layout import layout
-from tyrehero_app.components.staff import denied_notice, logout_button
+from tyrehero_app.components.staff import confirm_dialog, denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
 
 T = TechStatus
 ON_SHIFT = tuple(str(t) for t in T if t != T.OFFLINE)
-_STATUS_WORDS = {T.OFFLINE: "Off shift", T.AVAILABLE: "Available", T.ASSIGNED: "Job offered",
-                 T.EN_ROUTE: "On the way", T.ON_SITE: "On site", T.BREAK: "On a break"}
 
 
 class TechState(StaffPage, rx.State):
@@ -33,6 +32,7 @@ class TechState(StaffPage, rx.State):
     job: JobView | None = None
     message: str = ""
     offer_seconds: int = -1
+    confirm_end: bool = False  # the "End shift?" dialog is open
 
     @guarded(Role.TECHNICIAN)
     async def load(self, who: Principal) -> None:
@@ -64,6 +64,9 @@ class TechState(StaffPage, rx.State):
 
     @guarded(Role.TECHNICIAN)
     async def set_shift(self, who: Principal, status: str) -> None:
+        await self._set_shift(who, status)
+
+    async def _set_shift(self, who: Principal, status: str) -> None:
         self.message = ""
         try:
             await asyncio.to_thread(svc.set_shift_status, get_core(), who, TechStatus(status))
@@ -73,8 +76,23 @@ class TechState(StaffPage, rx.State):
             self.message = e.message
         await self._refresh(who)
 
+    @guarded(Role.TECHNICIAN)
+    def ask_end_shift(self, who: Principal) -> None:
+        self.confirm_end = True
+
+    @guarded(Role.TECHNICIAN)
+    def keep_shift(self, who: Principal) -> None:
+        self.confirm_end = False
+
+    @guarded(Role.TECHNICIAN)
+    async def end_shift(self, who: Principal) -> None:
+        self.confirm_end = False
+        await self._set_shift(who, T.OFFLINE)
+
     async def _act(self, who: Principal, action: str, form: dict | None = None) -> None:
         self.message = ""
+        if self.job is None:  # a tap queued while offline can arrive in a fresh tab state: read the job first
+            await self._refresh(who)
         if self.job is None:
             return
         data = ({"fitted": str(form.get("fitted") or "")[:200], "note": str(form.get("note") or "")[:500]}
@@ -95,14 +113,19 @@ class TechState(StaffPage, rx.State):
 
     @rx.var
     def status_words(self) -> str:
-        return _STATUS_WORDS.get(self.status, self.status)
+        return labels.tech_status(self.status)
+
+    @rx.var
+    def job_status_words(self) -> str:
+        return labels.request_status(self.job.status) if self.job else ""
 
 
 def _shift_controls() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.text("Status: ", rx.text.strong(TechState.status_words, id="tech-status")),
+                rx.text("Status: ", rx.text.strong(TechState.status_words, id="tech-status"), role="status",
+                        aria_live="polite"),
                 rx.spacer(),
                 rx.text("Position sent ", TechState.position_age, size="2", color_scheme="gray", id="position-age"),
                 width="100%",
@@ -116,7 +139,7 @@ def _shift_controls() -> rx.Component:
                     rx.hstack(
                         rx.button("Take a break", on_click=TechState.set_shift(T.BREAK), variant="soft", size="3",
                                   id="break", flex="1", min_height="48px"),
-                        rx.button("End shift", on_click=TechState.set_shift(T.OFFLINE), variant="soft",
+                        rx.button("End shift", on_click=TechState.ask_end_shift, variant="soft",
                                   color_scheme="gray", size="3", id="end-shift", flex="1", min_height="48px"),
                         width="100%",
                     ),
@@ -136,8 +159,9 @@ def _job_card() -> rx.Component:
     j = TechState.job
     return rx.card(
         rx.vstack(
-            rx.hstack(rx.heading("Job ", j.reference, size="5"), rx.spacer(),
-                      rx.badge(j.status, size="3", id="job-status"), width="100%"),
+            rx.hstack(rx.heading("Job ", j.reference, size="5", as_="h2"), rx.spacer(),
+                      rx.badge(TechState.job_status_words, size="3", id="job-status"), width="100%",
+                      role="status", aria_live="polite"),
             rx.text(rx.text.strong(j.issue), " · ", j.vehicle, " ", j.vehicle_reg, id="job-what"),
             rx.text("Customer: ", rx.text.strong(j.customer_first_name), id="job-customer"),
             rx.text(j.location_label, " — ", j.distance_km, " km, about ", j.eta_minutes, " min"),
@@ -173,9 +197,11 @@ def _job_card() -> rx.Component:
                                            **styles.big_button)),
                     (RequestStatus.ON_SITE, rx.form(
                         rx.vstack(
-                            rx.input(name="fitted", placeholder="What was fitted, e.g. 1 x 205/55 R16", size="3",
-                                     width="100%", id="fitted"),
-                            rx.input(name="note", placeholder="Note (optional)", size="3", width="100%", id="note"),
+                            rx.el.label("What was fitted", html_for="fitted", style={"font_weight": "600"}),
+                            rx.el.input(name="fitted", placeholder="e.g. 1 x 205/55 R16", id="fitted",
+                                        class_name="th-select"),
+                            rx.el.label("Note (optional)", html_for="note", style={"font_weight": "600"}),
+                            rx.el.input(name="note", id="note", class_name="th-select"),
                             rx.button("Job complete", type="submit", color_scheme="green", id="complete",
                                       **styles.big_button),
                             width="100%",
@@ -203,13 +229,20 @@ def tech() -> rx.Component:
             rx.Var.create(list(ON_SHIFT)).contains(TechState.status),
             rx.Var("window.thTracker && window.thTracker.start()"),
             rx.Var("window.thTracker && window.thTracker.stop()")))]),
-        rx.hstack(rx.heading(TechState.user_name, size="5"), rx.spacer(), logout_button(), width="100%"),
+        rx.hstack(rx.heading(TechState.user_name, size="5", as_="h1"), rx.spacer(), logout_button(), width="100%",
+                  align="center"),
         rx.cond(
             TechState.denied != "",
             denied_notice(TechState.denied),
             rx.vstack(
                 _shift_controls(),
-                rx.cond(TechState.message != "", rx.callout(TechState.message, color_scheme="red", width="100%")),
+                rx.box(rx.cond(TechState.message != "", rx.callout(TechState.message, color_scheme="red", width="100%",
+                                                                   id="tech-message")),
+                       role="status", aria_live="polite", width="100%"),
+                confirm_dialog(TechState.confirm_end, "End shift?",
+                               rx.text("You stop receiving jobs and your position is no longer shared."),
+                               "End shift", TechState.end_shift, TechState.keep_shift, dialog_id="end-shift-dialog",
+                               confirm_id="end-shift-yes"),
                 rx.cond(TechState.job, _job_card(),
                         rx.cond(TechState.status == T.AVAILABLE,
                                 rx.text("No job right now. Jobs appear here by themselves.", color_scheme="gray",

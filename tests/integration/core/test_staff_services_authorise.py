@@ -23,7 +23,7 @@ from core.privacy import retention
 from core.requests.intake import submit_request
 from core.requests.tracking import cancel_by_token
 from core.schemas import RequestCreate
-from core.staff import admin
+from core.staff import admin, price_preview
 from core.staff import views as staff_views
 from core.states import TechStatus
 from core.technicians import jobs as tech
@@ -135,6 +135,8 @@ CASES = [
     Case("admin.list_staff", lambda c, w, who: admin.list_staff(c, who), ADMIN, writes=False),
     Case("admin.list_technicians", lambda c, w, who: admin.list_technicians(c, who), ADMIN, writes=False),
     Case("staff_views.admin_overview", lambda c, w, who: staff_views.admin_overview(c, who), ADMIN, writes=False),
+    Case("price_preview.preview_prices",
+         lambda c, w, who: price_preview.preview_prices(c, who, {"callout_pence": 1}), ADMIN, writes=False),
     Case("admin.save_prices", lambda c, w, who: admin.save_prices(c, who, {"callout_pence": 1}), ADMIN),
     Case("manual.assign", lambda c, w, who: manual.assign(c, who, w.waiting, _for(w, "idle")), DISPATCH),
     Case(

@@ -12,7 +12,7 @@ from core.dispatch import console, manual
 from core.errors import Forbidden
 from core.principal import ROLES, Principal, Role
 from core.privacy import retention
-from core.staff import admin
+from core.staff import admin, price_preview
 from core.staff import views as staff_views
 from core.technicians import jobs, views
 
@@ -26,8 +26,12 @@ UNGUARDED = {
     "core.staff.views.saved_prices": "reads inside a session a guarded service (or public pricing) opened",
     "core.staff.views.technicians_by_name": "reads inside a session a guarded admin service opened",
     "core.staff.views.accounts_by_role": "reads inside a session a guarded admin service opened",
+    "core.staff.price_preview.parse_price_form": "turns typed text into numbers; reads and writes nothing",
+    "core.staff.price_preview.pounds": "formats a number",
+    "core.staff.price_preview.shown": "formats a number",
+    "core.staff.price_preview.typed": "formats a number",
 }
-MODULES = (admin, staff_views, console, manual, retention, jobs, views)
+MODULES = (admin, staff_views, price_preview, console, manual, retention, jobs, views)
 
 
 def _services(module: ModuleType) -> list[tuple[str, inspect.Signature]]:

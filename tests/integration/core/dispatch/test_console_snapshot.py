@@ -68,3 +68,26 @@ def test_the_phone_view_is_the_shift_and_the_job_in_one_read(core: Core) -> None
 def test_the_phone_view_turns_an_outage_into_unavailable(down: Core) -> None:
     with pytest.raises(Unavailable):
         phone_view(down, as_technician(1))
+
+
+def test_the_sla_column_projects_waiting_plus_eta_and_is_red_when_the_promise_will_be_missed(
+        core: Core, dispatcher: Principal) -> None:
+    # The only van is ~170 km away (Reading -> Exeter): its ETA alone is past the 90-minute promise.
+    add_technicians(core, 1, around=(50.7184, -3.5339), spread=0.0, seed=6, name="Harj Far")
+    far = submit_request(core, RequestCreate.model_validate(request_body()))
+    (item,) = console.snapshot(core, dispatcher).queue
+    assert item.id == far.id and item.technician == "Harj Far", "the far van was sent"
+    assert item.eta_min is not None and item.eta_min > core.settings.sla_minutes, f"the van is far: {item.eta_min}"
+    assert item.projected_min == item.waited_min + item.eta_min, "projected = waiting + ETA"
+    assert item.will_breach and item.sla_state == "red", "a missed promise is red, however long ago it was asked"
+    assert "late" in item.sla_text, f"the column says it will be late: {item.sla_text}"
+    alerts = [a for a in console.snapshot(core, dispatcher).alerts if a.kind == "sla_risk"]
+    assert [a.request_id for a in alerts] == [far.id], "the alert names the request it is about"
+
+
+def test_a_near_van_keeps_the_sla_column_green(core: Core, dispatcher: Principal) -> None:
+    add_technicians(core, 1, spread=0.0, seed=7)
+    submit_request(core, RequestCreate.model_validate(request_body()))
+    (item,) = console.snapshot(core, dispatcher).queue
+    assert item.eta_min is not None and not item.will_breach and item.sla_state == "ok", item
+    assert item.status_label == "Offered to technician" and not item.closed, "the status reads as words"
