@@ -477,11 +477,13 @@ def _texts() -> rx.Component:
         rx.hstack(rx.text("The newest 50 texts, as sent (tracking tokens masked). With NOTIFY_PROVIDER=log they "
                           "go nowhere else: this list and the app's log are where to read them.", size="2"),
                   rx.button("Refresh", size="1", variant="soft", on_click=AdminState.refresh_texts), width="100%"),
-        _table(["When (UTC)", "Request", "To", "Text", "Status", "Tries"], AdminState.texts, lambda m: rx.table.row(
-            rx.table.cell(m.created_at), rx.table.cell(m.reference), rx.table.cell(m.recipient),
-            rx.table.cell(rx.cond(m.preview != "", m.preview, m.template)),
-            rx.table.cell(rx.cond(m.last_error != "", rx.text(m.status, " - ", m.last_error), m.status)),
-            rx.table.cell(m.attempts))),
+        _table("Texts sent", ["When (UTC)", "Request", "To", "Text", "Status", "Tries"], AdminState.texts,
+               lambda m: rx.table.row(
+                   rx.table.cell(m.created_at), rx.table.cell(m.reference), rx.table.cell(m.recipient),
+                   rx.table.cell(rx.cond(m.preview != "", m.preview, m.template)),
+                   rx.table.cell(rx.cond(m.last_error != "", rx.text(m.status, " - ", m.last_error), m.status)),
+                   rx.table.cell(m.attempts)),
+               "texts-table"),
         id="texts", width="100%")
 
 
