@@ -139,17 +139,43 @@ class Settings(BaseSettings):
     alert_webhook_timeout_s: float = Field(5.0, gt=0, le=60)
     alert_check_s: float = Field(15.0, ge=1)
 
+    # Texts (core.notify). "log" writes them to the log and the admin page's Messages list (the default for
+    # make run; production refuses it); "twilio" sends them through Twilio with the three TWILIO_ settings.
+    notify_provider: Literal["log", "twilio"] = "log"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str = ""  # our sender: a number in E.164 (+447...) or an alphanumeric sender ID
+    twilio_base_url: str = ""  # unset: Twilio's own API; set only to reach it through a proxy (or a test stand-in)
+    # Where the app is reached from outside: links in texts, and the URL Twilio signs its callbacks with.
+    public_base_url: str = "http://localhost:3000"
+    notify_max_attempts: int = Field(8, ge=1, le=50)  # then the message is `dead`
+    notify_retry_base_s: float = Field(5.0, gt=0)  # first retry after about this, doubling, with jitter
+    notify_retry_max_s: float = Field(900.0, gt=0)
+    notify_lease_s: float = Field(60.0, gt=0)  # a send not marked within this is looked up, then retried
+    notify_poll_s: float = Field(5.0, gt=0)  # the relay also looks for due messages this often (NOTIFY wakes it)
+    notify_batch: int = Field(20, ge=1, le=500)
+    arriving_minutes: int = Field(5, ge=1, le=30)  # "about 5 minutes away" is texted once the ETA drops to this
+
     @field_validator("database_url", "database_replica_url")
     @classmethod
     def _sqlalchemy_url(cls, v: str | None) -> str | None:
         return sqlalchemy_url(v)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"{v!r} is not a base URL (scheme://host[:port][/path], e.g. https://www.tyrehero.example)")
+        return v
 
     @field_validator("redis_url")
     @classmethod
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v or None
 
-    @field_validator("metrics_token", "alert_webhook_url", mode="before")
+    @field_validator("metrics_token", "twilio_auth_token", "alert_webhook_url", mode="before")
     @classmethod
     def _blank_token_is_none(cls, v: object) -> object:
         return v or None
@@ -203,6 +229,20 @@ def production_problems(s: Settings) -> list[str]:
                         "lists the addresses that may read /metrics")
     elif token and len(token) < MIN_SECRET_CHARS:
         problems.append(f"METRICS_TOKEN must be {MIN_SECRET_CHARS}+ characters")
+    problems.extend(_notify_problems(s))
+    return problems
+
+
+def _notify_problems(s: Settings) -> list[str]:
+    if s.notify_provider == "log":
+        return ["NOTIFY_PROVIDER must be twilio: the log provider sends no text, and the request form promises one"]
+    problems = [f"{name.upper()} must be set for NOTIFY_PROVIDER=twilio"
+                for name in ("twilio_account_sid", "twilio_from") if not getattr(s, name)]
+    if s.twilio_auth_token is None or not s.twilio_auth_token.get_secret_value():
+        problems.append("TWILIO_AUTH_TOKEN must be set for NOTIFY_PROVIDER=twilio")
+    if not s.public_base_url.startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must be the https:// address customers open "
+                        "(links in texts, Twilio's callbacks)")
     return problems
 
 

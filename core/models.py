@@ -82,6 +82,8 @@ class Technician(SQLModel, table=True):
         sa_column=sa.Column(pg.ARRAY(sa.String(24)), nullable=False, server_default="{}"),
     )
     home_base: str = Field(default="", max_length=80)
+    # The technician's mobile, encrypted like a customer's (core.phones): offers go there by text when push cannot.
+    phone_enc: str | None = Field(default=None, max_length=255)
     status: str = Field(default=TechStatus.OFFLINE.value, max_length=16)
     lat: float | None = None
     lng: float | None = None
@@ -165,6 +167,11 @@ class RequestEvent(SQLModel, table=True):
     """The timeline and audit trail of one request."""
 
     __tablename__ = "request_event"
+    __table_args__ = (
+        # "Arriving" (core.technicians.jobs.record_positions) is written once per job: per request and technician.
+        sa.Index("uq_request_event_arriving", "request_id", sa.text("(data->>'technician_id')"), unique=True,
+                 postgresql_where=sa.text("kind = 'arriving'")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     request_id: int = Field(foreign_key="service_request.id", index=True)
@@ -287,6 +294,48 @@ class AuditEvent(SQLModel, table=True):
         default_factory=dict,
         sa_column=sa.Column(pg.JSONB, nullable=False, server_default="{}"),
     )
+
+
+class OutboundMessage(SQLModel, table=True):
+    """The notification outbox (core.notify): one text to one recipient about one request event.
+
+    Rows are written by the trigger `request_event_outbox` (migration 0009) in the transaction that writes
+    the event, so a change and its message commit together. No phone number and no tracking token is
+    stored here: the relay renders the text and decrypts the number at send time. `next_attempt_at` is
+    when a pending row may be tried, and for a `sending` row when its lease runs out."""
+
+    __tablename__ = "outbound_message"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "template", "recipient", name="uq_outbound_message_event_template"),
+        sa.Index("ix_outbound_message_due", "next_attempt_at",
+                 postgresql_where=sa.text("status IN ('pending','sending')")),
+        sa.Index("ix_outbound_message_request", "request_id", "id"),
+        sa.Index("uq_outbound_message_provider_id", "provider_id", unique=True,
+                 postgresql_where=sa.text("provider_id IS NOT NULL")),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True))
+    event_id: int = Field(foreign_key="request_event.id")
+    request_id: int = Field(foreign_key="service_request.id")
+    recipient: str = Field(max_length=12)  # customer | technician
+    template: str = Field(max_length=24)
+    status: str = Field(default="pending", max_length=12)  # core.notify.outbox.MessageStatus
+    attempts: int = 0
+    next_attempt_at: datetime = _created()
+    created_at: datetime = _created()
+    sent_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+    # The outcome of the last attempt is unknown (timeout, crash, 5xx): ask the provider before sending again.
+    in_doubt: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Keyed hash of the text of the attempt in flight, to find it at the provider (core.notify.relay).
+    digest: str | None = Field(default=None, max_length=64)
+    attempt_started_at: datetime | None = _ts()
+    channel: str | None = Field(default=None, max_length=8)  # sms | push, once sent
+    provider: str | None = Field(default=None, max_length=16)
+    provider_id: str | None = Field(default=None, max_length=64)
+    provider_status: str | None = Field(default=None, max_length=16)
+    preview: str | None = Field(default=None, max_length=400)  # the text as sent, the link's token masked
+    last_error: str | None = Field(default=None, max_length=300)
 
 
 class Rating(SQLModel, table=True):

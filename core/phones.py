@@ -58,8 +58,28 @@ def display(e164: str) -> str:
 
 
 def rotate_key(engine: sa.Engine, old: PhoneVault, new: PhoneVault, batch: int = 1000) -> int:
-    """Re-encrypt every stored number and recompute its look-up hash under a new key. Idempotent:
-    rows already under the new key are left alone."""
+    """Re-encrypt every stored number (requests', with their look-up hash, and technicians') under a new key.
+    Idempotent: rows already under the new key are left alone."""
+    return _rotate_requests(engine, old, new, batch) + _rotate_technicians(engine, old, new)
+
+
+def _rotate_technicians(engine: sa.Engine, old: PhoneVault, new: PhoneVault) -> int:
+    done = 0
+    with engine.begin() as c:
+        rows = c.execute(sa.text("SELECT id, phone_enc FROM technician WHERE phone_enc IS NOT NULL AND phone_enc <> ''"
+                                 " FOR UPDATE")).all()
+        for tid, enc in rows:
+            try:
+                number = old.decrypt(enc)
+            except InvalidToken:
+                continue  # already under the new key
+            c.execute(sa.text("UPDATE technician SET phone_enc = :e WHERE id = :i"),
+                      {"e": new.encrypt(number), "i": tid})
+            done += 1
+    return done
+
+
+def _rotate_requests(engine: sa.Engine, old: PhoneVault, new: PhoneVault, batch: int) -> int:
     done, last = 0, 0
     while True:
         with engine.begin() as c:

@@ -1,4 +1,4 @@
-"""Background work of each app process: index rebuild, the dispatch sweep, the demo fleet."""
+"""Background work of each app process: index rebuild, the dispatch sweep, the texts' relay, the demo fleet."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import anyio.to_thread
 from core.config import get_settings
 from core.dispatch.auto import sweep_pending
 from core.dispatch.reconcile import reconcile
+from core.infra.db import behind_transaction_pooler
 from core.infra.partitions import ensure_ping_partitions
+from core.notify.providers import make_provider
+from core.notify.relay import Relay
+from core.notify.wakeup import OutboxWakeup
 from core.privacy.retention import apply_retention
 from core.staff.auth import refresh_principals
 from core.technicians.jobs import expire_unanswered_offers
@@ -71,6 +75,39 @@ async def dispatch_sweeper() -> None:
             wake.clear()
     finally:
         core.sweep_soon = None
+
+
+async def notify_relay() -> None:
+    """Send the outbox's texts (core.notify.relay): at once when a commit's NOTIFY wakes it, else every
+    NOTIFY_POLL_S for retries that fall due. Every process runs one; they share the work row by row."""
+    while True:  # without a core there is nothing to send; a start-up outage must not end the task
+        try:
+            core = await asyncio.to_thread(get_core)
+            relay = Relay(core, make_provider(core.settings))
+            break
+        except Exception:
+            log.exception("notification relay could not start; retrying")
+            await asyncio.sleep(5)
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    # A transaction pooler (PgBouncer) passes no notifications to a LISTEN: there the relay polls only.
+    wakeup = None if behind_transaction_pooler(core.settings) else OutboxWakeup(
+        core.engine, lambda: loop.call_soon_threadsafe(wake.set)).start()
+    try:
+        while True:
+            wake.clear()
+            try:
+                if await asyncio.to_thread(relay.run_once) >= core.settings.notify_batch:
+                    continue  # more may be due at once
+            except Exception:  # the loop must survive a database outage
+                log.exception("notification relay failed; retrying")
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=core.settings.notify_poll_s)
+            except TimeoutError:
+                pass
+    finally:
+        if wakeup is not None:
+            wakeup.stop(wait_s=0)
 
 
 async def session_refresher() -> None:

@@ -35,6 +35,7 @@ if undeclared := undeclared_handlers():
 app.register_lifespan_task(lifespan.tune_process)
 app.register_lifespan_task(lifespan.dispatch_sweeper)
 app.register_lifespan_task(lifespan.maintenance)
+app.register_lifespan_task(lifespan.notify_relay)
 app.register_lifespan_task(lifespan.session_refresher)
 app.register_lifespan_task(lifespan.demo_fleet)
 app.register_lifespan_task(lifespan.alert_webhook)

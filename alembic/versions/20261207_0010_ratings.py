@@ -1,10 +1,9 @@
 """ratings: one per completed request, 1-5 stars and an optional comment
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07 15:00:00
 
-(Revises 0008 on this branch; the outbox's 0009 goes before it when the branches meet.)
 """
 
 from alembic import op
@@ -12,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -35,8 +35,8 @@ def body_fingerprint(core: Core, data: RequestCreate) -> str:
 def already_open_message(core: Core) -> str:
     """What a second submission for a number with an open request is told.
 
-    It names nothing of the open request. It promises no text message: none is sent yet (SMS comes
-    with notifications), so it points to the link the first submitter was shown, and to the phone line.
+    It names nothing of the open request. It points to the link the first submitter was shown and texted
+    (core.notify), and to the phone line. It sends nothing itself.
     """
     return (f"A request from this number is already open. Use the tracking link from your first request, "
             f"or call us on {core.settings.support_phone} and we'll help.")

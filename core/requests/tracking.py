@@ -30,8 +30,8 @@ from core.tokens import token_hash
 
 
 def _not_found() -> NotFound:
-    # No text message is sent yet (notifications come later), so none is referred to.
-    return NotFound("We could not find that request. Check that the whole link was opened.")
+    # The link comes in our first text (core.notify): opening it again from there is the usual fix.
+    return NotFound("We could not find that request. Check that the whole link from our text message was opened.")
 
 
 def _stored_token_hash(token: str) -> str:

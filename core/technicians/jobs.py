@@ -24,6 +24,7 @@ from core.geo.sphere import haversine_km
 from core.infra.db import HotStatement, autocommit, session_scope
 from core.infra.events import DomainEvent
 from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
+from core.notify.arriving import note_position
 from core.principal import Principal, Role
 from core.schemas import ISSUE_LABELS, Issue, JobView
 from core.states import (
@@ -148,6 +149,8 @@ def record_positions(core: Core, tech_id: int, positions: list[PositionIn]) -> P
         index_row(core, IndexedRow._make(row[:7]))
         core.bus.publish(DomainEvent("technician_moved", technician_id=tech_id,
                                      data={"lat": newest.lat, "lng": newest.lng}))
+        if row.status == TechStatus.EN_ROUTE and row.job_id is not None:  # "about 5 minutes away", once
+            note_position(core, tech_id, row.job_id, newest.lat, newest.lng, newest.recorded_at)
     return PositionsRecorded(len(positions), row.job_id)
 
 

@@ -83,6 +83,7 @@ ATTACKS: dict[str, Callable[[Targets], dict[str, Any]]] = {
     "AdminState.preview_prices": lambda t: {"form": {"callout_pence": "0.01", "per_tyre_pence": "0"}},
     "AdminState.cancel_prices": lambda t: {},
     "AdminState.save_prices": lambda t: {},
+    "AdminState.refresh_texts": lambda t: {},
     "DispatchState.load": lambda t: {},
     "DispatchState.refresh": lambda t: {},
     "DispatchState.select": lambda t: {"request_id": t.request_id},

@@ -24,6 +24,11 @@ def prod_core(clean_db, database_url: str, server_urls: tuple[str, str], key_pre
         demo_mode=False,
         seed_demo_data=False,
         rate_limits_enabled=False,
+        notify_provider="twilio",
+        twilio_account_sid="AC" + secrets.token_hex(16),
+        twilio_auth_token=secrets.token_hex(16),
+        twilio_from="+447700900123",
+        public_base_url="https://tyrehero.example",
     )
     c = bootstrap(settings, database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
                   geocoder=OfflineGeocoder(), pool_size=10)

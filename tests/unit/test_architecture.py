@@ -27,7 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     # `Core`, the bundle of those adapters that every service takes: above the adapters it names, below its users.
     frozenset({"context"}),
     # The domain services.
-    frozenset({"requests", "dispatch", "technicians", "staff", "privacy"}),
+    frozenset({"requests", "dispatch", "technicians", "staff", "privacy", "notify"}),
     # Wiring, tools and the command line.
     frozenset({"bootstrap", "demo", "sim", "__main__"}),
 )

@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.config import Settings, get_settings
+from core.notify.relay import STATUS_CALLBACK_PATH
 from tyrehero_app.api import (
     admin,
     auth,
@@ -17,6 +18,7 @@ from tyrehero_app.api import (
     errors,
     health,
     maps,
+    notify,
     ratings,
     requests,
     technicians,
@@ -67,7 +69,7 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        form_route = path.startswith("/auth/")
+        form_route = path.startswith("/auth/") or path == STATUS_CALLBACK_PATH  # Twilio posts a form
         if body and not form_route and not headers.get("content-type", "").startswith("application/json"):
             await JSONResponse(status_code=415, content={"detail": "Send JSON with Content-Type: application/json."})(
                 scope, receive, send)
@@ -125,6 +127,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.include_router(customer_maps.router)
     api.include_router(auth.router)
     api.include_router(admin.router)
+    api.include_router(notify.router)
     maps.mount_vendor(api)
     return api
 

@@ -1,4 +1,4 @@
-"""`/admin`: technicians and vans, staff accounts, prices. Admin only.
+"""`/admin`: technicians and vans, staff accounts, prices, the texts sent. Admin only.
 
 Mistakes are hard to make: a form with a wrong field keeps every value and says what is wrong beside the
 field; a password reset, a deactivation and a price change ask first, naming what they change; prices
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from core import labels
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.notify.outbox import MessageLine, recent_messages
 from core.principal import ROLES, Principal, Role
 from core.schemas import CAPABILITIES, field_errors
 from core.staff import admin
@@ -62,6 +63,7 @@ class AdminState(StaffPage, rx.State):
     technicians: list[TechnicianRow] = []
     staff: list[StaffRow] = []
     prices: dict[str, str] = {}
+    texts: list[MessageLine] = []  # the newest texts (read-only: what the relay sent, or is trying to)
     message: str = ""
     ok: bool = True
     # tables: search, filter, page (the core pages them)
@@ -109,6 +111,11 @@ class AdminState(StaffPage, rx.State):
         self.staff_page, self.staff_pages, self.staff_total = (view.staff_page.number, view.staff_page.pages,
                                                                view.staff_page.total)
         self.prices = {k: typed(k, v) for k, v in view.prices.items()}
+        self.texts = await asyncio.to_thread(recent_messages, get_core(), who, 50)
+
+    @guarded(Role.ADMIN)
+    async def refresh_texts(self, who: Principal) -> None:
+        self.texts = await asyncio.to_thread(recent_messages, get_core(), who, 50)
 
     async def _do(self, who: Principal, fn: Callable[..., object], *args: object,
                   done: str = "Saved.") -> dict[str, str] | None:
@@ -465,6 +472,21 @@ def _prices() -> rx.Component:
     )
 
 
+def _texts() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(rx.text("The newest 50 texts, as sent (tracking tokens masked). With NOTIFY_PROVIDER=log they "
+                          "go nowhere else: this list and the app's log are where to read them.", size="2"),
+                  rx.button("Refresh", size="1", variant="soft", on_click=AdminState.refresh_texts), width="100%"),
+        _table("Texts sent", ["When (UTC)", "Request", "To", "Text", "Status", "Tries"], AdminState.texts,
+               lambda m: rx.table.row(
+                   rx.table.cell(m.created_at), rx.table.cell(m.reference), rx.table.cell(m.recipient),
+                   rx.table.cell(rx.cond(m.preview != "", m.preview, m.template)),
+                   rx.table.cell(rx.cond(m.last_error != "", rx.text(m.status, " - ", m.last_error), m.status)),
+                   rx.table.cell(m.attempts)),
+               "texts-table"),
+        id="texts", width="100%")
+
+
 def admin_page() -> rx.Component:
     return staff_frame(
         "TyreHero admin", AdminState.user_name,
@@ -475,10 +497,12 @@ def admin_page() -> rx.Component:
                    role="status", aria_live="polite", width="100%"),
             rx.tabs.root(
                 rx.tabs.list(rx.tabs.trigger("Technicians", value="t"), rx.tabs.trigger("Accounts", value="s"),
-                             rx.tabs.trigger("Prices", value="p")),
+                             rx.tabs.trigger("Prices", value="p"),
+                             rx.tabs.trigger("Messages", value="m")),
                 rx.tabs.content(_technicians(), value="t", padding_top="1em"),
                 rx.tabs.content(_staff(), value="s", padding_top="1em"),
                 rx.tabs.content(_prices(), value="p", padding_top="1em"),
+                rx.tabs.content(_texts(), value="m", padding_top="1em"),
                 default_value="t", width="100%"),
             confirm_dialog(AdminState.pending.kind != "", AdminState.pending.title,
                            rx.text("You can undo this from the same table."),

@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from core.config import LOOPBACK, Environment, InsecureProduction, Settings, describe_errors, normalise_origin
 
 SAFE = {"secret_key": secrets.token_hex(32), "phone_key": secrets.token_hex(32), "demo_mode": False,
-        "seed_demo_data": False, "metrics_token": secrets.token_hex(32)}
+        "seed_demo_data": False, "metrics_token": secrets.token_hex(32),
+        "notify_provider": "twilio", "twilio_account_sid": "AC" + secrets.token_hex(16),
+        "twilio_auth_token": secrets.token_hex(16), "twilio_from": "+447700900123", "public_base_url": "https://tyrehero.example"}
 
 
 def problems_of(**values: object) -> list[str]:
@@ -22,8 +24,8 @@ def problems_of(**values: object) -> list[str]:
 
 def test_production_without_anything_set_names_every_problem_at_once() -> None:
     lines = problems_of()
-    assert len(lines) == 5
-    for name in ("SECRET_KEY", "PHONE_KEY", "DEMO_MODE", "SEED_DEMO_DATA", "METRICS_TOKEN"):
+    assert len(lines) == 6
+    for name in ("SECRET_KEY", "PHONE_KEY", "DEMO_MODE", "SEED_DEMO_DATA", "METRICS_TOKEN", "NOTIFY_PROVIDER"):
         assert sum(line.startswith(name) for line in lines) == 1, (name, lines)
     assert not any("Value error" in line for line in lines)
 
@@ -55,7 +57,7 @@ def test_the_refusal_is_one_exception_carrying_every_problem() -> None:
         Settings(environment="production")
     cause = e.value.errors()[0]["ctx"]["error"]
     assert isinstance(cause, InsecureProduction), "wanted isinstance(cause, InsecureProduction)"
-    assert len(cause.problems) == 5, "wanted len(cause.problems) == 5"
+    assert len(cause.problems) == 6, "wanted len(cause.problems) == 6"
 
 
 def test_development_keeps_the_friendly_demo_and_loopback_metrics() -> None:
