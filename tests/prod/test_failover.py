@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from deploy.prod import Shape
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, login
+from tests.e2e.conftest import login
 from tests.factories import request_body
 from tests.prod.conftest import Customers, stored_ids
 
@@ -74,11 +74,10 @@ def core(shape: Shape) -> Iterator[object]:
     c.close()
 
 
-def test_killed_process_loses_nothing_and_pages_reconnect(shape: Shape, core, report: Callable[[str], None]) -> None:
+def test_killed_process_loses_nothing_and_pages_reconnect(shape: Shape, core, browser,  # type: ignore[no-untyped-def]
+                                                          report: Callable[[str], None]) -> None:
     """Each app process in turn is SIGKILLed while customers submit and track through nginx and a dispatcher's
     console and a tracking page are open in Chromium (so each page's WebSocket surely loses its process once)."""
-    from playwright.sync_api import sync_playwright
-
     from core.principal import Principal
     from core.technicians.jobs import job_action
 
@@ -88,38 +87,37 @@ def test_killed_process_loses_nothing_and_pages_reconnect(shape: Shape, core, re
     before = _drivers_stored(shape)
     customers = Customers(shape.url)
     figures = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            desk = browser.new_page(viewport={"width": 1440, "height": 900})
-            desk.goto(f"{shape.url}/dispatch")
-            desk.locator("#username").wait_for(timeout=20000)
-            login(desk, shape.url, "dispatch", "dispatch-demo-1")
-            desk.locator("#queue").wait_for(timeout=20000)
-            phone = browser.new_page(viewport={"width": 390, "height": 844})
-            phone.goto(f"{shape.url}/track/{watched['tracking_token']}")
-            phone.locator("#status").wait_for(timeout=20000)
-            customers.start()
-            steps = iter((("en-route", "on the way"), ("arrived", "technician with you")))
-            for i in range(len(shape.apps)):
-                time.sleep(2)
-                killed_at = time.monotonic()
-                old_pid = shape.kill_app(i)
-                probe = _submit(shape, customer_name="Probe After Kill")
-                desk.locator(f"#row-{probe['reference']}").wait_for(timeout=SHOWN_WITHIN_S * 1000)
-                console_s = time.monotonic() - killed_at
-                action, words = next(steps)
-                moved_at = time.monotonic()
-                job_action(core, Principal.system("prod test"), rid, action, tech_id=tid)
-                phone.locator("#status", has_text=words).wait_for(timeout=SHOWN_WITHIN_S * 1000)
-                tracking_s = time.monotonic() - moved_at
-                back_s = _wait_back(shape, i, old_pid)
-                figures.append(f"process {i}: console showed a new request {console_s:.1f} s after the kill, "
-                               f"tracking page showed '{words}' {tracking_s:.1f} s after the step, "
-                               f"process back in {back_s:.0f} s")
-        finally:
-            customers.stop()
-            browser.close()
+    ctx = browser.new_context()
+    try:
+        desk = ctx.new_page(viewport={"width": 1440, "height": 900})
+        desk.goto(f"{shape.url}/dispatch")
+        desk.locator("#username").wait_for(timeout=20000)
+        login(desk, shape.url, "dispatch", "dispatch-demo-1")
+        desk.locator("#queue").wait_for(timeout=20000)
+        phone = ctx.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(f"{shape.url}/track/{watched['tracking_token']}")
+        phone.locator("#status").wait_for(timeout=20000)
+        customers.start()
+        steps = iter((("en-route", "on the way"), ("arrived", "technician with you")))
+        for i in range(len(shape.apps)):
+            time.sleep(2)
+            killed_at = time.monotonic()
+            old_pid = shape.kill_app(i)
+            probe = _submit(shape, customer_name="Probe After Kill")
+            desk.locator(f"#row-{probe['reference']}").wait_for(timeout=SHOWN_WITHIN_S * 1000)
+            console_s = time.monotonic() - killed_at
+            action, words = next(steps)
+            moved_at = time.monotonic()
+            job_action(core, Principal.system("prod test"), rid, action, tech_id=tid)
+            phone.locator("#status", has_text=words).wait_for(timeout=SHOWN_WITHIN_S * 1000)
+            tracking_s = time.monotonic() - moved_at
+            back_s = _wait_back(shape, i, old_pid)
+            figures.append(f"process {i}: console showed a new request {console_s:.1f} s after the kill, "
+                           f"tracking page showed '{words}' {tracking_s:.1f} s after the step, "
+                           f"process back in {back_s:.0f} s")
+    finally:
+        customers.stop()
+        ctx.close()
     accepted, stored = _accepted_are_stored(shape, customers)
     extra = _drivers_stored(shape) - before - accepted
     report("\nprocess killed under load: " + customers.summary() + f" stored={stored} stored_unacknowledged={extra}")
