@@ -171,9 +171,7 @@ def _call_buttons() -> rx.Component:
                     href=TrackState.phone_tel, flex="1", id="call-technician",
                     title="We put you through to your technician"),
         ),
-        rx.link(rx.button(rx.icon("phone"), "Call TyreHero", size="3", variant="soft", color_scheme="gray",
-                          width="100%", min_height="48px"),
-                href=TrackState.phone_tel, flex="1", id="call-tyrehero"),
+        _call_tyrehero("Call TyreHero", flex="1"),
         width="100%",
         spacing="3",
     )
@@ -257,15 +255,20 @@ def _receipt() -> rx.Component:
             rx.text("Price: ", rx.text.strong(TrackState.quote, id="price"), ", payable to the technician by card."),
             rx.badge(TrackState.status_text, color_scheme="green", size="3", id="status"),
             rx.text("Thank you for calling TyreHero. Drive safely.", color_scheme="gray"),
-            rx.link(rx.button(rx.icon("phone"), "Questions? Call TyreHero", size="3", variant="soft",
-                              color_scheme="gray", width="100%", min_height="48px"),
-                    href=TrackState.phone_tel, width="100%", id="call-tyrehero"),
+            _call_tyrehero("Questions? Call TyreHero", width="100%"),
             spacing="3",
             width="100%",
         ),
         width="100%",
         id="receipt",
     )
+
+
+def _call_tyrehero(label: str, **place: str) -> rx.Component:
+    """TyreHero's number as a real `tel:` link, at least 48 px tall."""
+    return rx.link(rx.button(rx.icon("phone"), label, size="3", variant="soft", color_scheme="gray", width="100%",
+                             min_height="48px"),
+                   href=TrackState.phone_tel, id="call-tyrehero", **place)
 
 
 def _cancelled() -> rx.Component:
@@ -277,9 +280,7 @@ def _cancelled() -> rx.Component:
             rx.badge(TrackState.status_text, color_scheme="gray", size="3", id="status"),
             rx.link(rx.button("Ask for help again", color_scheme=styles.ACCENT, **styles.big_button),
                     href=routes.HOME, width="100%", id="ask-again"),
-            rx.link(rx.button(rx.icon("phone"), "Call TyreHero", size="3", variant="soft", color_scheme="gray",
-                              width="100%", min_height="48px"),
-                    href=TrackState.phone_tel, width="100%", id="call-tyrehero"),
+            _call_tyrehero("Call TyreHero", width="100%"),
             spacing="3",
             width="100%",
         ),
