@@ -70,7 +70,7 @@ def test_a_full_postcode_shows_its_postcode_and_approximate_everywhere(app, brow
         console.goto(f"{app.url}/dispatch")
         console.locator("#username").wait_for(timeout=15000)
         login(console, app.url, "uxdesk")
-        console.locator(f"#row-{row['reference']}").click(timeout=15000)
+        console.locator(f"#open-{row['reference']}").click(timeout=15000)
         console.locator("#drawer-postcode", has_text="SW1A 1AA").wait_for(timeout=5000)
         assert console.locator("#drawer-approximate").is_visible(), "the console's drawer shows the approximate flag"
         tech_page = phone.new_page()

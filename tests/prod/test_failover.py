@@ -87,14 +87,15 @@ def test_killed_process_loses_nothing_and_pages_reconnect(shape: Shape, core, br
     before = _drivers_stored(shape)
     customers = Customers(shape.url)
     figures = []
-    ctx = browser.new_context()
+    desk_ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    phone_ctx = browser.new_context(viewport={"width": 390, "height": 844})
     try:
-        desk = ctx.new_page(viewport={"width": 1440, "height": 900})
+        desk = desk_ctx.new_page()
         desk.goto(f"{shape.url}/dispatch")
         desk.locator("#username").wait_for(timeout=20000)
         login(desk, shape.url, "dispatch", "dispatch-demo-1")
         desk.locator("#queue").wait_for(timeout=20000)
-        phone = ctx.new_page(viewport={"width": 390, "height": 844})
+        phone = phone_ctx.new_page()
         phone.goto(f"{shape.url}/track/{watched['tracking_token']}")
         phone.locator("#status").wait_for(timeout=20000)
         customers.start()
@@ -117,7 +118,8 @@ def test_killed_process_loses_nothing_and_pages_reconnect(shape: Shape, core, br
                            f"process back in {back_s:.0f} s")
     finally:
         customers.stop()
-        ctx.close()
+        desk_ctx.close()
+        phone_ctx.close()
     accepted, stored = _accepted_are_stored(shape, customers)
     extra = _drivers_stored(shape) - before - accepted
     report("\nprocess killed under load: " + customers.summary() + f" stored={stored} stored_unacknowledged={extra}")
