@@ -1,4 +1,6 @@
-"""The customer's tracking link: what it shows, how long it lives, and cancelling through it."""
+"""The customer's tracking link: what it shows, how long it lives, and cancelling through it.
+
+(Over 300 lines: the one tracking statement, its typed row and the rules that read it belong together.)"""
 
 from __future__ import annotations
 
