@@ -120,7 +120,7 @@ def test_no_signal_is_calm_and_the_taps_and_positions_replay_without_an_error(ap
         assert "websocket" not in page.content().lower(), "no framework wording about websockets"
         shot(page, "technician-offline")
         ctx.set_geolocation({"latitude": perth[0] + 0.01, "longitude": perth[1]})
-        _wait(lambda: page.evaluate("window.thTracker.pending()") > 0, 25, "a position kept while offline")
+        _wait(lambda: page.evaluate("window.thTracker.pending()") > 0, 45, "a position kept while offline")
         page.click("#arrived")  # tapped with no signal
         taps_before = sum('"action":"arrived"' in f for f in sent)
         # Meanwhile the step reached the server by another way (an earlier attempt whose answer was lost).
