@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,15 +27,6 @@ from tests.support.redis_server import free_port
 # Retried on another try with the same Idempotency-Key: the request may or may not have reached a process.
 IN_FLIGHT = (httpx.TransportError,)
 GATEWAY = {502, 503, 504}
-
-
-@pytest.fixture
-def report(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
-    def emit(line: str) -> None:
-        with capsys.disabled():
-            print(line.strip(), flush=True)
-
-    return emit
 
 
 @pytest.fixture(scope="session")
