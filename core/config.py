@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     sla_minutes: int = Field(90, gt=0)
     position_max_age_s: int = Field(120, gt=0)
     duplicate_window_s: int = Field(300, ge=0)
+    # A tracking link texted again (a dispatcher's resend, a duplicate submission) at most once per this.
+    resend_cooldown_s: int = Field(60, ge=0)
 
     dispatch_sweep_s: float = Field(10.0, gt=0)
     # A freed technician wakes the process's sweeper, which waits this long so that one sweep serves

@@ -44,7 +44,12 @@ class AlreadyOpen(Conflict):
     """A request from this phone is already open and the caller is not the client that made it.
 
     Its message names nothing of that request: whoever types a number must not learn its tracking link.
+    `request_id` (the open request) is for the core, which texts its link to that number; never shown.
     """
+
+    def __init__(self, message: str, request_id: int | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class LinkExpired(NotFound):

@@ -57,6 +57,32 @@ EVENT_LABELS: dict[str, str] = {
     "completed": "Completed",
     "cancelled": "Cancelled",
     "note": "Note",
+    "arriving": "Arriving",
+    "link_resent": "Tracking link texted again",
+}
+
+MESSAGE_LABELS: dict[str, str] = {
+    "received": "Request received",
+    "assigned": "Technician coming",
+    "en_route": "On the way",
+    "arriving": "Arriving",
+    "on_site": "Arrived",
+    "completed": "Receipt and rating link",
+    "cancelled": "Cancelled",
+    "requeued": "Finding another van",
+    "tracking_link": "Tracking link",
+    "offer": "Job offer",
+}
+
+DELIVERY_LABELS: dict[str, str] = {
+    "pending": "Waiting to send",
+    "sending": "Sending",
+    "queued": "Queued at provider",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "failed": "Not delivered",
+    "dead": "Given up",
+    "skipped": "Not sent",
 }
 
 ALERT_LABELS: dict[str, str] = {
@@ -106,6 +132,14 @@ def role(code: str | None) -> str:
 
 def event(code: str | None) -> str:
     return _label(EVENT_LABELS, code)
+
+
+def message(code: str | None) -> str:
+    return _label(MESSAGE_LABELS, code)
+
+
+def delivery(code: str | None) -> str:
+    return _label(DELIVERY_LABELS, code)
 
 
 # Every code has its label: a new enum member without one fails at import, not on a page.

@@ -22,12 +22,13 @@ from core.errors import NotFound
 from core.geo.places import nearest_place
 from core.infra.db import translates_outages
 from core.models import RequestEvent, ServiceRequest, Technician, stored_id, utcnow
+from core.notify.outbox import MessageLine, read_messages
 from core.principal import Principal, Role
 from core.requests.pricing import LONDON
 from core.requests.priority import effective_priority
 from core.requests.promise import best_eta, in_reach
 from core.requests.rating import RatingSummary, rating_summary
-from core.requests.tracking import remaining_eta
+from core.requests.tracking import link_expired, remaining_eta
 from core.schemas import ISSUE_LABELS, Issue
 from core.states import ON_A_JOB, OPEN, TECH_ON_A_JOB, RequestStatus, TechStatus, sql_list
 
@@ -105,6 +106,8 @@ class RequestDetail(BaseModel):
     phone: str
     timeline: list[EventOut]
     suggestions: list[Suggestion]
+    messages: list[MessageLine] = []  # the texts about this request, newest first, with their delivery status
+    link_works: bool = False  # the driver's tracking link still opens and the number is held: it can be resent
 
 
 class Alert(BaseModel):
@@ -233,7 +236,8 @@ def _request_detail(core: Core, request_id: int) -> RequestDetail:
         vehicle_type=r.vehicle_type, on_motorway=r.on_motorway, vulnerable=r.vulnerable, notes=r.notes,
         quote_pence=r.quote_pence, phone=core.vault.decrypt(r.phone_enc),
         timeline=[EventOut(at=e.at.isoformat(), kind=e.kind, actor=e.actor, data=e.data) for e in events],
-        suggestions=sugg,
+        suggestions=sugg, messages=read_messages(core, 20, request_id),
+        link_works=bool(r.phone_enc) and not link_expired(r.status, r.completed_at or r.cancelled_at, now),
     )
 
 

@@ -88,6 +88,11 @@ _RECENT = sa.text(
 def recent_messages(core: Core, who: Principal, limit: int = 50, request_id: int | None = None) -> list[MessageLine]:
     """The newest messages (of one request, when given), newest first: for admins and dispatchers."""
     who.require(Role.ADMIN, Role.DISPATCHER)
+    return read_messages(core, limit, request_id)
+
+
+def read_messages(core: Core, limit: int = 50, request_id: int | None = None) -> list[MessageLine]:
+    """`recent_messages` for a caller that has checked the principal already (the console's drawer)."""
     with autocommit(core.read_engine).connect() as c:
         rows = c.execute(_RECENT, {"n": max(1, min(limit, 500)), "request_id": request_id}).all()
     return [MessageLine(id=r.id, created_at=r.created_at.isoformat(timespec="seconds"), reference=r.reference,

@@ -35,11 +35,11 @@ def body_fingerprint(core: Core, data: RequestCreate) -> str:
 def already_open_message(core: Core) -> str:
     """What a second submission for a number with an open request is told.
 
-    It names nothing of the open request. It points to the link the first submitter was shown and texted
-    (core.notify), and to the phone line. It sends nothing itself.
+    It names nothing of the open request. The link goes by text to that number only (core.requests.resend,
+    at most once per RESEND_COOLDOWN_S), so whoever typed someone else's number learns nothing.
     """
-    return (f"A request from this number is already open. Use the tracking link from your first request, "
-            f"or call us on {core.settings.support_phone} and we'll help.")
+    return (f"A request from this number is already open: we've texted its tracking link to that number. "
+            f"Or call us on {core.settings.support_phone} and we'll help.")
 
 
 def check_replay(row: Any, fingerprint: str | None) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from core.context import Core
 from core.dispatch.auto import AUTO_DISPATCH, dispatch_request
-from core.errors import Unavailable
+from core.errors import AlreadyOpen, Unavailable
 from core.infra.db import translates_outages
 from core.infra.events import DomainEvent
 from core.infra.metrics import REQUESTS_ACCEPTED
@@ -21,6 +21,7 @@ from core.requests.location import ResolvedLocation, resolve_location
 from core.requests.priority import priority
 from core.requests.promise import quote
 from core.requests.public import public_answer, public_view
+from core.requests.resend import resend_for_duplicate
 from core.requests.store import NewRequest, Stored, store_request
 from core.schemas import RequestCreate, RequestPublic
 
@@ -35,7 +36,8 @@ def submit_request(
 
     A retry or a double tap (the same Idempotency-Key with the same body) gets the same request back.
     Anyone else submitting for a phone with a request open in the duplicate window gets AlreadyOpen,
-    never that request's tracking link: only the client that made a request learns its token.
+    never that request's tracking link: only the client that made a request learns its token, and the
+    link is texted again to that phone.
     A used key with another body is refused (ValidationFailed on idempotency_key), as Stripe does.
     A database outage comes out as `Unavailable`.
     """
@@ -44,6 +46,10 @@ def submit_request(
     loc = resolve_location(core, data.location)
     try:
         stored = store_request(core, _new_request(core, data, idempotency_key, loc))
+    except AlreadyOpen as e:
+        if e.request_id is not None:
+            resend_for_duplicate(core, e.request_id)  # to the number of the open request, never to the caller
+        raise
     except OperationalError as e:
         raise Unavailable("We cannot take requests online right now.", service="database") from e
     if stored.duplicate:

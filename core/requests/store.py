@@ -213,7 +213,7 @@ def _store_once(core: Core, c: sa.Connection, new: NewRequest, attempt: _Attempt
         if new.key is not None and recent.idempotency_key == new.key:
             check_replay(recent, new.fingerprint)  # the same client's double tap, stored meanwhile
             return Stored(recent, True)
-        raise AlreadyOpen(already_open_message(core))
+        raise AlreadyOpen(already_open_message(core), request_id=recent.id)
     tech: ClaimedTech | None = None
     eta: int | None = None
     if attempt.dispatch_now and anyone_free:

@@ -153,3 +153,28 @@ def test_script_in_a_customer_name_is_shown_as_text(app, browser) -> None:
     finally:
         ctx.close()
         _close(app, made)
+
+
+def test_the_drawer_lists_the_texts_and_sends_the_link_again_once(app, browser) -> None:
+    from tests.factories import add_staff, random_mobile
+
+    add_staff(app.core, "rosa", "dispatcher")
+    made = _ask(app, (53.48, -2.24), random_mobile(), name="Texted Driver")
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = ctx.new_page()
+        page.goto(f"{app.url}/login?next=/dispatch")
+        login(page, app.url, "rosa")
+        page.locator(f"#open-{made['reference']}").click(timeout=15000)
+        texts = page.locator("#drawer-messages")
+        texts.get_by_text("Request received").wait_for(timeout=10000)
+        page.locator("#resend-link").click()
+        page.locator("#drawer-message").get_by_text("Tracking link texted to the driver again").wait_for(timeout=10000)
+        texts.get_by_text("Tracking link", exact=True).wait_for(timeout=10000)
+        page.locator("#resend-link").click()
+        page.locator("#drawer-message").get_by_text("wait a minute").wait_for(timeout=10000)
+        assert texts.get_by_text("Tracking link", exact=True).count() == 1, "the driver is texted once"
+        shot(page, "console-texts")
+    finally:
+        ctx.close()
+        _close(app, made)

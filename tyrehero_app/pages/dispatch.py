@@ -13,9 +13,11 @@ from core import labels
 from core.dispatch import console, manual
 from core.dispatch.console import Alert, ConsoleSnapshot, QueueItem, RequestDetail, Suggestion
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.notify.outbox import MessageLine
 from core.phones import display
 from core.principal import Principal, Role
 from core.requests.rating import LowRating
+from core.requests.resend import resend_tracking_link
 from core.states import CANCELLABLE, RequestStatus
 from tyrehero_app.components.staff import confirm_dialog, denied_notice, staff_frame
 from tyrehero_app.guard import StaffPage, guarded
@@ -24,6 +26,9 @@ from tyrehero_app.runtime import get_core
 _SLA_COLOR = {"ok": "green", "amber": "amber", "red": "red"}
 _REASSIGNABLE = frozenset({RequestStatus.PENDING, RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE})
 _UNASSIGNABLE = frozenset({RequestStatus.ASSIGNED, RequestStatus.EN_ROUTE})
+_DELIVERY_COLOR = {"delivered": "green", "sent": "green", "queued": "blue", "failed": "red", "dead": "red",
+                   "skipped": "gray", "pending": "amber", "sending": "amber"}
+_NOT_DELIVERED = frozenset({"failed", "dead", "skipped", "pending"})
 
 
 STAFF = (Role.DISPATCHER, Role.ADMIN)
@@ -68,6 +73,27 @@ class TimelineLine(BaseModel):
     text: str
 
 
+class MessageRow(BaseModel):
+    """One text about the selected request, as the drawer lists it."""
+
+    time: str
+    what: str
+    sent_to: str  # " to driver by text"
+    status: str
+    color: str
+    preview: str
+    error: str
+
+    @classmethod
+    def of(cls, m: MessageLine) -> MessageRow:
+        color = _DELIVERY_COLOR.get(m.status, "gray")
+        how = {"sms": " by text", "push": " by push notification"}.get(m.channel, "")
+        return cls(time=m.created_at[11:19], what=labels.message(m.template),
+                   sent_to=(" to driver" if m.recipient == "customer" else " to technician") + how,
+                   status=labels.delivery(m.status), color=color, preview=m.preview,
+                   error=m.last_error if m.status in _NOT_DELIVERED else "")
+
+
 class Drawer(BaseModel):
     """The selected request as the drawer shows it: the phone number spaced for reading aloud, and only the
     actions its status allows (none once it is closed)."""
@@ -79,6 +105,8 @@ class Drawer(BaseModel):
     vehicle_reg: str | None
     timeline: list[TimelineLine]
     suggestions: list[Suggestion]
+    messages: list[MessageRow]
+    can_resend: bool
     can_assign: bool
     can_unassign: bool
     can_cancel: bool
@@ -91,6 +119,7 @@ class Drawer(BaseModel):
         status = d.request.status
         return cls(request=d.request, assigned=bool(d.request.technician_id), phone=display(d.phone), vehicle=d.vehicle,
                    vehicle_reg=d.vehicle_reg, timeline=lines, suggestions=d.suggestions,
+                   messages=[MessageRow.of(m) for m in d.messages], can_resend=d.link_works,
                    can_assign=status in _REASSIGNABLE, can_unassign=status in _UNASSIGNABLE,
                    can_cancel=status in CANCELLABLE)
 
@@ -221,6 +250,13 @@ class DispatchState(StaffPage, rx.State):
             await self._act(who, manual.unassign)
         elif kind == "cancel":
             await self._act(who, manual.cancel, self.pending_reason)
+
+    @guarded(*STAFF)
+    async def resend_link(self, who: Principal) -> None:
+        """Text the driver the tracking link again (audited; at most once a minute)."""
+        await self._act(who, resend_tracking_link)
+        if self.message == "Done.":
+            self.message = "Tracking link texted to the driver again."
 
     @guarded(*STAFF)
     async def note(self, who: Principal, form: dict) -> None:
@@ -367,6 +403,13 @@ def _drawer() -> rx.Component:
                 rx.button("Cancel request", size="2", color_scheme="red", type="submit", id="cancel-request"),
                 width="100%", align="center"),
                 on_submit=DispatchState.ask_cancel, reset_on_submit=False, width="100%")),
+            rx.heading("Texts", size="3", as_="h3"),
+            rx.cond(d.messages.length() > 0, rx.el.ul(rx.foreach(d.messages, _message_line), class_name="th-plain",
+                                                       id="drawer-messages"),
+                    rx.text("No texts yet.", size="1")),
+            rx.cond(d.can_resend, rx.button("Text the tracking link again", on_click=DispatchState.resend_link,
+                                            size="2", variant="soft", id="resend-link",
+                                            aria_label="Text the tracking link for " + r.reference + " again")),
             rx.heading("Timeline", size="3", as_="h3"),
             rx.foreach(d.timeline, lambda e: rx.text(
                 e.time, " ", rx.text.strong(e.kind), " by ", e.actor, " ", e.text, size="1",
@@ -376,6 +419,14 @@ def _drawer() -> rx.Component:
         ),
         width="100%"), id="drawer", aria_label="Selected request", style={"width": "100%"},
     )
+
+
+def _message_line(m: rx.Var[MessageRow]) -> rx.Component:
+    return rx.el.li(
+        rx.text(m.time, " ", rx.text.strong(m.what), m.sent_to, " ",
+                rx.badge(m.status, color_scheme=m.color, variant="soft"),
+                rx.cond(m.error != "", rx.el.span(" (", m.error, ")")), size="1"),
+        rx.text(m.preview, size="1", color_scheme="gray"), class_name="message-line")
 
 
 def _legend_item(color: str, text: str, shape: str = "dot") -> rx.Component:

@@ -148,10 +148,11 @@ def test_unknown_token_is_404_and_cancel_rules(core: Core, api_server) -> None:
 # --- Tracking links are not handed to strangers (issue 18, point 4) ---------------------------------------
 
 def _stored(core: Core) -> tuple[int, int]:
-    """Requests and timeline entries held: what a refused submission must leave unchanged."""
+    """Requests and timeline entries held (but the open request's `link_resent`, which texts its own number):
+    what a refused submission must leave unchanged."""
     with core.engine.connect() as c:
         return (c.execute(sa.text("SELECT count(*) FROM service_request")).scalar_one(),
-                c.execute(sa.text("SELECT count(*) FROM request_event")).scalar_one())
+                c.execute(sa.text("SELECT count(*) FROM request_event WHERE kind <> 'link_resent'")).scalar_one())
 
 
 def _post(url: str, body: dict, key: str | None = None) -> httpx.Response:
@@ -194,9 +195,14 @@ def test_another_client_with_the_same_phone_is_told_a_request_is_open_and_nothin
     detail = r.json()["detail"]
     assert "already open" in detail, "'already open' missing from detail"
     assert core.settings.support_phone in detail, "core.settings.support_phone missing from detail"
-    assert "text" not in detail.lower()  # no text message is sent yet: none is promised
+    assert "texted its tracking link to that number" in detail, detail
     _assert_tells_nothing_of(core, r, first)
     assert _stored(core) == before
+    with core.engine.connect() as c:
+        texts = c.execute(sa.text("SELECT request_id, recipient, template FROM outbound_message"
+                                  " WHERE template = 'tracking_link'")).all()
+    assert [tuple(t) for t in texts] == [(first["id"], "customer", "tracking_link")], (
+        "the promise on the 409 is kept: the link is texted to the open request's number, once")
 
 
 def test_a_new_idempotency_key_is_another_client_even_with_the_same_body(core: Core, api_server) -> None:
