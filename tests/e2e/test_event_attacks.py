@@ -94,6 +94,7 @@ ATTACKS: dict[str, Callable[[Targets], dict[str, Any]]] = {
     "DispatchState.confirm": lambda t: {},
     "DispatchState.dismiss": lambda t: {},
     "DispatchState.note": lambda t: {"form": {"text": "mallory was here"}},
+    "DispatchState.resend_link": lambda t: {},
     "TechState.load": lambda t: {},
     "TechState.refresh": lambda t: {},
     "TechState.set_shift": lambda t: {"status": "offline"},
@@ -192,6 +193,7 @@ SNAPSHOT = {
     "timelines": "SELECT id, request_id, kind, data FROM request_event ORDER BY id",
     "audit": "SELECT id, action, target, data FROM audit_event ORDER BY id",
     "ratings": "SELECT id, request_id, stars, comment FROM rating ORDER BY id",
+    "texts": "SELECT id, request_id, recipient, template FROM outbound_message ORDER BY id",
 }
 
 
