@@ -19,7 +19,8 @@ from tyrehero_app.api.app import create_api
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     await lifespan.tune_process()
     tasks = [asyncio.create_task(lifespan.dispatch_sweeper()), asyncio.create_task(lifespan.maintenance()),
-             asyncio.create_task(lifespan.session_refresher()), asyncio.create_task(lifespan.alert_webhook())]
+             asyncio.create_task(lifespan.session_refresher()), asyncio.create_task(lifespan.alert_webhook()),
+             asyncio.create_task(lifespan.notify_relay())]
     try:
         yield
     finally:
