@@ -6,6 +6,8 @@ import re
 
 import httpx
 
+from core.notify.outbox import read_messages
+from core.notify.promises import FORM_PROMISE, PROMISED_TEXTS, TRACKING_PROMISE
 from tests.e2e.conftest import shot
 
 STEP_TIMEOUT_MS = 2000  # each status change must show without reload within 2 s
@@ -31,11 +33,14 @@ def test_request_by_postcode_then_follow_each_step(app, phone_page) -> None:
     page = phone_page
     _fill_form(page, app.url, name="Alex Driver", phone="07911 123456", postcode="RG1 1AA")
     assert page.locator("#location-label").inner_text() == "RG1 1AA area (approximate)"
+    assert FORM_PROMISE in page.locator("#help-form").inner_text(), "the form says what we text"
     shot(page, "request-form")
     page.click("#submit")
     page.wait_for_url(re.compile(r".*/track/[A-Za-z0-9_-]{20,}$"), timeout=15000)
     page.locator("#reference").wait_for(timeout=10000)
     assert page.locator("#reference").inner_text().startswith("TH-")
+    reference = page.locator("#reference").inner_text()
+    assert page.locator("#texts-promise").inner_text() == TRACKING_PROMISE
     assert page.locator("#price").inner_text().startswith("£")
     token = page.url.rsplit("/", 1)[1]
     view = httpx.get(f"{app.url}/api/v1/requests/track/{token}").json()
@@ -54,6 +59,9 @@ def test_request_by_postcode_then_follow_each_step(app, phone_page) -> None:
     assert "Technician arrived" in texts, "'Technician arrived' missing from texts"
     assert "Request received" in texts, "'Request received' missing from texts"
     assert token not in app.log.read_text()  # the token never reaches the logs
+    sent = [m.template for m in read_messages(app.core, 50) if m.reference == reference]
+    assert [t for t, _ in PROMISED_TEXTS if t in sent] == [t for t, _ in PROMISED_TEXTS if t != "arriving"], (
+        f"the texts the pages promised went out: {sent}")  # no position came near, so no "arriving"
 
 
 def test_cancel_a_second_request(app, phone_page) -> None:

@@ -14,6 +14,7 @@ from core.config import get_settings
 from core.errors import Conflict, Unavailable, ValidationFailed
 from core.infra.addresses import client_address
 from core.infra.ratelimit import RateLimited
+from core.notify.promises import FORM_PROMISE
 from core.phones import normalise_uk_mobile
 from core.requests.intake import IDEMPOTENCY_FIELD, resolve_location, submit_request
 from core.requests.messages import driver_errors, first_in_error
@@ -411,7 +412,7 @@ def _form() -> rx.Component:
             _field("Your name", _input("customer_name", auto_complete="name", max_length=100), "customer_name"),
             _field("Mobile number", _input("phone", type="tel", auto_complete="tel", input_mode="tel",
                                            placeholder="07… ", max_length=20), "phone",
-                   "The technician calls this number if they need to find you."),
+                   "The technician calls this number if they need to find you. " + FORM_PROMISE),
             _field("What happened?", _select("issue", [(i.value, label) for i, label in ISSUE_LABELS.items()],
                                              RequestFormState.set_issue, Issue.PUNCTURE.value), "issue"),
             _field("Vehicle make and model", _input("vehicle", placeholder="e.g. Ford Focus", max_length=80),

@@ -11,6 +11,7 @@ import reflex as rx
 from pydantic import BaseModel
 
 from core.errors import IllegalTransition, NotFound, Unavailable
+from core.notify.promises import TRACKING_PROMISE
 from core.requests.pricing import LONDON
 from core.requests.tracking import cancel_by_token, track
 from core.schemas import TrackingView
@@ -307,6 +308,7 @@ def _live() -> rx.Component:
     return rx.vstack(
         rx.heading("Your request", size="5", as_="h1"),
         _summary(),
+        rx.text(TRACKING_PROMISE, size="2", color_scheme="gray", id="texts-promise"),
         rx.cond(TrackState.error != "", rx.callout(TrackState.error, color_scheme="red", width="100%")),
         rx.el.iframe(src=TrackState.map_src, title="Live map",
                      style={"width": "100%", "height": "300px", "border": "0", "border_radius": "12px"}),
