@@ -35,6 +35,7 @@ from core.states import RequestStatus, TechStatus
 log = logging.getLogger(__name__)
 
 SWEEP_LOCK = 725002
+SWEEP_LOCK_IDLE_MS = 300_000  # a sweep of a surge's backlog may take this long; its lock is never cut short
 AUTO_DISPATCH = Principal.system("auto-dispatch")
 
 
@@ -256,24 +257,19 @@ def sweep_pending(core: Core, limit: int = 100) -> int:
         assigned = sweep_batch(core)
         if not _anyone_free(core):
             return assigned
-    with core.engine.connect() as lock_conn:
-        got = lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar()
+    with _sweep_lock(core) as got:
         if not got:
             return assigned
-        try:
-            with Session(core.engine) as s:
-                ids = s.exec(
-                    select(ServiceRequest.id)
-                    .where(ServiceRequest.status == RequestStatus.PENDING)
-                    .order_by(col(ServiceRequest.priority), col(ServiceRequest.created_at))
-                    .limit(limit)
-                ).all()
-            for rid in ids:
-                if rid is not None and dispatch_request(core, rid) is not None:
-                    assigned += 1
-        finally:
-            lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
-            lock_conn.commit()
+        with Session(core.engine) as s:
+            ids = s.exec(
+                select(ServiceRequest.id)
+                .where(ServiceRequest.status == RequestStatus.PENDING)
+                .order_by(col(ServiceRequest.priority), col(ServiceRequest.created_at))
+                .limit(limit)
+            ).all()
+        for rid in ids:
+            if rid is not None and dispatch_request(core, rid) is not None:
+                assigned += 1
     return assigned
 
 
@@ -306,15 +302,20 @@ def _pending_at_least(core: Core, n: int) -> bool:
 
 @contextmanager
 def _sweep_lock(core: Core) -> Iterator[bool]:
-    """The sweep's advisory lock (the one sweep_pending takes): True if this process got it."""
+    """The sweep's lock: True if this process got it; one sweep (greedy or batch) runs at a time.
+
+    A transaction-scoped advisory lock held by a transaction of its own for the sweep's length: it works
+    behind PgBouncer's transaction pooling (a session lock would stay on a server connection that others
+    then borrow), and it ends with that transaction however the sweep ends. The transaction sits idle while
+    the sweep works on other connections, so it lifts the idle-in-transaction timeout for itself only
+    (SET LOCAL; `SWEEP_LOCK_IDLE_MS`)."""
     with core.engine.connect() as lock_conn:
-        got = bool(lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": SWEEP_LOCK}).scalar())
+        lock_conn.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {SWEEP_LOCK_IDLE_MS}"))
+        got = bool(lock_conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}).scalar())
         try:
             yield got
         finally:
-            if got:
-                lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": SWEEP_LOCK})
-                lock_conn.commit()
+            lock_conn.rollback()  # ends the transaction: the lock goes with it
 
 
 def sweep_batch(core: Core, limit: int = BATCH_WINDOW) -> int:

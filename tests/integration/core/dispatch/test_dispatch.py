@@ -128,3 +128,27 @@ def test_redis_down_then_back(database_url: str, clean_db, key_prefix: str) -> N
             assert sweep_pending(core) == 0  # nothing else is free
         finally:
             core.close()
+
+
+def test_one_sweep_at_a_time_and_the_lock_ends_with_its_transaction(core: Core) -> None:
+    """The sweep's lock is transaction-scoped (it must work behind PgBouncer's transaction pooling): while
+    another process's sweep holds it, this one dispatches nothing; once that transaction ends, it does."""
+    from core.dispatch.auto import SWEEP_LOCK, _sweep_lock
+
+    submit_request(core, RequestCreate.model_validate(request_body()))  # nobody on shift: it waits
+    add_technicians(core, 1, seed=12)
+    with core.engine.connect() as other:
+        assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK}).scalar()
+        assert sweep_pending(core) == 0, "another sweep holds the lock: this one leaves the request alone"
+        other.rollback()
+    assert sweep_pending(core) == 1, "the other sweep's transaction ended, and its lock with it"
+    with _sweep_lock(core) as got:
+        assert got
+        with core.engine.connect() as c:
+            held = c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"),
+                             {"k": SWEEP_LOCK}).scalar()
+        assert held == 1, "held while the sweep runs"
+    with core.engine.connect() as c:
+        left = c.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"),
+                         {"k": SWEEP_LOCK}).scalar()
+    assert left == 0, "released when the sweep ends, with no unlock call to forget"
