@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     rate_limit_requests_per_phone: int = Field(6, ge=1)
     # Tracking reads (page map polls every 2 s) per client address per minute.
     rate_limit_tracking_per_ip: int = Field(120, ge=1)
+    # The request form's look-ups before sending (a place, the price, the best van's ETA) per client address
+    # per 10 minutes: a driver makes a handful; a script sending form events in a loop is stopped.
+    rate_limit_lookups_per_ip: int = Field(600, ge=1)
     retention_days: int = Field(30, ge=1)  # closed requests are anonymised after this
     slow_query_ms: int = Field(100, ge=1)
     # A request slower than this is logged as `slow_request` with its route and its database, Redis and total ms.

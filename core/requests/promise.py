@@ -12,6 +12,7 @@ from datetime import datetime
 from core.context import Core
 from core.dispatch.auto import dispatch_filter, reach_minutes
 from core.infra.db import translates_outages
+from core.infra.ratelimit import Limit, rate_key_for_address
 from core.models import utcnow
 from core.requests.pricing import quote_pence
 from core.schemas import Issue, VehicleType, required_capabilities
@@ -42,6 +43,16 @@ class Promise:
     sla_minutes: int
     within_sla: bool  # the best van would arrive within the promise
     in_reach: bool  # auto-dispatch would send it (within the SLA plus the margin)
+
+
+def count_lookup(core: Core, client: str | None) -> None:
+    """One look-up by a form not yet sent (its place, price or ETA), counted per client address; RateLimited
+    past RATE_LIMIT_LOOKUPS_PER_IP in 10 minutes. The form's events are public: anyone can send them."""
+    if not client:
+        return
+    core.limiter.hit(f"lookup-ip:{rate_key_for_address(client)}", Limit(core.settings.rate_limit_lookups_per_ip, 600),
+                     f"Too many look-ups from this connection: wait a few minutes, or call us on "
+                     f"{core.settings.support_phone}.")
 
 
 @translates_outages

@@ -18,7 +18,7 @@ from core.notify.promises import FORM_PROMISE
 from core.phones import normalise_uk_mobile
 from core.requests.intake import IDEMPOTENCY_FIELD, resolve_location, submit_request
 from core.requests.messages import driver_errors, first_in_error
-from core.requests.promise import promise, quote
+from core.requests.promise import count_lookup, promise, quote
 from core.schemas import ISSUE_LABELS, Issue, LocationIn, RequestCreate, VehicleType, clean_text
 from tyrehero_app import routes, styles
 from tyrehero_app.browserjs import run_js
@@ -168,7 +168,18 @@ class RequestFormState(Declared, rx.State):
         """Centre the form's map on the understood point (a pin moved later does not redraw it)."""
         self.map_lat, self.map_lng, self.map_approximate = self.lat, self.lng, self.location_approximate
 
+    def _lookup_allowed(self) -> bool:
+        """Count one look-up for this connection; past the limit, say so beside the location and look nothing up."""
+        try:
+            count_lookup(get_core(), self._client_address())
+        except RateLimited as e:
+            self.errors = {**self.errors, "location": e.message}
+            return False
+        return True
+
     async def _understand(self, loc: LocationIn, source: str) -> bool:
+        if not self._lookup_allowed():
+            return False
         try:
             where = await asyncio.to_thread(resolve_location, get_core(), loc)
         except ValidationFailed as e:
@@ -185,11 +196,14 @@ class RequestFormState(Declared, rx.State):
         if source != "pin":
             self.postcode = where.postcode or ""
         self.errors = {k: v for k, v in self.errors.items() if k != "location"}
-        await self._reprice()
+        await self._reprice(counted=True)
         return True
 
-    async def _reprice(self) -> None:
-        """The live quote, and the best van's ETA once the location is known (the same code intake uses)."""
+    async def _reprice(self, counted: bool = False) -> None:
+        """The live quote, and the best van's ETA once the location is known (the same code intake uses).
+        Past the look-up limit the last price stays; sending still prices the request."""
+        if not counted and not self._lookup_allowed():
+            return
         issue, vtype = Issue(self.issue), VehicleType(self.vehicle_type)
         core = get_core()
         self.sla_minutes = core.settings.sla_minutes

@@ -111,3 +111,23 @@ def test_the_margin_is_a_setting(core: Core, margin: int, status: str) -> None:
     add_technicians(core, 1, around=NORTHAMPTON, spread=0.0, seed=5)
     made = _submit(core, location={"lat": READING[0], "lng": READING[1]})
     assert made.status == status, f"with a {margin}-minute margin a ~104-minute van is {status}"
+
+
+def test_form_look_ups_are_limited_per_connection(core: Core) -> None:
+    """The form's events are public: a script sending them in a loop is stopped; other drivers are not."""
+    from core.infra.ratelimit import RateLimited
+    from core.requests.promise import count_lookup
+
+    core.settings.rate_limit_lookups_per_ip = 3
+    core.limiter.enabled = True
+    for _ in range(3):
+        count_lookup(core, "203.0.113.9")
+    with pytest.raises(RateLimited) as stopped:
+        count_lookup(core, "203.0.113.9")
+    assert "Too many look-ups" in stopped.value.message and core.settings.support_phone in stopped.value.message
+    assert stopped.value.retry_after_s > 0
+    count_lookup(core, "198.51.100.4")  # another driver looks up as usual
+    for i in range(3):
+        count_lookup(core, f"2001:db8::{i + 1}")  # one IPv6 /64 is one connection's budget
+    with pytest.raises(RateLimited):
+        count_lookup(core, "2001:db8::ff")
