@@ -6,7 +6,7 @@ self.addEventListener("activate", function (event) { event.waitUntil(self.client
 
 function techClients() {
   return self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (all) {
-    return all.filter(function (c) { return new URL(c.url).pathname === "/tech"; });
+    return all.filter(function (c) { return new URL(c.url).pathname.replace(/\/+$/, "") === "/tech"; });
   });
 }
 

@@ -63,9 +63,7 @@ class WebPushOffers:
             return False
         accepted = False
         for target in targets:
-            payload = json.dumps({"title": f"Job offer {target.reference}", "body": text, "url": links.TECH_PATH,
-                                  "reference": target.reference, "request_id": request_id})
-            accepted = self._send(target, payload) or accepted
+            accepted = self._send(target, offer_payload(target.reference, request_id, text)) or accepted
         return accepted
 
     def _targets(self, technician_id: int, request_id: int) -> list[_Target]:
@@ -108,6 +106,12 @@ class WebPushOffers:
                 c.execute(sa.text(statement), params)
         except (SQLAlchemyError, Unavailable):
             log.warning("push subscription bookkeeping failed", statement=statement.split()[0])
+
+
+def offer_payload(reference: str, request_id: int, text: str) -> str:
+    """What the phone's service worker (assets/tech-sw.js) receives: the notification and the page to open."""
+    return json.dumps({"title": f"Job offer {reference}", "body": text, "url": links.TECH_PATH,
+                       "reference": reference, "request_id": request_id})
 
 
 def make_offer_push(core: Core) -> WebPushOffers | None:

@@ -45,7 +45,8 @@ def test_a_configured_key_wins_over_the_derived_one_in_raw_or_pem_form() -> None
     assert application_server_key(signing_key(Settings())) != want
 
 
-@pytest.mark.parametrize("bad", ["not-a-key", "AAAA", "A" * 43, "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----"])
+@pytest.mark.parametrize("bad", ["not-a-key", "AAAA", "A" * 43,
+                                 "-----BEGIN PRIVATE KEY-----\nxx\n-----END PRIVATE KEY-----"])
 def test_a_malformed_key_is_refused_at_start_up_by_name(bad: str) -> None:
     with pytest.raises(ValidationError) as e:
         Settings(vapid_private_key=bad)
