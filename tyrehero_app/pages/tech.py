@@ -309,7 +309,9 @@ def tech() -> rx.Component:
                         rx.cond(TechState.status == T.AVAILABLE,
                                 rx.text("No job right now. Jobs appear here by themselves.", color_scheme="gray",
                                         id="no-job"))),
-                _offer_alerts(),
+                # Only once the page knows its technician: the card's first call is a guarded handler, and a
+                # visitor without a session must be sent to log in by `load` alone.
+                rx.cond(TechState.user_name != "", _offer_alerts()),
                 spacing="4",
                 width="100%",
             ),
