@@ -1,4 +1,5 @@
-"""Command line: python -m core {migrate,seed,rotate-phone-key,create-admin,enrol-2fa,issue-enrolment-code}."""
+"""Command line: python -m core
+{migrate,seed,rotate-phone-key,vapid-key,create-admin,enrol-2fa,issue-enrolment-code}."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from core.principal import Principal, Role
 from core.staff import mfa
 from core.staff.auth import new_account
 from core.staff.mfa import rotate_secrets
+from core.vapid import new_private_key
 
 
 def _cli_principal() -> Principal:
@@ -92,6 +94,7 @@ def main() -> None:
     seed = sub.add_parser("seed", help="load demo data if the database has no technicians")
     seed.add_argument("--size", type=int, default=None)
     sub.add_parser("rotate-phone-key", help="re-encrypt phone numbers from PHONE_KEY_PREVIOUS to PHONE_KEY")
+    sub.add_parser("vapid-key", help="print a new VAPID_PRIVATE_KEY (the key job offers are pushed with)")
     admin = sub.add_parser("create-admin", help="create an admin account")
     admin.add_argument("username")
     enrol = sub.add_parser("enrol-2fa", help="set up two-factor sign-in for an account at this terminal "
@@ -102,6 +105,9 @@ def main() -> None:
                                                         "once to set up two-factor sign-in")
     issue.add_argument("username")
     args = parser.parse_args()
+    if args.cmd == "vapid-key":  # before the settings: production refuses to load them without one
+        print(new_private_key())
+        return
 
     settings = get_settings()
     db_url, _ = ensure_urls(settings.database_url, settings.redis_url, settings.data_path)

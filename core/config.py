@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core import vapid
+
 _DEV_SECRET = "dev-only-secret-change-me"
 MIN_SECRET_CHARS = 32
 
@@ -163,6 +165,20 @@ class Settings(BaseSettings):
     notify_batch: int = Field(20, ge=1, le=500)
     arriving_minutes: int = Field(5, ge=1, le=30)  # "about 5 minutes away" is texted once the ETA drops to this
 
+    # Web Push of job offers to technicians' phones (core.notify.push), tried before the offer's text.
+    web_push: bool = True
+    # The VAPID key (P-256): base64url of the raw 32-byte private key, or PEM (`python -m core vapid-key`).
+    # Unset outside production: derived from SECRET_KEY, so every process agrees; production sets its own, since
+    # phones' subscriptions are bound to it and must survive a SECRET_KEY rotation.
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = ""  # mailto: or https: contact for the push services; unset: PUBLIC_BASE_URL
+    push_timeout_s: float = Field(5.0, gt=0, le=30)  # per push service call; a slower one sends the text instead
+    # Hosts a subscription's endpoint may name (a host or its subdomains): the browsers' push services, so a
+    # subscription cannot make the server post to an address of our own network.
+    push_endpoint_hosts: Annotated[tuple[str, ...], NoDecode] = (
+        "fcm.googleapis.com", "push.services.mozilla.com", "notify.windows.com", "push.apple.com")
+    push_allow_http: bool = False  # http:// endpoints, for tests' local push service only; production refuses it
+
     @field_validator("database_url", "database_replica_url")
     @classmethod
     def _sqlalchemy_url(cls, v: str | None) -> str | None:
@@ -182,7 +198,7 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, v: str | None) -> str | None:
         return v or None
 
-    @field_validator("metrics_token", "twilio_auth_token", "alert_webhook_url", mode="before")
+    @field_validator("metrics_token", "twilio_auth_token", "alert_webhook_url", "vapid_private_key", mode="before")
     @classmethod
     def _blank_token_is_none(cls, v: object) -> object:
         return v or None
@@ -193,6 +209,26 @@ class Settings(BaseSettings):
         if v is not None and urlsplit(v.get_secret_value()).scheme not in ("http", "https"):
             raise ValueError("give an http:// or https:// URL")
         return v
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            vapid.parse_private_key(v.get_secret_value())  # a clear error at start-up, not at the first offer
+        return v
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, v: str) -> str:
+        v = v.strip()
+        if v and not (v.startswith("mailto:") or v.startswith("https://")):
+            raise ValueError("give a mailto: address or an https:// URL the push services can contact")
+        return v
+
+    @field_validator("push_endpoint_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: object) -> tuple[str, ...]:
+        return tuple(h.lower().strip(".") for h in _items(v))
 
     @field_validator("trusted_proxies", "metrics_allow_from", mode="before")
     @classmethod
@@ -216,6 +252,15 @@ class Settings(BaseSettings):
     def data_path(self) -> Path:
         return self.data_dir.resolve()
 
+    @property
+    def push_subject(self) -> str:
+        """Who the push services may contact about our pushes (VAPID `sub`): VAPID_SUBJECT, else the https://
+        site (production's PUBLIC_BASE_URL), else a mailto: at the host (a push service refuses plain http)."""
+        if self.vapid_subject:
+            return self.vapid_subject
+        parts = urlsplit(self.public_base_url)
+        return f"https://{parts.netloc}" if parts.scheme == "https" else f"mailto:ops@{parts.hostname}"
+
 
 def production_problems(s: Settings) -> list[str]:
     """What makes these settings unsafe to serve the public with: all of it, not the first thing found."""
@@ -237,6 +282,11 @@ def production_problems(s: Settings) -> list[str]:
     elif token and len(token) < MIN_SECRET_CHARS:
         problems.append(f"METRICS_TOKEN must be {MIN_SECRET_CHARS}+ characters")
     problems.extend(_notify_problems(s))
+    if s.web_push and s.vapid_private_key is None:
+        problems.append("VAPID_PRIVATE_KEY must be set (`python -m core vapid-key` makes one), or WEB_PUSH=false: "
+                        "phones subscribe to this key, so it must not follow SECRET_KEY")
+    if s.push_allow_http:
+        problems.append("PUSH_ALLOW_HTTP must be false: push endpoints are https:// in production")
     return problems
 
 

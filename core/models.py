@@ -355,3 +355,24 @@ class Rating(SQLModel, table=True):
     stars: int = Field(sa_type=sa.SmallInteger)
     comment: str = Field(default="", max_length=500)
     created_at: datetime = _created()
+
+
+class PushSubscription(SQLModel, table=True):
+    """A technician's phone that takes Web Push job offers (core.notify.push): the push service's endpoint and
+    the browser's keys the payload is encrypted to. One row per endpoint: a phone that a second technician signs
+    in on and subscribes from moves to them. Removed when the push service answers 404/410 (gone)."""
+
+    __tablename__ = "push_subscription"
+    __table_args__ = (
+        sa.UniqueConstraint("endpoint", name="uq_push_subscription_endpoint"),
+        sa.Index("ix_push_subscription_technician", "technician_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    technician_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("technician.id", ondelete="CASCADE"),
+                                                   nullable=False))
+    endpoint: str = Field(max_length=1024)
+    p256dh: str = Field(max_length=100)  # the browser's P-256 public key, base64url
+    auth: str = Field(max_length=40)  # the browser's 16-byte auth secret, base64url
+    created_at: datetime = _created()
+    last_used_at: datetime | None = _ts()  # the last push the service accepted

@@ -14,6 +14,7 @@ from core.dispatch.reconcile import reconcile
 from core.infra.db import behind_transaction_pooler
 from core.infra.partitions import ensure_ping_partitions
 from core.notify.providers import make_provider
+from core.notify.push import make_offer_push
 from core.notify.relay import Relay
 from core.notify.wakeup import OutboxWakeup
 from core.privacy.retention import apply_retention
@@ -78,12 +79,13 @@ async def dispatch_sweeper() -> None:
 
 
 async def notify_relay() -> None:
-    """Send the outbox's texts (core.notify.relay): at once when a commit's NOTIFY wakes it, else every
-    NOTIFY_POLL_S for retries that fall due. Every process runs one; they share the work row by row."""
+    """Send the outbox's texts (core.notify.relay; a technician's offer by Web Push first, core.notify.push): at
+    once when a commit's NOTIFY wakes it, else every NOTIFY_POLL_S for retries that fall due. Every process runs
+    one; they share the work row by row."""
     while True:  # without a core there is nothing to send; a start-up outage must not end the task
         try:
             core = await asyncio.to_thread(get_core)
-            relay = Relay(core, make_provider(core.settings))
+            relay = Relay(core, make_provider(core.settings), offer_push=make_offer_push(core))
             break
         except Exception:
             log.exception("notification relay could not start; retrying")

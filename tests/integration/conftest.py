@@ -11,6 +11,7 @@ from core.bootstrap import bootstrap
 from core.config import Settings
 from core.context import Core
 from core.geo.geocode import OfflineGeocoder
+from core.vapid import new_private_key
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def prod_core(clean_db, database_url: str, server_urls: tuple[str, str], key_pre
         twilio_auth_token=secrets.token_hex(16),
         twilio_from="+447700900123",
         public_base_url="https://tyrehero.example",
+        vapid_private_key=new_private_key(),
     )
     c = bootstrap(settings, database_url=database_url, redis_url=server_urls[1], key_prefix=key_prefix,
                   geocoder=OfflineGeocoder(), pool_size=10)

@@ -18,8 +18,8 @@ CORE = Path(__file__).resolve().parents[2] / "core"
 LAYERS: tuple[frozenset[str], ...] = (
     # Vocabulary and values every layer shares: settings, errors, who is calling, the state machines, the
     # tables, the services' input/output shapes, phone numbers (schemas validates them; Core holds the vault)
-    # and the hash bearer tokens are stored by.
-    frozenset({"config", "errors", "principal", "states", "models", "schemas", "phones", "tokens", "labels"}),
+    # and the hash bearer tokens are stored by; the VAPID key Web Push is signed with.
+    frozenset({"config", "errors", "principal", "states", "models", "schemas", "phones", "tokens", "labels", "vapid"}),
     # Technology without domain rules: database, event bus and listener, rate limits, metrics, logs, embedded servers.
     frozenset({"infra"}),
     # Adapters and pure models the services use: distances, ETA, places, geocoding; the technician index.

@@ -19,6 +19,7 @@ from tyrehero_app.api import (
     health,
     maps,
     notify,
+    push,
     ratings,
     requests,
     technicians,
@@ -128,6 +129,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     api.include_router(auth.router)
     api.include_router(admin.router)
     api.include_router(notify.router)
+    api.include_router(push.router)
     maps.mount_vendor(api)
     return api
 

@@ -15,6 +15,7 @@ from core.states import RequestStatus, TechStatus
 from core.technicians import jobs as svc
 from core.technicians.views import phone_view
 from tyrehero_app import styles
+from tyrehero_app.browserjs import run_js
 from tyrehero_app.components.layout import layout
 from tyrehero_app.components.staff import confirm_dialog, denied_notice, logout_button
 from tyrehero_app.guard import StaffPage, guarded
@@ -22,6 +23,22 @@ from tyrehero_app.runtime import get_core
 
 T = TechStatus
 ON_SHIFT = tuple(str(t) for t in T if t != T.OFFLINE)
+
+# What the phone's offer alerts are (assets/tech-alerts.js answers one of these codes), in the technician's words.
+ALERTS = {
+    "on": "Offer alerts are on: a new job rings this phone, even with TyreHero closed.",
+    "off": "Offer alerts are off. Offers come by text.",
+    "dismissed": "Notifications were not allowed. Offers will come by text instead.",
+    "denied": "This browser blocks notifications from TyreHero, so offers will come by text instead. "
+              "To get alerts, allow notifications for this site in the browser's settings.",
+    "unsupported": "This browser cannot show offer alerts. Offers will come by text instead.",
+    "failed": "Offer alerts could not be turned on here. Offers will come by text instead.",
+    "server-off": "Offer alerts are not available. Offers come by text.",
+}
+CAN_TURN_ON = ("off", "dismissed", "failed")
+# Waits for /tech-alerts.js (loaded by the page) and asks it whether this phone takes alerts.
+_ALERTS_STATUS = ("(async () => { for (let i = 0; i < 50 && !window.thAlerts; i++) await new Promise("
+                  "(r) => setTimeout(r, 100)); return window.thAlerts ? window.thAlerts.status() : 'unsupported'; })()")
 
 
 class TechState(StaffPage, rx.State):
@@ -33,6 +50,7 @@ class TechState(StaffPage, rx.State):
     message: str = ""
     offer_seconds: int = -1
     confirm_end: bool = False  # the "End shift?" dialog is open
+    alerts: str = ""  # this phone's offer alerts, one of ALERTS ("" until the browser answered)
 
     @guarded(Role.TECHNICIAN)
     async def load(self, who: Principal) -> None:
@@ -111,6 +129,15 @@ class TechState(StaffPage, rx.State):
     async def complete(self, who: Principal, form: dict) -> None:
         await self._act(who, "complete", form)
 
+    @guarded(Role.TECHNICIAN)
+    def alerts_result(self, who: Principal, code: object) -> None:
+        """What the browser answered about offer alerts (the subscription itself went to the API)."""
+        self.alerts = code if isinstance(code, str) and code in ALERTS else "failed"
+
+    @rx.var
+    def alerts_words(self) -> str:
+        return ALERTS.get(self.alerts, "Checking offer alerts…")
+
     @rx.var
     def status_words(self) -> str:
         return labels.tech_status(self.status)
@@ -152,6 +179,37 @@ def _shift_controls() -> rx.Component:
             width="100%",
         ),
         width="100%",
+    )
+
+
+def _offer_alerts() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Offer alerts", size="3", as_="h2"),
+            rx.text(TechState.alerts_words, id="alerts-status", role="status", aria_live="polite", size="2"),
+            rx.cond(
+                rx.Var.create(list(CAN_TURN_ON)).contains(TechState.alerts),
+                rx.button(rx.icon("bell-ring"), "Turn on offer alerts", id="alerts-on", variant="soft", size="3",
+                          width="100%", min_height="48px",
+                          on_click=run_js("window.thAlerts ? window.thAlerts.enable() : 'unsupported'",
+                                          callback=TechState.alerts_result)),
+            ),
+            rx.cond(
+                TechState.alerts == "on",
+                rx.button("Turn off offer alerts", id="alerts-off", variant="ghost", color_scheme="gray", size="2",
+                          min_height="44px",
+                          on_click=run_js("window.thAlerts ? window.thAlerts.disable() : 'unsupported'",
+                                          callback=TechState.alerts_result)),
+            ),
+            # Clicked by /tech-alerts.js when the service worker hears of a pushed offer: the offer shows at once.
+            rx.el.button("Refresh", id="offer-refresh", type="button", on_click=TechState.refresh,
+                         style={"display": "none"}, aria_hidden="true", tab_index=-1),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        id="offer-alerts",
+        on_mount=run_js(_ALERTS_STATUS, callback=TechState.alerts_result),
     )
 
 
@@ -227,6 +285,7 @@ def _job_card() -> rx.Component:
 def tech() -> rx.Component:
     return rx.vstack(
         rx.script(src="/tech-tracker.js"),
+        rx.script(src="/tech-alerts.js"),
         # Each tick also starts or stops the position tracker as the shift says: code compiled into the page, no eval.
         rx.moment(interval=2000, display="none", on_change=[TechState.refresh, rx.run_script(rx.cond(
             rx.Var.create(list(ON_SHIFT)).contains(TechState.status),
@@ -250,6 +309,9 @@ def tech() -> rx.Component:
                         rx.cond(TechState.status == T.AVAILABLE,
                                 rx.text("No job right now. Jobs appear here by themselves.", color_scheme="gray",
                                         id="no-job"))),
+                # Only once the page knows its technician: the card's first call is a guarded handler, and a
+                # visitor without a session must be sent to log in by `load` alone.
+                rx.cond(TechState.user_name != "", _offer_alerts()),
                 spacing="4",
                 width="100%",
             ),

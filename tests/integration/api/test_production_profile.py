@@ -13,12 +13,14 @@ import sqlalchemy as sa
 from core.config import Settings
 from core.context import Core
 from core.demo import DEMO_LOGINS, seed_if_empty
+from core.vapid import new_private_key
 
 ROOT = Path(__file__).resolve().parents[3]
 SAFE = {"SECRET_KEY": secrets.token_hex(32), "PHONE_KEY": secrets.token_hex(32), "DEMO_MODE": "false",
         "SEED_DEMO_DATA": "false", "METRICS_TOKEN": secrets.token_hex(32),
         "NOTIFY_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
-        "TWILIO_AUTH_TOKEN": secrets.token_hex(16), "TWILIO_FROM": "+447700900123", "PUBLIC_BASE_URL": "https://tyrehero.example"}
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16), "TWILIO_FROM": "+447700900123", "PUBLIC_BASE_URL": "https://tyrehero.example",
+        "VAPID_PRIVATE_KEY": new_private_key()}
 
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +33,8 @@ def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def test_production_without_settings_exits_naming_each_problem(tmp_path: Path) -> None:
     run = serve(tmp_path, ENVIRONMENT="production", DATA_DIR=str(tmp_path / "data"))
     assert run.returncode == 2
-    for name in ("SECRET_KEY", "PHONE_KEY", "DEMO_MODE", "SEED_DEMO_DATA", "METRICS_TOKEN", "NOTIFY_PROVIDER"):
+    for name in ("SECRET_KEY", "PHONE_KEY", "DEMO_MODE", "SEED_DEMO_DATA", "METRICS_TOKEN", "NOTIFY_PROVIDER",
+                 "VAPID_PRIVATE_KEY"):
         assert f"  - {name} must" in run.stderr, (name, run.stderr)
     assert "Traceback" not in run.stderr + run.stdout
     assert not (tmp_path / "data").exists()  # refused before any database was started

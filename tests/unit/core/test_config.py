@@ -9,11 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from core.config import LOOPBACK, Environment, InsecureProduction, Settings, describe_errors, normalise_origin
+from core.vapid import new_private_key
 
 SAFE = {"secret_key": secrets.token_hex(32), "phone_key": secrets.token_hex(32), "demo_mode": False,
         "seed_demo_data": False, "metrics_token": secrets.token_hex(32),
         "notify_provider": "twilio", "twilio_account_sid": "AC" + secrets.token_hex(16),
-        "twilio_auth_token": secrets.token_hex(16), "twilio_from": "+447700900123", "public_base_url": "https://tyrehero.example"}
+        "twilio_auth_token": secrets.token_hex(16), "twilio_from": "+447700900123", "public_base_url": "https://tyrehero.example",
+        "vapid_private_key": new_private_key()}
 
 
 def problems_of(**values: object) -> list[str]:
@@ -24,8 +26,9 @@ def problems_of(**values: object) -> list[str]:
 
 def test_production_without_anything_set_names_every_problem_at_once() -> None:
     lines = problems_of()
-    assert len(lines) == 6
-    for name in ("SECRET_KEY", "PHONE_KEY", "DEMO_MODE", "SEED_DEMO_DATA", "METRICS_TOKEN", "NOTIFY_PROVIDER"):
+    assert len(lines) == 7
+    for name in ("SECRET_KEY", "PHONE_KEY", "DEMO_MODE", "SEED_DEMO_DATA", "METRICS_TOKEN", "NOTIFY_PROVIDER",
+                 "VAPID_PRIVATE_KEY"):
         assert sum(line.startswith(name) for line in lines) == 1, (name, lines)
     assert not any("Value error" in line for line in lines)
 
@@ -57,7 +60,7 @@ def test_the_refusal_is_one_exception_carrying_every_problem() -> None:
         Settings(environment="production")
     cause = e.value.errors()[0]["ctx"]["error"]
     assert isinstance(cause, InsecureProduction), "wanted isinstance(cause, InsecureProduction)"
-    assert len(cause.problems) == 6, "wanted len(cause.problems) == 6"
+    assert len(cause.problems) == 7, "wanted len(cause.problems) == 7"
 
 
 def test_development_keeps_the_friendly_demo_and_loopback_metrics() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from core.dispatch import console, manual
 from core.errors import Forbidden
+from core.notify import push_subscriptions
 from core.principal import ROLES, Principal, Role
 from core.privacy import retention
 from core.staff import admin, price_preview
@@ -30,8 +31,11 @@ UNGUARDED = {
     "core.staff.price_preview.pounds": "formats a number",
     "core.staff.price_preview.shown": "formats a number",
     "core.staff.price_preview.typed": "formats a number",
+    "core.notify.push_subscriptions.vapid_public_key": "the public half of our key, from the settings",
+    "core.notify.push_subscriptions.signing_key": "the relay's own key, from the settings",
+    "core.notify.push_subscriptions.endpoint_problem": "checks a URL; reads and writes nothing",
 }
-MODULES = (admin, staff_views, price_preview, console, manual, retention, jobs, views)
+MODULES = (admin, staff_views, price_preview, console, manual, retention, jobs, views, push_subscriptions)
 
 
 def _services(module: ModuleType) -> list[tuple[str, inspect.Signature]]:

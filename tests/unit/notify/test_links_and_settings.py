@@ -12,9 +12,10 @@ from core.config import Settings, describe_errors
 from core.notify.providers import LogProvider, make_provider
 from core.notify.providers.twilio import TwilioProvider
 from core.notify.relay import Relay
+from core.vapid import new_private_key
 
 SAFE = {"secret_key": secrets.token_hex(32), "phone_key": secrets.token_hex(32), "demo_mode": False,
-        "seed_demo_data": False, "metrics_token": secrets.token_hex(32)}
+        "seed_demo_data": False, "metrics_token": secrets.token_hex(32), "vapid_private_key": new_private_key()}
 TWILIO = {"notify_provider": "twilio", "twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": "t" * 32,
           "twilio_from": "+447700900123", "public_base_url": "https://tyrehero.example"}
 

@@ -20,7 +20,7 @@ def test_production_cookies_are_secure_even_over_plain_http() -> None:
     prod = Settings(environment="production", secret_key=secrets.token_hex(32), phone_key=secrets.token_hex(32),
                     demo_mode=False, seed_demo_data=False, metrics_token=secrets.token_hex(32),
                     notify_provider="twilio", twilio_account_sid="AC1", twilio_auth_token="t",
-                    twilio_from="+447700900123", public_base_url="https://tyrehero.example")
+                    twilio_from="+447700900123", public_base_url="https://tyrehero.example", web_push=False)
     assert cookie_secure(prod, _request("http"))
 
 
