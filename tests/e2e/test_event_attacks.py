@@ -103,6 +103,7 @@ ATTACKS: dict[str, Callable[[Targets], dict[str, Any]]] = {
     "TechState.end_shift": lambda t: {},
     "TechState.act": lambda t: {"action": "decline"},
     "TechState.complete": lambda t: {"form": {"fitted": "nothing", "note": "mallory"}},
+    "TechState.alerts_result": lambda t: {"code": "on"},
     "AccountState.load": lambda t: {},
     "AccountState.start": lambda t: {},
     "AccountState.confirm": lambda t: {"form": {"code": "123456"}},
@@ -194,6 +195,7 @@ SNAPSHOT = {
     "audit": "SELECT id, action, target, data FROM audit_event ORDER BY id",
     "ratings": "SELECT id, request_id, stars, comment FROM rating ORDER BY id",
     "texts": "SELECT id, request_id, recipient, template FROM outbound_message ORDER BY id",
+    "push subscriptions": "SELECT id, technician_id, endpoint FROM push_subscription ORDER BY id",
 }
 
 
