@@ -64,6 +64,16 @@ def masked(e164: str) -> str:
     return f"{digits[:5]} ••• {digits[-3:]}" if len(digits) > 8 else "•••"
 
 
+def masked_stored(vault: PhoneVault, enc: str | None) -> str:
+    """A stored (encrypted) number, masked; "" when none, "(unreadable)" under a key no longer configured."""
+    if not enc:
+        return ""
+    try:
+        return masked(vault.decrypt(enc))
+    except InvalidToken:
+        return "(unreadable)"
+
+
 def tel_link(e164: str) -> str:
     """A `tel:` link that dials the number from a phone's browser."""
     return "tel:" + re.sub(r"[^0-9+]", "", e164)

@@ -10,7 +10,6 @@ import math
 from typing import Any
 
 import sqlalchemy as sa
-from cryptography.fernet import InvalidToken
 from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
@@ -18,7 +17,7 @@ from core import labels
 from core.context import Core
 from core.errors import NotFound, ValidationFailed
 from core.models import PriceSetting, Technician, UserAccount
-from core.phones import PhoneVault, masked
+from core.phones import PhoneVault, masked_stored
 from core.principal import ROLES, Principal, Role
 from core.requests.pricing import DEFAULT_PRICES, PriceTable
 from core.states import TechStatus
@@ -48,17 +47,7 @@ class TechnicianRow(BaseModel):
         return cls(id=t.id, name=t.name, van=f"{t.van_reg} {t.van_label}".strip(),
                    caps=labels.capabilities(t.capabilities), status=t.status,
                    status_label=labels.tech_status(t.status) if t.active else "Deactivated", active=t.active,
-                   mobile=masked_mobile(vault, t.phone_enc))
-
-
-def masked_mobile(vault: PhoneVault, enc: str | None) -> str:
-    """A stored technician's mobile as staff lists show it; "" when none, "(unreadable)" under a lost key."""
-    if not enc:
-        return ""
-    try:
-        return masked(vault.decrypt(enc))
-    except InvalidToken:
-        return "(unreadable)"
+                   mobile=masked_stored(vault, t.phone_enc))
 
 
 class TechnicianEdit(BaseModel):
@@ -83,7 +72,7 @@ def technician_for_edit(core: Core, who: Principal, tech_id: int) -> TechnicianE
             raise NotFound("no such technician")
         return TechnicianEdit(id=tech_id, name=t.name, van_reg=t.van_reg, van_label=t.van_label,
                               capabilities=list(t.capabilities), home_base=t.home_base,
-                              mobile=masked_mobile(core.vault, t.phone_enc))
+                              mobile=masked_stored(core.vault, t.phone_enc))
 
 
 class StaffRow(BaseModel):

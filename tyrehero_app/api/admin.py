@@ -7,9 +7,9 @@ import dataclasses
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from core.phones import masked_stored
 from core.privacy import retention
 from core.staff import admin
-from core.staff.views import masked_mobile
 from tyrehero_app.api.deps import CurrentAdmin
 from tyrehero_app.runtime import get_core
 
@@ -42,7 +42,7 @@ def list_technicians(who: CurrentAdmin) -> list[dict]:
     core = get_core()
     return [
         t.model_dump(include={"id", "name", "van_reg", "van_label", "capabilities", "home_base", "status", "active"})
-        | {"mobile": masked_mobile(core.vault, t.phone_enc)}
+        | {"mobile": masked_stored(core.vault, t.phone_enc)}
         for t in admin.list_technicians(core, who)
     ]
 
