@@ -174,3 +174,13 @@ def test_without_a_mobile_on_file_the_tracking_link_offers_tyrehero_only(core: C
 def test_a_waiting_request_carries_no_technician_number(core: Core) -> None:
     made = submit_request(core, RequestCreate.model_validate(request_body()))
     assert track(core, made.tracking_token).technician_tel is None
+
+
+def test_demo_vans_get_drama_numbers_that_reach_nobody(core: Core) -> None:
+    from core.demo import seed_if_empty
+
+    assert seed_if_empty(core, size=3, quiet=True)
+    with core.engine.connect() as c:
+        stored = c.execute(sa.text("SELECT phone_enc FROM technician ORDER BY id")).scalars().all()
+    numbers = [core.vault.decrypt(enc) for enc in stored]
+    assert numbers == ["+447700900000", "+447700900001", "+447700900002"], numbers
