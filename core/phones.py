@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 import phonenumbers
 import sqlalchemy as sa
@@ -55,6 +56,27 @@ class PhoneVault:
 def display(e164: str) -> str:
     """07911 123456 style, for staff pages."""
     return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def masked(e164: str) -> str:
+    """The number with its middle hidden ("07700 ••• 123"): enough for staff lists to tell numbers apart."""
+    digits = re.sub(r"[^0-9]", "", display(e164))
+    return f"{digits[:5]} ••• {digits[-3:]}" if len(digits) > 8 else "•••"
+
+
+def masked_stored(vault: PhoneVault, enc: str | None) -> str:
+    """A stored (encrypted) number, masked; "" when none, "(unreadable)" under a key no longer configured."""
+    if not enc:
+        return ""
+    try:
+        return masked(vault.decrypt(enc))
+    except InvalidToken:
+        return "(unreadable)"
+
+
+def tel_link(e164: str) -> str:
+    """A `tel:` link that dials the number from a phone's browser."""
+    return "tel:" + re.sub(r"[^0-9+]", "", e164)
 
 
 def rotate_key(engine: sa.Engine, old: PhoneVault, new: PhoneVault, batch: int = 1000) -> int:

@@ -215,6 +215,9 @@ class TrackingView(BaseModel):
     late_reason: str | None = None  # set when the van is due after the promise
     no_van_in_reach: bool = False  # waiting, and no free van can be sent automatically
     phone: str = ""  # TyreHero's number, for the call buttons
+    # The technician's mobile as a tel: link, only while the job is live (assigned, en route, on site) and
+    # they have one on file; otherwise None and the driver calls TyreHero (`phone`).
+    technician_tel: str | None = None
     fitted: str | None = None  # what the technician fitted, once completed
     cancel_reason: str | None = None
 

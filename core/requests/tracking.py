@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session, col, select
 
@@ -18,6 +19,7 @@ from core.errors import IllegalTransition, LinkExpired, NotFound
 from core.geo.sphere import haversine_km
 from core.infra.db import HotStatement, autocommit, session_scope, translates_outages
 from core.models import RequestEvent, ServiceRequest, Technician, table_of, utcnow
+from core.phones import tel_link
 from core.requests.promise import best_eta, in_reach
 from core.requests.public import first_name
 from core.requests.store import CUSTOMER
@@ -113,6 +115,7 @@ class _TrackRow(NamedTuple):
     tech_van_reg: str | None
     tech_lat: float | None
     tech_lng: float | None
+    tech_phone_enc: str | None
     ahead: int | None  # waiting requests dispatch takes first, while this one waits
     fitted: str | None  # what the technician fitted, once completed
     event_at: list[datetime] | None
@@ -181,7 +184,7 @@ _TRACK = HotStatement(
         _R.c.required_capabilities,
         sa.func.coalesce(_R.c.completed_at, _R.c.cancelled_at).label("closed_at"),
         _T.c.name.label("tech_name"), _T.c.van_label.label("tech_van_label"), _T.c.van_reg.label("tech_van_reg"),
-        _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"),
+        _T.c.lat.label("tech_lat"), _T.c.lng.label("tech_lng"), _T.c.phone_enc.label("tech_phone_enc"),
         sa.case((_R.c.status == RequestStatus.PENDING, sa.select(sa.func.count()).select_from(_Q).where(
             _Q.c.status == RequestStatus.PENDING,
             sa.or_(_Q.c.priority < _R.c.priority,
@@ -204,7 +207,8 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
     """The customer's view of their request: every reader of a tracking link (the API, the tracking
     page, the map and its GeoJSON) goes through here, so the rules below hold for all of them.
 
-    Once the request is closed the view holds no van, no van position and no ETA; a day after
+    Once the request is closed the view holds no van, no van position, no ETA and no technician's number
+    (`technician_tel` is there only while assigned, en route or on site, when they have a mobile on file); a day after
     closing the link is expired (LinkExpired, a NotFound). `now` is for tests; default the clock.
     A database outage comes out as `Unavailable`.
     """
@@ -247,6 +251,7 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
         late_reason=_late_reason(core, req, van) if late else None,
         no_van_in_reach=waiting and not in_reach(core, best_eta(core, req.lat, req.lng, req.required_capabilities)),
         phone=core.settings.support_phone,
+        technician_tel=_technician_tel(core, req.tech_phone_enc) if tech_name is not None else None,
         fitted=(req.fitted or None) if req.status == RequestStatus.COMPLETED else None,
         cancel_reason=req.cancel_reason if req.status == RequestStatus.CANCELLED else None,
         cancellable=req.status in CANCELLABLE,
@@ -258,6 +263,17 @@ def track(core: Core, token: str, now: datetime | None = None) -> TrackingView:
             if kind in _EVENT_TEXT and kind != "note"
         ],
     )
+
+
+def _technician_tel(core: Core, enc: str | None) -> str | None:
+    """The technician's mobile as a `tel:` link, or None (no number, or one under a key no longer configured:
+    the page then offers TyreHero's line)."""
+    if not enc:
+        return None
+    try:
+        return tel_link(core.vault.decrypt(enc))
+    except InvalidToken:
+        return None
 
 
 def _late_reason(core: Core, req: _TrackRow, van: _Van | None) -> str:

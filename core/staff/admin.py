@@ -8,6 +8,7 @@ import threading
 import time
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -17,6 +18,7 @@ from core.dispatch.auto import resync_technician
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.infra.db import session_scope
 from core.models import AuthSession, PriceSetting, ServiceRequest, Technician, UserAccount, utcnow
+from core.phones import normalise_uk_mobile
 from core.principal import ROLES, Principal, Role
 from core.privacy.retention import audit
 from core.requests.pricing import PriceTable
@@ -38,8 +40,31 @@ class TechnicianIn(BaseModel):
     home_base: str = Field("", max_length=80)
     username: str | None = Field(None, max_length=64)
     password: str | None = Field(None, max_length=256)
+    # The technician's mobile, for job offers by text. On update: left out keeps the stored number, null or
+    # "" removes it. Stored encrypted (E.164), never returned in full by a list.
+    phone: str | None = Field(None, description="UK mobile for job offers by text; null or \"\" removes it")
 
     _clean = field_validator("name", "van_reg", "van_label", "home_base", mode="before")(clean_text)
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _mobile(cls, v: object) -> object:
+        if not isinstance(v, str):
+            return v  # None removes; anything else gets pydantic's type error
+        if not v.strip():
+            return ""
+        if len(v) > 32:
+            raise ValueError("That is too long for a phone number. Use a UK mobile, e.g. 07911 123456.")
+        try:
+            return normalise_uk_mobile(v)
+        except ValidationFailed as e:
+            raise ValueError(e.errors["phone"].replace("so we can text you updates", "so job offers can go by text")
+                             ) from None
+
+    @property
+    def phone_given(self) -> bool:
+        """Whether the caller said anything about the mobile (an update leaves it alone otherwise)."""
+        return "phone" in self.model_fields_set
 
     @field_validator("capabilities")
     @classmethod
@@ -86,15 +111,37 @@ def create_technician(core: Core, who: Principal, data: TechnicianIn) -> int:
                 s.flush()
                 user_id = user.id
             t = Technician(name=data.name, van_reg=data.van_reg.upper(), van_label=data.van_label,
-                           capabilities=data.capabilities, home_base=data.home_base, user_id=user_id)
+                           capabilities=data.capabilities, home_base=data.home_base, user_id=user_id,
+                           phone_enc=core.vault.encrypt(data.phone) if data.phone else None)
             s.add(t)
             s.flush()
             assert t.id is not None  # flushed: the database gave it an id
             tid = t.id
     except IntegrityError:
         raise ValidationFailed({"username": "That username is taken."}) from None
-    audit(core, who, "technician_created", target=data.name, id=tid)
+    audit(core, who, "technician_created", target=data.name, id=tid, **({"mobile": "set"} if data.phone else {}))
     return tid
+
+
+def _stored_number(core: Core, enc: str | None) -> str | None:
+    if not enc:
+        return None
+    try:
+        return core.vault.decrypt(enc)
+    except InvalidToken:
+        return None  # under a key no longer configured: whatever is given replaces it
+
+
+def _mobile_change(core: Core, t: Technician, data: TechnicianIn) -> str | None:
+    """Apply the update's mobile to `t`; what happened to it ("set", "changed", "removed"), None if nothing.
+    The audit records this word, never the number."""
+    if not data.phone_given:
+        return None
+    old, new = _stored_number(core, t.phone_enc), data.phone or None
+    if old == new and (new is not None or not t.phone_enc):
+        return None
+    t.phone_enc = core.vault.encrypt(new) if new else None
+    return "removed" if new is None else "set" if old is None else "changed"
 
 
 def update_technician(core: Core, who: Principal, tech_id: int, data: TechnicianIn) -> None:
@@ -105,9 +152,10 @@ def update_technician(core: Core, who: Principal, tech_id: int, data: Technician
             raise NotFound("no such technician")
         t.name, t.van_reg, t.van_label = data.name, data.van_reg.upper(), data.van_label
         t.capabilities, t.home_base = data.capabilities, data.home_base
+        mobile = _mobile_change(core, t, data)
         s.add(t)
     resync_technician(core, tech_id)
-    audit(core, who, "technician_updated", target=str(tech_id))
+    audit(core, who, "technician_updated", target=str(tech_id), **({"mobile": mobile} if mobile else {}))
 
 
 def set_technician_active(core: Core, who: Principal, tech_id: int, active: bool) -> None:

@@ -15,8 +15,9 @@ from sqlmodel import Session, col, func, select
 
 from core import labels
 from core.context import Core
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.models import PriceSetting, Technician, UserAccount
+from core.phones import PhoneVault, masked_stored
 from core.principal import ROLES, Principal, Role
 from core.requests.pricing import DEFAULT_PRICES, PriceTable
 from core.states import TechStatus
@@ -38,13 +39,40 @@ class TechnicianRow(BaseModel):
     status: str  # the code (for filters and tests)
     status_label: str  # what the page shows
     active: bool
+    mobile: str = ""  # masked ("07700 ••• 123"), "" when none: a list never carries the whole number
 
     @classmethod
-    def of(cls, t: Technician) -> TechnicianRow:
+    def of(cls, t: Technician, vault: PhoneVault) -> TechnicianRow:
         assert t.id is not None, "a stored technician has an id"
         return cls(id=t.id, name=t.name, van=f"{t.van_reg} {t.van_label}".strip(),
                    caps=labels.capabilities(t.capabilities), status=t.status,
-                   status_label=labels.tech_status(t.status) if t.active else "Deactivated", active=t.active)
+                   status_label=labels.tech_status(t.status) if t.active else "Deactivated", active=t.active,
+                   mobile=masked_stored(vault, t.phone_enc))
+
+
+class TechnicianEdit(BaseModel):
+    """One technician as the edit form starts: every field but the mobile, which is shown masked only
+    (the form replaces or removes it, it never shows it whole)."""
+
+    id: int
+    name: str
+    van_reg: str
+    van_label: str
+    capabilities: list[str]
+    home_base: str
+    mobile: str  # masked, "" when none
+
+
+def technician_for_edit(core: Core, who: Principal, tech_id: int) -> TechnicianEdit:
+    """What the admin's edit form of one technician starts from."""
+    who.require(Role.ADMIN)
+    with Session(core.engine) as s:
+        t = s.get(Technician, tech_id)
+        if t is None:
+            raise NotFound("no such technician")
+        return TechnicianEdit(id=tech_id, name=t.name, van_reg=t.van_reg, van_label=t.van_label,
+                              capabilities=list(t.capabilities), home_base=t.home_base,
+                              mobile=masked_stored(core.vault, t.phone_enc))
 
 
 class StaffRow(BaseModel):
@@ -139,7 +167,7 @@ def _page(s: Session, stmt: Any, q: TableQuery, order: list[Any]) -> tuple[list[
     return rows, PageInfo(number=number, pages=pages, total=total, size=q.size)
 
 
-def _technicians(s: Session, q: TableQuery) -> tuple[list[TechnicianRow], PageInfo]:
+def _technicians(s: Session, q: TableQuery, vault: PhoneVault) -> tuple[list[TechnicianRow], PageInfo]:
     stmt = select(Technician)
     if text := q.text.strip():
         like = _like(text)
@@ -150,7 +178,7 @@ def _technicians(s: Session, q: TableQuery) -> tuple[list[TechnicianRow], PageIn
     elif q.filter:
         stmt = stmt.where(col(Technician.active), col(Technician.status) == q.filter)
     rows, info = _page(s, stmt, q, [col(Technician.name), col(Technician.id)])
-    return [TechnicianRow.of(t) for t in rows], info
+    return [TechnicianRow.of(t, vault) for t in rows], info
 
 
 def _accounts(s: Session, q: TableQuery) -> tuple[list[StaffRow], PageInfo]:
@@ -175,7 +203,7 @@ def admin_overview(core: Core, who: Principal, technicians: TableQuery | None = 
     if errors:
         raise ValidationFailed(errors)
     with Session(core.engine) as s:
-        techs, tech_page = _technicians(s, tq)
+        techs, tech_page = _technicians(s, tq, core.vault)
         staff, staff_page = _accounts(s, aq)
         return AdminOverview(technicians=techs, technicians_page=tech_page, staff=staff, staff_page=staff_page,
                              prices=dataclasses.asdict(saved_prices(s)))

@@ -166,10 +166,16 @@ def test_a_form_error_is_focused_tied_to_its_field_and_cleared_when_fixed(app, p
 
 
 def test_tracking_gives_clock_time_call_buttons_labelled_map_and_a_receipt(app, phone_page) -> None:
-    from core.principal import Principal
+    from core.phones import normalise_uk_mobile
+    from core.principal import Principal, Role
+    from core.staff import admin
     from core.technicians.jobs import job_action
+    from tests.factories import add_principal
 
     tech = app.make_technician("tomos", at=(51.48, -3.18), status="available")
+    mobile = normalise_uk_mobile(random_mobile())
+    admin.update_technician(app.core, add_principal(app.core, Role.ADMIN), tech,
+                            admin.TechnicianIn(name="Tomos Tester", van_reg="TT00 ABC", phone=mobile))
     made = httpx.post(f"{app.url}/api/v1/requests", json={
         "customer_name": "Cerys", "phone": random_mobile(), "location": {"lat": 51.4816, "lng": -3.1791},
         "vehicle": "Kia Ceed", "issue": "puncture"}).json()
@@ -178,10 +184,13 @@ def test_tracking_gives_clock_time_call_buttons_labelled_map_and_a_receipt(app, 
     page.locator("#arrive-by").wait_for(timeout=15000)
     assert re.fullmatch(r"\d\d:\d\d", page.locator("#arrive-by").inner_text()), "arrival as a clock time"
     assert page.locator("#call-tyrehero").get_attribute("href").startswith("tel:"), "TyreHero is a tel: link"
-    assert page.locator("#call-technician").count() == 0, "the technician's button waits until they set off"
+    call = page.locator("#call-technician")
+    assert call.get_attribute("href") == f"tel:{mobile}", "the technician's button dials the technician's mobile"
+    assert call.inner_text().strip() == "Call Tomos", call.inner_text()
     request_id = made["id"]
     app.job_action(tech, request_id, "en-route")
-    page.locator("#call-technician").wait_for(timeout=5000)
+    page.locator("#status", has_text="on the way").wait_for(timeout=5000)
+    assert page.locator("#call-technician").get_attribute("href") == f"tel:{mobile}", "and still once on the way"
     frame = page.frame_locator("iframe[title='Live map']")
     frame.locator(".th-label-customer", has_text="You").wait_for(timeout=10000)
     van_label = frame.locator(".th-label-van").inner_text(timeout=10000)
@@ -194,6 +203,8 @@ def test_tracking_gives_clock_time_call_buttons_labelled_map_and_a_receipt(app, 
     page.locator("#receipt").wait_for(timeout=5000)
     assert page.locator("#fitted").inner_text() == "1 x 205/55 R16", "the receipt says what was fitted"
     assert page.locator("#price").inner_text().startswith("£"), "and the price"
+    assert page.locator("#call-technician").count() == 0, "no technician's number once the job is closed"
+    assert mobile not in page.content() and mobile[3:] not in page.content(), "the number is gone from the page"
     shot(page, "tracking-receipt")
 
 

@@ -63,6 +63,35 @@ def test_the_add_technician_form_keeps_its_values_and_says_which_field_is_wrong(
         ctx.close()
 
 
+def test_the_technician_form_takes_a_mobile_lists_it_masked_and_the_edit_dialog_removes_it(app, browser) -> None:
+    ctx, page = _admin(browser, app, "admobile")
+    try:
+        page.fill("#tech-name", "Ffion Mobile")
+        page.fill("#tech-van_reg", "SV24 FFI")
+        page.fill("#tech-phone", "020 7946 0000")
+        page.click("#add-technician")
+        page.locator("#tech-phone-error", has_text="starting 07").wait_for(timeout=5000)
+        assert page.get_attribute("#tech-phone", "aria-invalid") == "true", "the mobile field is marked invalid"
+        page.fill("#tech-phone", "07400 765432")
+        page.click("#add-technician")
+        page.locator("#admin-message", has_text="Ffion Mobile added").wait_for(timeout=5000)
+        row = page.locator("#technicians-table tr", has_text="Ffion Mobile")
+        assert row.locator(".tech-mobile").inner_text() == "07400 ••• 432", row.inner_text()
+        assert "765432" not in page.content(), "the page holds the number masked only"
+        row.locator(".edit-technician").click()
+        page.locator("#edit-dialog").wait_for(timeout=5000)
+        assert page.input_value("#edit-name") == "Ffion Mobile", "the edit form starts from the technician"
+        page.check("#edit-remove-phone")
+        page.click("#edit-yes")
+        page.locator("#admin-message", has_text="Ffion Mobile saved").wait_for(timeout=5000)
+        row.locator(".tech-mobile", has_text="None").wait_for(timeout=5000)
+        with app.core.engine.connect() as c:
+            enc = c.execute(sa.text("SELECT phone_enc FROM technician WHERE name = 'Ffion Mobile'")).scalar_one()
+        assert enc is None, "the number was removed"
+    finally:
+        ctx.close()
+
+
 def test_a_failed_password_reset_keeps_the_account_it_names(app, browser) -> None:
     uid = add_staff(app.core, "samnight", "dispatcher")
     with app.core.engine.begin() as c:

@@ -7,6 +7,7 @@ import dataclasses
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from core.phones import masked_stored
 from core.privacy import retention
 from core.staff import admin
 from tyrehero_app.api.deps import CurrentAdmin
@@ -37,9 +38,12 @@ class StaffOut(BaseModel):
 
 @router.get("/technicians")
 def list_technicians(who: CurrentAdmin) -> list[dict]:
+    """Every technician; `mobile` is masked ("07700 ••• 123"), "" when none is on file."""
+    core = get_core()
     return [
         t.model_dump(include={"id", "name", "van_reg", "van_label", "capabilities", "home_base", "status", "active"})
-        for t in admin.list_technicians(get_core(), who)
+        | {"mobile": masked_stored(core.vault, t.phone_enc)}
+        for t in admin.list_technicians(core, who)
     ]
 
 
@@ -50,6 +54,7 @@ def create_technician(body: admin.TechnicianIn, who: CurrentAdmin) -> Created:
 
 @router.put("/technicians/{tech_id}", status_code=204, responses={404: {}})
 def update_technician(tech_id: int, body: admin.TechnicianIn, who: CurrentAdmin) -> None:
+    """Replace the technician's details; `phone` left out keeps their mobile, null or "" removes it."""
     admin.update_technician(get_core(), who, tech_id, body)
 
 

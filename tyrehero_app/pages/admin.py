@@ -20,7 +20,15 @@ from core.principal import ROLES, Principal, Role
 from core.schemas import CAPABILITIES, field_errors
 from core.staff import admin
 from core.staff.price_preview import PRICE_FIELDS, PriceChange, parse_price_form, preview_prices, typed
-from core.staff.views import TECH_FILTERS, StaffRow, TableQuery, TechnicianRow, admin_overview
+from core.staff.views import (
+    TECH_FILTERS,
+    StaffRow,
+    TableQuery,
+    TechnicianEdit,
+    TechnicianRow,
+    admin_overview,
+    technician_for_edit,
+)
 from tyrehero_app.components.staff import confirm_dialog, denied_notice, staff_frame
 from tyrehero_app.guard import StaffPage, guarded
 from tyrehero_app.runtime import get_core
@@ -35,7 +43,18 @@ _FIELD_WORDS = {
     "display_name": "Enter the person's name as colleagues will see it.",
     "password": "At least 12 characters.",
     "role": "Choose a role.",
+    "phone": "Enter a UK mobile number, e.g. 07911 123456, or leave it empty.",
 }
+_NOBODY = TechnicianEdit(id=0, name="", van_reg="", van_label="", capabilities=[], home_base="", mobile="")
+
+
+def _technician_in(form: dict, phone: dict[str, str]) -> admin.TechnicianIn:
+    """A technician form's fields; `phone` is {} (leave the mobile as it is) or {"phone": number or ""}."""
+    return admin.TechnicianIn(name=form.get("name", ""), van_reg=form.get("van_reg", ""),
+                              van_label=form.get("van_label", ""),
+                              capabilities=[c for c in CAPABILITIES if form.get(f"cap_{c}") in ("on", True, "true")],
+                              home_base=form.get("home_base", ""), username=form.get("username") or None,
+                              password=form.get("password") or None, **phone)
 
 
 def _words(errors: dict[str, str]) -> dict[str, str]:
@@ -80,6 +99,8 @@ class AdminState(StaffPage, rx.State):
     # forms: inline errors; a form is emptied (remounted) only after it succeeded
     tech_errors: dict[str, str] = {}
     tech_form_key: int = 0
+    editing: TechnicianEdit = _NOBODY  # the technician the edit dialog is open on (id 0: closed)
+    edit_errors: dict[str, str] = {}
     staff_errors: dict[str, str] = {}
     staff_form_key: int = 0
     price_errors: dict[str, str] = {}
@@ -165,12 +186,8 @@ class AdminState(StaffPage, rx.State):
     # -- forms --------------------------------------------------------------------------------------------
     @guarded(Role.ADMIN)
     async def create_technician(self, who: Principal, form: dict) -> None:
-        caps = [c for c in CAPABILITIES if form.get(f"cap_{c}") in ("on", True, "true")]
         try:
-            data = admin.TechnicianIn(name=form.get("name", ""), van_reg=form.get("van_reg", ""),
-                                      van_label=form.get("van_label", ""), capabilities=caps,
-                                      home_base=form.get("home_base", ""), username=form.get("username") or None,
-                                      password=form.get("password") or None)
+            data = _technician_in(form, {"phone": str(form.get("phone") or "")})
         except ValidationError as e:
             self.tech_errors = _words(field_errors(e))
             self.message, self.ok = "Please correct the fields marked below.", False
@@ -179,6 +196,39 @@ class AdminState(StaffPage, rx.State):
         self.tech_errors = errors or {}
         if errors is None and self.ok:
             self.tech_form_key += 1
+
+    @guarded(Role.ADMIN)
+    async def ask_edit(self, who: Principal, tech_id: int) -> None:
+        """Open the edit dialog on one technician, read afresh (its mobile masked)."""
+        try:
+            self.editing = await asyncio.to_thread(technician_for_edit, get_core(), who, int(tech_id))
+            self.edit_errors = {}
+        except NotFound:
+            self.message, self.ok = "That technician no longer exists.", False
+
+    @guarded(Role.ADMIN)
+    def cancel_edit(self, who: Principal) -> None:
+        self.editing, self.edit_errors = _NOBODY, {}
+
+    @guarded(Role.ADMIN)
+    async def save_edit(self, who: Principal, form: dict) -> None:
+        """Save the technician the dialog names; an empty mobile keeps the stored one, "remove" clears it."""
+        target = self.editing
+        if not target.id:
+            return
+        typed_phone = str(form.get("phone") or "").strip()
+        phone = {"phone": ""} if form.get("remove_phone") in ("on", True, "true") else (
+            {"phone": typed_phone} if typed_phone else {})
+        try:
+            data = _technician_in({**form, "username": None, "password": None}, phone)
+        except ValidationError as e:
+            self.edit_errors = _words(field_errors(e))
+            return
+        errors = await self._do(who, admin.update_technician, target.id, data, done=f"{data.name} saved.")
+        if errors:
+            self.edit_errors, self.message = errors, ""
+        elif self.ok:
+            self.editing, self.edit_errors = _NOBODY, {}
 
     @guarded(Role.ADMIN)
     async def create_staff(self, who: Principal, form: dict) -> None:
@@ -344,6 +394,8 @@ def _technicians() -> rx.Component:
                                 for c in CAPABILITIES], wrap="wrap", spacing="4"),
                     style={"border": "0", "padding": "0", "margin": "0"}),
                 rx.hstack(
+                    _field("tech", "phone", "Mobile for job offers by text (optional)", e, type="tel",
+                           auto_complete="off", placeholder="07911 123456"),
                     _field("tech", "username", "Login username (optional)", e, auto_complete="off",
                            auto_capitalize="none"),
                     _field("tech", "password", "Password (12+ characters)", e, type="password",
@@ -364,13 +416,17 @@ def _technicians() -> rx.Component:
                                                         ("deactivated", "Deactivated")]),
             rx.button("Search", type="submit", size="3", id="tech-search-go"), align="end", wrap="wrap",
             width="100%"), on_submit=AdminState.search_technicians, reset_on_submit=False, width="100%"),
-        _table("Technicians", ["Name", "Van", "Can handle", "Status", ""], AdminState.technicians,
+        _table("Technicians", ["Name", "Van", "Can handle", "Mobile", "Status", ""], AdminState.technicians,
                lambda t: rx.table.row(
                    rx.table.row_header_cell(t.name), rx.table.cell(t.van), rx.table.cell(t.caps),
+                   rx.table.cell(rx.cond(t.mobile != "", t.mobile, "None"), class_name="tech-mobile"),
                    rx.table.cell(t.status_label),
-                   rx.table.cell(rx.button(rx.cond(t.active, "Deactivate", "Reactivate"), size="2", variant="soft",
-                                           aria_label=rx.cond(t.active, "Deactivate ", "Reactivate ") + t.name,
-                                           on_click=AdminState.ask_technician_active(t.id, ~t.active)))),
+                   rx.table.cell(rx.hstack(
+                       rx.button("Edit", size="2", variant="soft", aria_label="Edit " + t.name,
+                                 on_click=AdminState.ask_edit(t.id), class_name="edit-technician"),
+                       rx.button(rx.cond(t.active, "Deactivate", "Reactivate"), size="2", variant="soft",
+                                 aria_label=rx.cond(t.active, "Deactivate ", "Reactivate ") + t.name,
+                                 on_click=AdminState.ask_technician_active(t.id, ~t.active)), spacing="2"))),
                "technicians-table"),
         _pager(AdminState.tech_page, AdminState.tech_pages, AdminState.tech_total, AdminState.technicians_page,
                "technicians", "tech-pages"),
@@ -414,6 +470,45 @@ def _staff() -> rx.Component:
         _pager(AdminState.staff_page, AdminState.staff_pages, AdminState.staff_total, AdminState.staff_page_to,
                "accounts", "staff-pages"),
         width="100%", spacing="3",
+    )
+
+
+def _edit_dialog() -> rx.Component:
+    """Edit one technician; the form is remounted for each technician so it starts from their details."""
+    t, e = AdminState.editing, AdminState.edit_errors
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Edit ", t.name),
+            rx.form(rx.vstack(
+                rx.hstack(
+                    _field("edit", "name", "Name", e, default_value=t.name, auto_complete="off"),
+                    _field("edit", "van_reg", "Van registration", e, default_value=t.van_reg,
+                           auto_capitalize="characters"),
+                    _field("edit", "van_label", "Van model", e, default_value=t.van_label),
+                    _field("edit", "home_base", "Home base", e, default_value=t.home_base),
+                    wrap="wrap", width="100%", spacing="3"),
+                rx.el.fieldset(
+                    rx.el.legend("Can handle", style={"font_weight": "600", "font_size": "14px"}),
+                    rx.hstack(*[rx.checkbox(labels.capability(c), name=f"cap_{c}", id=f"edit-cap-{c}", size="3",
+                                            default_checked=t.capabilities.contains(c))
+                                for c in CAPABILITIES], wrap="wrap", spacing="4"),
+                    style={"border": "0", "padding": "0", "margin": "0"}),
+                _field("edit", "phone", "Mobile for job offers by text", e, type="tel", auto_complete="off",
+                       placeholder=rx.cond(t.mobile != "", "On file: " + t.mobile + " (type a new one to change it)",
+                                           "None on file: type a UK mobile")),
+                rx.cond(t.mobile != "", rx.checkbox("Remove the mobile number", name="remove_phone",
+                                                    id="edit-remove-phone", size="3")),
+                rx.hstack(
+                    rx.button("Cancel", type="button", variant="soft", color_scheme="gray",
+                              on_click=AdminState.cancel_edit, id="edit-no"),
+                    rx.button("Save", type="submit", id="edit-yes"),
+                    justify="end", spacing="3", width="100%"),
+                spacing="3", width="100%"),
+                on_submit=AdminState.save_edit, reset_on_submit=False, key=t.id.to_string(), id="edit-technician"),
+            id="edit-dialog", max_width="720px",
+        ),
+        open=t.id > 0,
+        on_open_change=lambda _o: AdminState.cancel_edit,
     )
 
 
@@ -510,6 +605,7 @@ def admin_page() -> rx.Component:
                            AdminState.confirm_pending, AdminState.cancel_pending,
                            danger=True, dialog_id="admin-confirm"),
             _reset_dialog(),
+            _edit_dialog(),
             width="100%")),
         links=(("Dispatch", "/dispatch"), ("Your account", "/account")),
     )

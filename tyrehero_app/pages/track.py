@@ -70,6 +70,7 @@ class TrackState(Declared, rx.State):
     queue_position: int = 0
     phone: str = ""
     phone_tel: str = ""
+    technician_tel: str = ""  # the technician's own tel: link, set by the core only while the job is live
     fitted: str = ""
     closed_at: str = ""  # "14:35": when it was completed or cancelled
     timeline: list[TrackLine] = []
@@ -91,6 +92,7 @@ class TrackState(Declared, rx.State):
         self.cancellable = v.cancellable
         self.queue_position = v.queue_position or 0
         self.phone, self.phone_tel = v.phone, _tel(v.phone)
+        self.technician_tel = v.technician_tel or ""
         self.fitted = v.fitted or ""
         closing = {"completed": "completed", "cancelled": "cancelled"}.get(v.status)
         self.closed_at = next((_clock(e.at) for e in reversed(v.timeline) if e.kind == closing), "") if closing else ""
@@ -163,14 +165,13 @@ def _cancel_button() -> rx.Component:
 
 
 def _call_buttons() -> rx.Component:
-    """Real tel: links: the technician (through our line, which puts the driver through) once on the way, us always."""
+    """Real tel: links: the technician's own mobile while the job is live and one is on file, us always."""
     return rx.hstack(
         rx.cond(
-            (TrackState.technician != "") & ((TrackState.status == R.EN_ROUTE) | (TrackState.status == R.ON_SITE)),
+            (TrackState.technician != "") & (TrackState.technician_tel != ""),
             rx.link(rx.button(rx.icon("phone"), "Call ", TrackState.technician, size="3", width="100%",
                               min_height="48px", color_scheme="blue"),
-                    href=TrackState.phone_tel, flex="1", id="call-technician",
-                    title="We put you through to your technician"),
+                    href=TrackState.technician_tel, flex="1", id="call-technician"),
         ),
         _call_tyrehero("Call TyreHero", flex="1"),
         width="100%",

@@ -135,6 +135,8 @@ CASES = [
     Case("admin.list_staff", lambda c, w, who: admin.list_staff(c, who), ADMIN, writes=False),
     Case("admin.list_technicians", lambda c, w, who: admin.list_technicians(c, who), ADMIN, writes=False),
     Case("staff_views.admin_overview", lambda c, w, who: staff_views.admin_overview(c, who), ADMIN, writes=False),
+    Case("staff_views.technician_for_edit",
+         lambda c, w, who: staff_views.technician_for_edit(c, who, _for(w, "idle")), ADMIN, writes=False),
     Case("price_preview.preview_prices",
          lambda c, w, who: price_preview.preview_prices(c, who, {"callout_pence": 1}), ADMIN, writes=False),
     Case("admin.save_prices", lambda c, w, who: admin.save_prices(c, who, {"callout_pence": 1}), ADMIN),

@@ -231,3 +231,35 @@ def test_an_offer_no_longer_open_is_skipped_not_texted(twilio_core: Core, twilio
     offer = [m for m in messages(twilio_core, rid) if m.template == "offer"][0]
     assert (offer.status, offer.last_error) == ("skipped", "the offer is no longer open"), offer
     assert twilio.bodies_to(tech_number) == [], "no text for an offer already declined"
+
+
+def test_an_offer_goes_by_text_to_the_mobile_an_admin_set_and_is_skipped_once_it_is_removed(
+        twilio_core: Core, twilio: TwilioStub, clock: Clock) -> None:
+    from core.phones import normalise_uk_mobile
+    from core.principal import Role
+    from core.staff import admin
+    from tests.factories import add_principal
+
+    core = twilio_core
+    root = add_principal(core, Role.ADMIN, "root")
+    (tid,) = add_technicians(core, 1, seed=5, spread=0.3)
+    typed = random_mobile()
+    admin.update_technician(core, root, tid, admin.TechnicianIn(name="Tech0 Test", van_reg="TT00 ABC", phone=typed))
+    r = relay(core, clock)
+
+    rid, _customer = submit(core, location={"lat": 51.4545, "lng": -0.9781})
+    drain(r)
+
+    (offer,) = twilio.bodies_to(normalise_uk_mobile(typed))
+    assert "job offer" in offer, offer
+    (row,) = [m for m in messages(core, rid) if m.template == "offer"]
+    assert row.status == "queued", (row.status, row.last_error)
+
+    job_action(core, as_technician(tid), rid, "decline")
+    admin.update_technician(core, root, tid, admin.TechnicianIn(name="Tech0 Test", van_reg="TT00 ABC", phone=""))
+    rid2, _ = submit(core, location={"lat": 51.4545, "lng": -0.9781})
+    drain(r)
+    offers = [m for m in messages(core, rid2) if m.template == "offer"]
+    assert [(m.status, m.last_error) for m in offers] == [("skipped", "the technician has no mobile number on file")], \
+        offers
+    assert len(twilio.bodies_to(normalise_uk_mobile(typed))) == 1, "nothing more went to the removed number"
