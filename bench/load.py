@@ -139,11 +139,11 @@ def _points(n: int, seed: int = 5) -> list[list[float]]:
 
 
 @contextmanager
-def _api(url: str, redis_url: str, prefix: str, workers: int,
-         prod: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
+def _api(url: str, redis_url: str, prefix: str, workers: int, prod: bool = False,
+         settings: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, REDIS_KEY_PREFIX=prefix, RATE_LIMITS_ENABLED="false",
-               DEMO_MODE="false", LOG_JSON="true", SLOW_QUERY_MS="1000")
+               DEMO_MODE="false", LOG_JSON="true", SLOW_QUERY_MS="1000", **(settings or {}))
     cmd = [sys.executable, "-m", "uvicorn", "tyrehero_app.api.standalone:app", "--host", "127.0.0.1",
            "--port", str(port),
            "--workers", str(workers), "--log-level", "warning", "--no-access-log",

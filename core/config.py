@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     notify_lease_s: float = Field(60.0, gt=0)  # a send not marked within this is looked up, then retried
     notify_poll_s: float = Field(5.0, gt=0)  # the relay also looks for due messages this often (NOTIFY wakes it)
     notify_batch: int = Field(20, ge=1, le=500)
+    # Whether this process runs a relay (every process does by default; at least one must, or texts wait).
+    notify_relay: bool = True
     arriving_minutes: int = Field(5, ge=1, le=30)  # "about 5 minutes away" is texted once the ETA drops to this
 
     # Web Push of job offers to technicians' phones (core.notify.push), tried before the offer's text.

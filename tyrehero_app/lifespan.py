@@ -81,10 +81,13 @@ async def dispatch_sweeper() -> None:
 async def notify_relay() -> None:
     """Send the outbox's texts (core.notify.relay; a technician's offer by Web Push first, core.notify.push): at
     once when a commit's NOTIFY wakes it, else every NOTIFY_POLL_S for retries that fall due. Every process runs
-    one; they share the work row by row."""
+    one (NOTIFY_RELAY=false opts a process out); they share the work row by row."""
     while True:  # without a core there is nothing to send; a start-up outage must not end the task
         try:
             core = await asyncio.to_thread(get_core)
+            if not core.settings.notify_relay:
+                log.info("this process runs no notification relay (NOTIFY_RELAY=false)")
+                return
             relay = Relay(core, make_provider(core.settings), offer_push=make_offer_push(core))
             break
         except Exception:
