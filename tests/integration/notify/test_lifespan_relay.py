@@ -50,3 +50,17 @@ def test_behind_a_transaction_pooler_the_relay_task_polls(core: Core) -> None:
     core.settings.notify_poll_s = 0.5
     waited = _run_relay_task(core)
     assert waited < 5, f"texted after {waited:.2f} s: polling every 0.5 s did not send it"
+
+
+def test_a_process_with_notify_relay_false_sends_nothing(core: Core) -> None:
+    core.settings.notify_relay = False
+    set_core(core)
+    try:
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(asyncio.wait_for(lifespan.notify_relay(), timeout=10))  # returns: no relay here
+        loop.close()
+        rid, _ = submit(core)
+        time.sleep(0.5)
+        assert [m.status for m in messages(core, rid)] == ["pending"], "left for another process's relay"
+    finally:
+        set_core(None)
