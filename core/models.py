@@ -374,5 +374,9 @@ class PushSubscription(SQLModel, table=True):
     endpoint: str = Field(max_length=1024)
     p256dh: str = Field(max_length=100)  # the browser's P-256 public key, base64url
     auth: str = Field(max_length=40)  # the browser's 16-byte auth secret, base64url
+    # The login it was made under: pushed to only while that session lives (logged out, expired or revoked:
+    # the offer is texted instead), so a shared phone stops ringing for whoever signed out of it.
+    session_hash: str = Field(sa_column=sa.Column(sa.String(64), sa.ForeignKey("auth_session.token_hash",
+                                                                                 ondelete="CASCADE"), nullable=False))
     created_at: datetime = _created()
     last_used_at: datetime | None = _ts()  # the last push the service accepted

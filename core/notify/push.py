@@ -32,8 +32,10 @@ from core.notify.push_subscriptions import signing_key
 log = structlog.get_logger("tyrehero.notify")
 
 GONE = frozenset({404, 410})
+# Only phones still signed in as the technician: a logged-out, expired or revoked login's phone is not one.
 _TARGETS = sa.text(
     "SELECT s.id, s.endpoint, s.p256dh, s.auth, r.reference FROM push_subscription s"
+    " JOIN auth_session a ON a.token_hash = s.session_hash AND a.revoked_at IS NULL AND a.expires_at > :now"
     " JOIN service_request r ON r.id = :r WHERE s.technician_id = :t ORDER BY s.id")
 
 
@@ -68,7 +70,8 @@ class WebPushOffers:
 
     def _targets(self, technician_id: int, request_id: int) -> list[_Target]:
         with autocommit(self.core.engine).connect() as c:
-            return [_Target(*row) for row in c.execute(_TARGETS, {"t": technician_id, "r": request_id})]
+            rows = c.execute(_TARGETS, {"t": technician_id, "r": request_id, "now": utcnow()})
+            return [_Target(*row) for row in rows]
 
     def _send(self, target: _Target, payload: str) -> bool:
         s = self.core.settings

@@ -1,7 +1,8 @@
 """Technicians' push subscriptions: a phone turns offer alerts on or off, for its own technician only.
 
 The technician is the caller's (`who`), never a field of the input: a subscription names an endpoint and keys,
-not whose it is. One row per endpoint (a phone that another technician signs in on and subscribes from moves to
+not whose it is. It lasts as long as the login it was made under (logged out, expired, revoked: no more pushes,
+the offer is texted). One row per endpoint (a phone that another technician signs in on and subscribes from moves to
 them), at most `MAX_PER_TECHNICIAN` per technician (the oldest go: a phone replaced, a browser reinstalled).
 """
 
@@ -19,16 +20,17 @@ from core.errors import Forbidden, ValidationFailed
 from core.infra.db import autocommit
 from core.models import utcnow
 from core.principal import Principal, Role
+from core.tokens import token_hash
 from core.vapid import application_server_key, b64url_decode, derived_private_key, parse_private_key
 
 MAX_ENDPOINT_CHARS = 1024
 MAX_PER_TECHNICIAN = 5
 
 _UPSERT = sa.text(
-    "INSERT INTO push_subscription (technician_id, endpoint, p256dh, auth, created_at)"
-    " VALUES (:t, :endpoint, :p256dh, :auth, :now)"
+    "INSERT INTO push_subscription (technician_id, endpoint, p256dh, auth, session_hash, created_at)"
+    " VALUES (:t, :endpoint, :p256dh, :auth, :session, :now)"
     " ON CONFLICT (endpoint) DO UPDATE SET technician_id = excluded.technician_id, p256dh = excluded.p256dh,"
-    " auth = excluded.auth,"
+    " auth = excluded.auth, session_hash = excluded.session_hash,"
     " created_at = CASE WHEN push_subscription.technician_id = excluded.technician_id"
     " THEN push_subscription.created_at ELSE excluded.created_at END")
 _TRIM = sa.text(
@@ -49,8 +51,9 @@ def signing_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
     return derived_private_key(settings.secret_key)
 
 
-def subscribe_push(core: Core, who: Principal, endpoint: str, p256dh: str, auth: str) -> int:
-    """This technician's phone takes offers by push from now on; returns how many phones of theirs do."""
+def subscribe_push(core: Core, who: Principal, session_token: str, endpoint: str, p256dh: str, auth: str) -> int:
+    """This technician's phone takes offers by push while `session_token` (the caller's own login, which
+    `who` came from) lives; returns how many phones of theirs do. Logging out of the phone stops it ringing."""
     tid = _own_technician(core, who)
     errors = {k: v for k, v in (("endpoint", endpoint_problem(core.settings, endpoint)),
                                 ("p256dh", _p256dh_problem(p256dh)), ("auth", _auth_problem(auth))) if v}
@@ -58,7 +61,7 @@ def subscribe_push(core: Core, who: Principal, endpoint: str, p256dh: str, auth:
         raise ValidationFailed(errors)
     with core.engine.begin() as c:
         c.execute(_UPSERT, {"t": tid, "endpoint": endpoint.strip(), "p256dh": p256dh.strip(), "auth": auth.strip(),
-                            "now": utcnow()})
+                            "session": token_hash(session_token), "now": utcnow()})
         c.execute(_TRIM, {"t": tid, "keep": MAX_PER_TECHNICIAN})
         return int(c.execute(_COUNT, {"t": tid}).scalar_one())
 

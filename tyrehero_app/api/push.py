@@ -6,7 +6,7 @@ cookie-authenticated write."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from core.notify.push_subscriptions import (
@@ -15,7 +15,7 @@ from core.notify.push_subscriptions import (
     unsubscribe_push,
     vapid_public_key,
 )
-from tyrehero_app.api.deps import CurrentTechnician
+from tyrehero_app.api.deps import CurrentTechnician, token_from
 from tyrehero_app.runtime import get_core
 
 router = APIRouter(tags=["technicians"])
@@ -51,10 +51,13 @@ def get_push(who: CurrentTechnician) -> PushStatus:
 
 
 @router.post(PATH, response_model=PushStatus, status_code=201, responses={401: {}, 403: {}, 422: {}})
-def post_push(body: PushSubscriptionIn, who: CurrentTechnician) -> PushStatus:
-    """This phone takes the caller's job offers by push (before a text); again for the same phone updates it."""
+def post_push(body: PushSubscriptionIn, who: CurrentTechnician, request: Request) -> PushStatus:
+    """This phone takes the caller's job offers by push (before a text) until it logs out; again for the same
+    phone updates it."""
     core = get_core()
-    n = subscribe_push(core, who, body.endpoint, body.keys.p256dh, body.keys.auth)
+    token = token_from(request)
+    assert token is not None  # CurrentTechnician came from it
+    n = subscribe_push(core, who, token, body.endpoint, body.keys.p256dh, body.keys.auth)
     return PushStatus(public_key=vapid_public_key(core.settings), subscriptions=n)
 
 

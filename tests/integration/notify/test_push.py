@@ -3,6 +3,7 @@ decrypts the payload with the keys the test's "browser" made; the text is the fa
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -18,7 +19,8 @@ from core.notify.push_subscriptions import push_subscription_count, subscribe_pu
 from core.notify.relay import Relay
 from core.phones import normalise_uk_mobile
 from core.principal import Principal, Role
-from tests.factories import add_technicians, as_technician, random_mobile
+from core.staff.auth import login, logout
+from tests.factories import add_staff, add_technicians, as_technician, random_mobile
 from tests.integration.notify import push_service
 from tests.integration.notify.conftest import drain, messages, submit
 from tests.integration.notify.push_service import Phone, PushService
@@ -51,8 +53,21 @@ def _technician(core: Core, *, with_number: bool = True) -> int:
     return tid
 
 
-def _subscribe(core: Core, tid: int, phone: Phone) -> None:
-    subscribe_push(core, as_technician(tid), phone.endpoint, phone.p256dh, phone.auth_b64)
+PASSWORD = "correct horse battery"  # tests.factories.add_staff's
+
+
+def _signed_in(core: Core, tid: int) -> tuple[str, Principal]:
+    """A login of technician `tid` on a phone: its session token and principal."""
+    username = f"tech-{tid}-{secrets.token_hex(3)}"
+    add_staff(core, username, "technician", tech_id=tid)
+    return login(core, username, PASSWORD, "127.0.0.1")
+
+
+def _subscribe(core: Core, tid: int, phone: Phone) -> str:
+    """Technician `tid` signs in on `phone` and turns offer alerts on; returns the session token."""
+    token, who = _signed_in(core, tid)
+    subscribe_push(core, who, token, phone.endpoint, phone.p256dh, phone.auth_b64)
+    return token
 
 
 def _offer(core: Core, rid: int) -> sa.Row:
@@ -115,6 +130,22 @@ def test_a_gone_subscription_is_removed_and_the_offer_goes_by_text(push_core: Co
     assert _subscriptions(core, tid) == [], "a 410 removes the subscription"
 
 
+def test_a_phone_logged_out_of_stops_ringing_and_the_offer_goes_by_text(push_core: Core, push: PushService) -> None:
+    """A shared van phone: the technician who signed out of it is not offered jobs on it any more."""
+    core = push_core
+    tid = _technician(core)
+    phone = push.new_phone()
+    token = _subscribe(core, tid, phone)
+    logout(core, token)
+    relay, sms = _relay(core)
+    rid, _ = submit(core, location=READING)
+    drain(relay)
+    offer = _offer(core, rid)
+    assert (offer.channel, offer.provider) == ("sms", "log"), tuple(offer)
+    assert _texted(sms, offer), "the offer went by text to the technician's number"
+    assert push.received_by(phone) == [], "nothing was pushed to the phone that was logged out of"
+
+
 def test_one_phone_gone_and_another_taking_it_counts_as_pushed(push_core: Core, push: PushService) -> None:
     core = push_core
     tid = _technician(core)
@@ -168,9 +199,10 @@ def test_a_technician_subscribes_only_themselves(push_core: Core, push: PushServ
     assert _subscriptions(core, theirs) == [], "the other technician has no subscription"
     for role in (Role.DISPATCHER, Role.ADMIN, Role.SYSTEM):
         with pytest.raises(Forbidden):  # nobody subscribes a phone on a technician's behalf
-            subscribe_push(core, Principal(1, "x", "X", role, mine), phone.endpoint, phone.p256dh, phone.auth_b64)
+            subscribe_push(core, Principal(1, "x", "X", role, mine), "t", phone.endpoint, phone.p256dh,
+                           phone.auth_b64)
     with pytest.raises(Forbidden, match="not linked"):
-        subscribe_push(core, Principal(1, "t", "T", Role.TECHNICIAN, None), phone.endpoint, phone.p256dh,
+        subscribe_push(core, Principal(1, "t", "T", Role.TECHNICIAN, None), "t", phone.endpoint, phone.p256dh,
                        phone.auth_b64)
     assert push_subscription_count(core, as_technician(theirs)) == 0
 
@@ -178,7 +210,7 @@ def test_a_technician_subscribes_only_themselves(push_core: Core, push: PushServ
 def test_bad_subscriptions_are_refused_with_a_message_per_field(core: Core, push: PushService) -> None:
     (tid,) = add_technicians(core, 1, seed=11)
     phone = push.new_phone()
-    me = as_technician(tid)
+    token, me = _signed_in(core, tid)
     cases = {
         "http://fcm.googleapis.com/fcm/send/x": ("endpoint", "https://"),
         "https://10.0.0.5/push/x": ("endpoint", "not a push service"),
@@ -188,11 +220,11 @@ def test_bad_subscriptions_are_refused_with_a_message_per_field(core: Core, push
     }
     for endpoint, (field, words) in cases.items():
         with pytest.raises(ValidationFailed) as e:
-            subscribe_push(core, me, endpoint, phone.p256dh, phone.auth_b64)
+            subscribe_push(core, me, token, endpoint, phone.p256dh, phone.auth_b64)
         assert words in e.value.errors[field], (endpoint, e.value.errors)
     with pytest.raises(ValidationFailed) as e:
-        subscribe_push(core, me, "https://fcm.googleapis.com/fcm/send/abc", "bm90LWEta2V5", "short")
+        subscribe_push(core, me, token, "https://fcm.googleapis.com/fcm/send/abc", "bm90LWEta2V5", "short")
     assert set(e.value.errors) == {"p256dh", "auth"}, e.value.errors
     assert _subscriptions(core, tid) == [], "nothing half-stored"
-    subscribe_push(core, me, "https://fcm.googleapis.com/fcm/send/abc", phone.p256dh, phone.auth_b64)
+    subscribe_push(core, me, token, "https://fcm.googleapis.com/fcm/send/abc", phone.p256dh, phone.auth_b64)
     assert len(_subscriptions(core, tid)) == 1, "a push service's https endpoint is taken"
