@@ -28,10 +28,12 @@ DUPLICATE = Principal.system("duplicate-submission")
 
 _LOCK = sa.text(
     "SELECT r.reference, r.status, COALESCE(r.phone_enc, '') <> '' AS has_phone,"
-    " COALESCE(r.completed_at, r.cancelled_at) AS closed_at,"
-    " (SELECT max(e.at) FROM request_event e WHERE e.request_id = r.id AND e.kind = :kind) AS last_sent"
+    " COALESCE(r.completed_at, r.cancelled_at) AS closed_at"
     " FROM service_request r WHERE r.id = :id FOR UPDATE OF r"
 )
+# A statement of its own, after the lock: at READ COMMITTED it sees what the lock's previous holder committed
+# (a subquery of the locking statement would read the snapshot taken before it waited for the lock).
+_LAST_SENT = sa.text("SELECT max(at) FROM request_event WHERE request_id = :id AND kind = :kind")
 _EVENT = sa.text(
     "INSERT INTO request_event (request_id, at, kind, actor, actor_id, actor_role, data)"
     " VALUES (:id, :at, :kind, :actor, :actor_id, :actor_role, CAST(:data AS jsonb))"
@@ -70,16 +72,17 @@ def resend_for_duplicate(core: Core, request_id: int) -> bool:
 def _resend(core: Core, who: Principal, request_id: int, reason: str) -> Resent:
     now = utcnow()
     with core.engine.begin() as c:
-        row = c.execute(_LOCK, {"id": request_id, "kind": LINK_RESENT}).first()
+        row = c.execute(_LOCK, {"id": request_id}).first()
         if row is None:
             raise NotFound("no such request")
+        last_sent = c.execute(_LAST_SENT, {"id": request_id, "kind": LINK_RESENT}).scalar()
         if not row.has_phone:
             raise Conflict(f"{row.reference} no longer holds the driver's number.")
         if link_expired(row.status, row.closed_at, now):
             raise Conflict(f"The tracking link for {row.reference} has expired: call the driver instead.")
         cooldown = timedelta(seconds=core.settings.resend_cooldown_s)
-        if row.last_sent is not None and now - row.last_sent < cooldown:
-            return Resent(row.reference, False, row.last_sent)
+        if last_sent is not None and now - last_sent < cooldown:
+            return Resent(row.reference, False, last_sent)
         c.execute(_EVENT, {"id": request_id, "at": now, "kind": LINK_RESENT, **who.actor_columns(),
                            "data": json.dumps({"reason": reason})})
     return Resent(row.reference, True, now)

@@ -8,6 +8,7 @@ import time
 
 from core.context import Core
 from tests.integration.notify.conftest import messages, submit
+from tests.support.aio import run_coroutine
 from tyrehero_app import lifespan
 from tyrehero_app.runtime import set_core
 
@@ -56,9 +57,7 @@ def test_a_process_with_notify_relay_false_sends_nothing(core: Core) -> None:
     core.settings.notify_relay = False
     set_core(core)
     try:
-        loop = asyncio.new_event_loop()
-        loop.run_until_complete(asyncio.wait_for(lifespan.notify_relay(), timeout=10))  # returns: no relay here
-        loop.close()
+        run_coroutine(asyncio.wait_for(lifespan.notify_relay(), timeout=10))  # returns at once: no relay here
         rid, _ = submit(core)
         time.sleep(0.5)
         assert [m.status for m in messages(core, rid)] == ["pending"], "left for another process's relay"
