@@ -162,9 +162,25 @@ def phone_page(browser) -> Iterator[object]:
 
 
 def login(page, base_url: str, username: str, password: str = "correct horse battery") -> None:
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login")
+    """Send the login form and wait until the server has let the browser in (it left /login).
+
+    Filled before the page's scripts took over, a form can come back empty: it is sent again, once. A refusal
+    (wrong password, a wait after failures) fails at once with the page's own words."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(2):
+        page.locator("#login").wait_for(timeout=20000)
+        page.fill("#username", username)
+        page.fill("#password", password)
+        page.click("#login")
+        try:
+            page.wait_for_url(lambda url: "/login" not in url, timeout=15000)
+            return
+        except PlaywrightTimeout:
+            error = page.locator("#login-error")
+            if error.count() and error.inner_text().strip():
+                raise AssertionError(f"the login of {username} was refused: {error.inner_text()}") from None
+    raise AssertionError(f"the login of {username} did not leave /login: {page.url}")
 
 
 def shot(page, name: str) -> Path:

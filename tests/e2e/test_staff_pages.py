@@ -30,7 +30,7 @@ def _admin(browser, app, username: str):  # type: ignore[no-untyped-def]
     page = ctx.new_page()
     page.goto(f"{app.url}/login?next=/admin")
     login(page, app.url, username)
-    page.locator("#new-technician").wait_for(timeout=20000)
+    page.locator("#new-technician").wait_for(timeout=30000)  # the admin page's first read, on a busy machine
     return ctx, page
 
 
